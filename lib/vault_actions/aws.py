@@ -1,0 +1,85 @@
+"""The one place that builds boto3 clients and retries what botocore does not.
+
+Endpoints, credentials and the default region come from the standard AWS environment
+(``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``…), so the same code runs
+against AWS and against a moto server.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 6
+
+
+def client(service: str, region: str | None = None) -> Any:
+    """A boto3 client with standard-mode retries (throttling, 5xx, SlowDown)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        max_pool_connections=32,
+    )
+    return boto3.session.Session().client(service, region_name=region, config=config)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status of a botocore ClientError (0 for anything else)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return 0
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def retry_codes(
+    call: Callable[[], T],
+    codes: Collection[str],
+    what: str,
+    attempts: int = MAX_ATTEMPTS,
+    base_delay: float = 0.2,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``call``, retrying the AWS error ``codes`` with bounded exponential backoff.
+
+    For errors botocore does not retry but we must (S3 409 ConditionalRequestConflict,
+    Lambda ResourceConflictException). Every other error propagates at once.
+    """
+    from botocore.exceptions import ClientError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except ClientError as exc:
+            if error_code(exc) not in codes or attempt == attempts:
+                raise
+            delay = min(base_delay * 2 ** (attempt - 1), 5.0)
+            log.warning(
+                "%s: %s (attempt %d/%d), retrying in %.1fs",
+                what, error_code(exc), attempt, attempts, delay,
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def describe(exc: ClientError) -> str:
+    """A one-line description of a ClientError: code and message."""
+    err = exc.response.get("Error", {})
+    return f"{err.get('Code', 'Unknown')}: {err.get('Message', str(exc))}"

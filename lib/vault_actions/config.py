@@ -1,0 +1,346 @@
+"""``vault.yml``: load, validate against the shipped JSON Schema, and freeze."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from vault_actions.errors import ConfigError
+
+DEFAULT_CONFIG = "vault.yml"
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class Service:
+    """One Lambda service: where it lives, how it builds, which folder ships."""
+
+    name: str
+    path: Path
+    build: str | None = None
+    dist: str = "dist"
+    allow: tuple[str, ...] = ()
+
+    @property
+    def dist_dir(self) -> Path:
+        """Absolute folder whose contents become the release zip."""
+        return self.path / self.dist
+
+
+@dataclass(frozen=True)
+class Check:
+    """One declarative HTTP smoke check."""
+
+    path: str
+    name: str = ""
+    method: str = "GET"
+    status: int = 200
+    json: dict[str, Any] = field(default_factory=dict)
+    body_contains: str | None = None
+    max_latency_ms: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The check's name, or ``METHOD path``."""
+        return self.name or f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class Smoke:
+    """An environment's smoke settings: HTTP checks and/or the team's own command."""
+
+    base_url: str | None = None
+    checks: tuple[Check, ...] = ()
+    command: str | None = None
+    timeout_seconds: float = 120.0
+    retry_interval_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class Gate:
+    """An approval gate: who may approve (empty: anyone the GitHub environment allows)."""
+
+    approvers: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A deploy target: region, bucket the functions read from, one function per service."""
+
+    name: str
+    region: str
+    bucket: str
+    functions: dict[str, str]
+    alias: str = "live"
+    gate: Gate | None = None
+    read_only: bool = False
+    mirror_of: str | None = None
+    smoke: Smoke | None = None
+
+    @property
+    def gated(self) -> bool:
+        """True when an approval must be recorded before a deploy."""
+        return self.gate is not None
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    """The vault bucket, its region, and where the ledger lives in it."""
+
+    bucket: str
+    region: str
+    ledger_prefix: str = "ledger/"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated ``vault.yml``."""
+
+    path: Path
+    vault: VaultSettings
+    services: tuple[Service, ...]
+    environments: tuple[Environment, ...]
+    slack_webhook_env: str = "SLACK_WEBHOOK_URL"
+
+    @property
+    def root(self) -> Path:
+        """The folder holding vault.yml: service paths are relative to it."""
+        return self.path.parent
+
+    @property
+    def promotion_order(self) -> tuple[Environment, ...]:
+        """The environments a release is promoted through, DR mirrors excluded."""
+        return tuple(e for e in self.environments if e.mirror_of is None)
+
+    @property
+    def mirrors(self) -> tuple[Environment, ...]:
+        """DR environments: each mirrors a promotion environment."""
+        return tuple(e for e in self.environments if e.mirror_of is not None)
+
+    def environment(self, name: str) -> Environment:
+        """The environment called ``name``, or a ConfigError listing the known ones."""
+        for env in self.environments:
+            if env.name == name:
+                return env
+        known = ", ".join(e.name for e in self.environments)
+        raise ConfigError(
+            f"{self.path}: no environment named {name!r}",
+            f"use one of: {known}",
+        )
+
+    def previous(self, env: Environment) -> Environment | None:
+        """The environment a release must pass before ``env`` (None for the first)."""
+        order = self.promotion_order
+        if env.mirror_of is not None:
+            return self.environment(env.mirror_of)
+        index = order.index(env)
+        return order[index - 1] if index else None
+
+    def service(self, name: str) -> Service:
+        """The service called ``name``."""
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise ConfigError(f"{self.path}: no service named {name!r}")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema shipped with the package."""
+    text = resources.files("vault_actions").joinpath("schema/vault.schema.json").read_text()
+    return dict(json.loads(text))
+
+
+def load(path: str | Path = DEFAULT_CONFIG) -> Config:
+    """Read, validate and freeze a vault.yml; every problem is a ConfigError."""
+    import yaml
+
+    path = Path(path).absolute()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found",
+            "create a vault.yml (see `vault init`) or pass --config PATH",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse(raw, path)
+
+
+def parse(raw: Any, path: Path) -> Config:
+    """Validate an already-parsed document and build the Config."""
+    _validate_schema(raw, path)
+    config = _build(raw, path)
+    _check_semantics(config)
+    return config
+
+
+def _key_path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _validate_schema(raw: Any, path: Path) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
+    if not errors:
+        return
+    lines = [f"{_key_path(e.absolute_path)}: {_explain(e)}" for e in errors[:10]]
+    raise ConfigError(
+        f"{path} is invalid:\n    " + "\n    ".join(lines),
+        "fix the keys listed above (`vault validate` re-checks the file)",
+    )
+
+
+def _explain(err: Any) -> str:
+    """Turn a jsonschema error into 'what is wrong; what is allowed'."""
+    schema_ = err.schema if isinstance(err.schema, dict) else {}
+    described = schema_.get("description")
+    if err.validator == "additionalProperties":
+        allowed = ", ".join(sorted(schema_.get("properties", {}))) or "none"
+        extra = sorted(set(err.instance) - set(schema_.get("properties", {})))
+        return f"unknown key {', '.join(map(repr, extra))}; allowed keys: {allowed}"
+    if err.validator == "pattern" and described:
+        return f"{err.instance!r} is not valid: expected {described}"
+    if err.validator == "type":
+        return f"{err.instance!r} has the wrong type: expected {err.validator_value}"
+    if err.validator == "enum":
+        return f"{err.instance!r} is not allowed: use one of {err.validator_value}"
+    if err.validator == "propertyNames":
+        return f"{err.message}: names must be lowercase letters, digits and '-'"
+    return str(err.message)
+
+
+def _build(raw: dict[str, Any], path: Path) -> Config:
+    root = path.parent
+    vault = VaultSettings(bucket=raw["vault"]["bucket"], region=raw["vault"]["region"])
+    services = tuple(
+        Service(
+            name=s["name"],
+            path=(root / s.get("path", ".")).resolve(),
+            build=s.get("build"),
+            dist=s.get("dist", "dist"),
+            allow=tuple(s.get("allow", ())),
+        )
+        for s in raw["services"]
+    )
+    envs = tuple(_environment(e, vault) for e in raw["environments"])
+    notifications = raw.get("notifications", {})
+    return Config(
+        path=path,
+        vault=vault,
+        services=services,
+        environments=envs,
+        slack_webhook_env=notifications.get("slack-webhook-env", "SLACK_WEBHOOK_URL"),
+    )
+
+
+def _environment(raw: dict[str, Any], vault: VaultSettings) -> Environment:
+    smoke = raw.get("smoke")
+    gate = raw.get("gate")
+    name = raw["name"]
+    return Environment(
+        name=name,
+        region=raw.get("region", vault.region),
+        bucket=raw.get("bucket", vault.bucket),
+        functions=dict(raw["functions"]),
+        alias=raw.get("alias", "live"),
+        gate=Gate(tuple(gate.get("approvers", ())), tuple(gate.get("teams", ())))
+        if gate is not None
+        else None,
+        read_only=raw.get("read-only", name == "prod" or raw.get("mirror-of") == "prod"),
+        mirror_of=raw.get("mirror-of"),
+        smoke=_smoke(smoke) if smoke is not None else None,
+    )
+
+
+def _smoke(raw: dict[str, Any]) -> Smoke:
+    checks = tuple(
+        Check(
+            path=c["path"],
+            name=c.get("name", ""),
+            method=c.get("method", "GET"),
+            status=c.get("status", 200),
+            json=dict(c.get("json", {})),
+            body_contains=c.get("body-contains"),
+            max_latency_ms=c.get("max-latency-ms"),
+            headers=dict(c.get("headers", {})),
+            body=c.get("body"),
+        )
+        for c in raw.get("checks", ())
+    )
+    return Smoke(
+        base_url=raw.get("base-url"),
+        checks=checks,
+        command=raw.get("command"),
+        timeout_seconds=float(raw.get("timeout-seconds", 120)),
+        retry_interval_seconds=float(raw.get("retry-interval-seconds", 2)),
+    )
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def _check_semantics(config: Config) -> None:
+    problems: list[str] = []
+    service_names = [s.name for s in config.services]
+    env_names = [e.name for e in config.environments]
+    if dup := _duplicates(service_names):
+        problems.append(f"services: duplicate service name(s) {', '.join(dup)}")
+    if dup := _duplicates(env_names):
+        problems.append(f"environments: duplicate environment name(s) {', '.join(dup)}")
+    for i, env in enumerate(config.environments):
+        problems += _environment_problems(i, env, config, service_names, env_names)
+    if problems:
+        raise ConfigError(
+            f"{config.path} is invalid:\n    " + "\n    ".join(problems),
+            "fix the keys listed above (`vault validate` re-checks the file)",
+        )
+
+
+def _environment_problems(
+    i: int, env: Environment, config: Config, services: list[str], envs: list[str]
+) -> list[str]:
+    where = f"environments[{i}] ({env.name})"
+    problems = [
+        f"{where}.functions.{name}: unknown service; services are: {', '.join(services)}"
+        for name in env.functions
+        if name not in services
+    ]
+    problems += [
+        f"{where}.functions: no function for service {name!r}; map every service"
+        for name in services
+        if name not in env.functions
+    ]
+    if env.mirror_of is not None and (env.mirror_of not in envs or env.mirror_of == env.name):
+        problems.append(
+            f"{where}.mirror-of: {env.mirror_of!r} is not another environment; "
+            f"use one of: {', '.join(n for n in envs if n != env.name)}"
+        )
+    if env.mirror_of is not None and env.region != config.vault.region \
+            and env.bucket == config.vault.bucket:
+        problems.append(
+            f"{where}.bucket: Lambda in {env.region} cannot read the vault bucket in "
+            f"{config.vault.region}; name a bucket in {env.region}"
+        )
+    if env.read_only and env.smoke is not None:
+        problems += [
+            f"{where}.smoke.checks[{j}].method: {c.method} is not allowed in a read-only "
+            f"environment; use GET or HEAD (or set read-only: false)"
+            for j, c in enumerate(env.smoke.checks)
+            if c.method not in READ_ONLY_METHODS
+        ]
+    return problems
