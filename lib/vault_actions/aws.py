@@ -30,7 +30,8 @@ def client(service: str, region: str | None = None) -> Any:
         retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
         max_pool_connections=32,
     )
-    return boto3.session.Session().client(service, region_name=region, config=config)
+    session: Any = boto3.session.Session()
+    return session.client(service, region_name=region, config=config)
 
 
 def error_code(exc: BaseException) -> str:
@@ -53,6 +54,7 @@ def retry_codes(
     call: Callable[[], T],
     codes: Collection[str],
     what: str,
+    *,
     attempts: int = MAX_ATTEMPTS,
     base_delay: float = 0.2,
     sleep: Callable[[float], None] = time.sleep,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from vault_actions import __version__
+from vault_actions.commands import Result
 from vault_actions.errors import VaultActionsError
 
 # name -> (module, one-line help). Modules are imported only when their command runs.
@@ -101,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     from vault_actions import gha
 
     try:
-        result = _command_module(args.command).run(args)
+        result: Result = _command_module(args.command).run(args)
     except VaultActionsError as exc:
         if _debug(args):
             log.exception("traceback")

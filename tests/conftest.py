@@ -1,0 +1,222 @@
+"""Shared fixtures: a real moto server, AWS environment, runner files and git repos."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class MotoServer:
+    """A moto_server process on 127.0.0.1."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def reset(self) -> None:
+        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
+
+
+def start_moto(log_path: Path) -> MotoServer:
+    """Start ``moto_server`` on a free port and wait until it answers."""
+    port = free_port()
+    exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [exe, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/moto-api/", timeout=1)
+            return MotoServer(url, proc)
+        except requests.ConnectionError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"moto_server exited: {log_path.read_text()}") from None
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("moto_server did not start in 30 s")
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """One moto server for the whole test session."""
+    server = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=10)
+
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture
+def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """Point the standard AWS environment at a freshly reset moto server."""
+    moto_server.reset()
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    return moto_server
+
+
+@pytest.fixture
+def s3(aws_env: MotoServer) -> Any:
+    from vault_actions import aws
+
+    return aws.client("s3", "us-east-1")
+
+
+def make_vault_bucket(s3: Any, name: str, region: str = "us-east-1", lock: bool = True) -> str:
+    """A versioned (and object-locked) bucket, like infra/vault.yaml makes."""
+    kwargs: dict[str, Any] = {"Bucket": name, "ObjectLockEnabledForBucket": lock}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name
+
+
+@pytest.fixture
+def vault_bucket(s3: Any) -> str:
+    return make_vault_bucket(s3, f"vault-{uuid.uuid4().hex[:12]}")
+
+
+@dataclass
+class GhaFiles:
+    """GITHUB_OUTPUT and GITHUB_STEP_SUMMARY as temp files, parsed back."""
+
+    output: Path
+    summary: Path
+
+    def outputs(self) -> dict[str, str]:
+        return parse_outputs(self.output.read_text())
+
+    def summary_text(self) -> str:
+        return self.summary.read_text()
+
+
+def parse_outputs(text: str) -> dict[str, str]:
+    """Parse a GITHUB_OUTPUT file, heredoc values included."""
+    values: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            body = []
+            for inner in lines:
+                if inner == delimiter:
+                    break
+                body.append(inner)
+            values[name] = "\n".join(body)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            values[name] = value
+    return values
+
+
+@pytest.fixture
+def gha_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GhaFiles:
+    """Pretend to be inside GitHub Actions, with output files under tmp_path."""
+    files = GhaFiles(tmp_path / "github_output", tmp_path / "step_summary")
+    files.output.touch()
+    files.summary.touch()
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(files.output))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(files.summary))
+    monkeypatch.setenv("GITHUB_ACTOR", "octocat")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/shop")
+    monkeypatch.setenv("GITHUB_RUN_ID", "4242")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    monkeypatch.setenv("GITHUB_API_URL", "https://api.github.com")
+    return files
+
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Dev",
+    "GIT_AUTHOR_EMAIL": "dev@example.com",
+    "GIT_COMMITTER_NAME": "Dev",
+    "GIT_COMMITTER_EMAIL": "dev@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV, "HOME": str(repo.parent)}
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def git_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Give code under test a git identity without touching the user's config."""
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+def write_service(root: Path, name: str, files: dict[str, str]) -> Path:
+    """A service folder whose build command copies src/ into dist/."""
+    src = root / "services" / name / "src"
+    for rel, text in files.items():
+        path = src / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return src.parent
+
+
+VAULT_YML = """\
+vault:
+  bucket: {bucket}
+  region: us-east-1
+services:
+{services}
+environments:
+  - name: dev
+    functions: {{{dev}}}
+"""
+
+
+def write_config(root: Path, bucket: str, services: list[str]) -> Path:
+    """A minimal vault.yml whose services build with a portable copy command."""
+    build = f"{sys.executable} -c \\\"import shutil; shutil.copytree('src', 'dist', dirs_exist_ok=True)\\\""
+    svc = "\n".join(
+        f'  - name: {s}\n    path: services/{s}\n    build: "{build}"' for s in services
+    )
+    dev = ", ".join(f"{s}: {s}-dev" for s in services)
+    path = root / "vault.yml"
+    path.write_text(VAULT_YML.format(bucket=bucket, services=svc, dev=dev))
+    return path

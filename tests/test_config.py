@@ -1,0 +1,157 @@
+"""vault.yml: schema validation with errors that name the file, key path and what is allowed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from vault_actions import config
+from vault_actions.errors import ConfigError
+
+GOOD: dict[str, Any] = {
+    "vault": {"bucket": "my-org-artifacts-vault", "region": "us-east-1"},
+    "services": [
+        {"name": "price-fetcher", "path": "services/price-fetcher", "build": "npm run build"},
+        {"name": "config-service", "path": "services/config-service"},
+    ],
+    "environments": [
+        {
+            "name": "dev",
+            "functions": {"price-fetcher": "price-fetcher-dev", "config-service": "config-service-dev"},
+            "smoke": {"base-url": "http://127.0.0.1:1", "checks": [{"path": "/health", "method": "POST"}]},
+        },
+        {"name": "qa", "functions": {"price-fetcher": "pf-qa", "config-service": "cs-qa"}},
+        {
+            "name": "uat",
+            "gate": {"approvers": ["qa-lead"]},
+            "functions": {"price-fetcher": "pf-uat", "config-service": "cs-uat"},
+        },
+        {
+            "name": "prod",
+            "gate": {"approvers": ["manager"]},
+            "functions": {"price-fetcher": "pf-prod", "config-service": "cs-prod"},
+            "smoke": {"checks": [{"path": "/health"}]},
+        },
+        {
+            "name": "dr",
+            "mirror-of": "prod",
+            "region": "us-west-2",
+            "bucket": "my-org-artifacts-vault-dr",
+            "functions": {"price-fetcher": "pf-dr", "config-service": "cs-dr"},
+        },
+    ],
+}
+
+
+def write(tmp_path: Path, doc: Any) -> Path:
+    path = tmp_path / "vault.yml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def mutated(change: Any) -> dict[str, Any]:
+    import copy
+
+    doc = copy.deepcopy(GOOD)
+    change(doc)
+    return doc
+
+
+def test_good_config_loads(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, GOOD))
+    assert [e.name for e in cfg.promotion_order] == ["dev", "qa", "uat", "prod"]
+    assert [e.name for e in cfg.mirrors] == ["dr"]
+    prod = cfg.environment("prod")
+    assert prod.read_only and prod.gated and prod.gate and prod.gate.approvers == ("manager",)
+    assert cfg.environment("dr").read_only
+    assert not cfg.environment("dev").read_only
+    assert cfg.environment("dr").bucket == "my-org-artifacts-vault-dr"
+    assert cfg.environment("qa").bucket == "my-org-artifacts-vault"
+    assert cfg.previous(cfg.environment("qa")) == cfg.environment("dev")
+    assert cfg.previous(cfg.environment("dev")) is None
+    assert cfg.previous(cfg.environment("dr")) == prod
+    assert cfg.service("price-fetcher").dist_dir == tmp_path / "services/price-fetcher/dist"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d.update(extra=1), r"\(top level\): unknown key 'extra'; allowed keys: environments, notifications, services, vault"),
+        (lambda d: d["vault"].update(bucket="Bad_Bucket"), r"vault.bucket: 'Bad_Bucket' is not valid: expected an S3 bucket name"),
+        (lambda d: d["vault"].update(region="mars-1"), r"vault.region: 'mars-1' is not valid: expected an AWS region"),
+        (lambda d: d["services"][0].update(name="Price_Fetcher"), r"services\[0\].name: 'Price_Fetcher' is not valid: expected lowercase letters"),
+        (lambda d: d["services"][0].update(name="-rm"), r"services\[0\].name: '-rm' is not valid"),
+        (lambda d: d["services"][0].update(name="../x"), r"services\[0\].name: '../x' is not valid"),
+        (lambda d: d["services"][0].update(name="$(reboot)"), r"services\[0\].name: '\$\(reboot\)' is not valid"),
+        (lambda d: d["services"][0].update(build=["npm"]), r"services\[0\].build: \['npm'\] has the wrong type: expected string"),
+        (lambda d: d["services"][1].update(name="price-fetcher"), r"services: duplicate service name\(s\) price-fetcher"),
+        (lambda d: d["environments"][1]["functions"].update({"ghost": "g"}), r"environments\[1\] \(qa\).functions.ghost: unknown service; services are: price-fetcher, config-service"),
+        (lambda d: d["environments"][1]["functions"].pop("config-service"), r"no function for service 'config-service'"),
+        (lambda d: d["environments"][3]["smoke"]["checks"][0].update(method="POST"), r"environments\[3\] \(prod\).smoke.checks\[0\].method: POST is not allowed in a read-only environment"),
+        (lambda d: d["environments"][4].pop("bucket"), r"Lambda in us-west-2 cannot read the vault bucket in us-east-1"),
+        (lambda d: d["environments"][4].update({"mirror-of": "nowhere"}), r"mirror-of: 'nowhere' is not another environment"),
+        (lambda d: d["environments"][0]["smoke"]["checks"][0].update(method="FETCH"), r"'FETCH' is not allowed: use one of"),
+        (lambda d: d.pop("services"), r"'services' is a required property"),
+    ],
+)
+def test_invalid_configs_are_explained(tmp_path: Path, change: Any, expected: str) -> None:
+    path = write(tmp_path, mutated(change))
+    with pytest.raises(ConfigError, match=expected) as err:
+        config.load(path)
+    assert str(path) in str(err.value)
+    assert err.value.hint
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found") as err:
+        config.load(tmp_path / "nope.yml")
+    assert err.value.hint and "vault init" in err.value.hint
+    bad = tmp_path / "vault.yml"
+    bad.write_text("vault: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(bad)
+
+
+def test_read_only_can_be_turned_off(tmp_path: Path) -> None:
+    def allow_post(d: Any) -> None:
+        d["environments"][3]["read-only"] = False
+        d["environments"][3]["smoke"]["checks"][0]["method"] = "POST"
+
+    assert not config.load(write(tmp_path, mutated(allow_post))).environment("prod").read_only
+
+
+def vault_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vault_actions", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+def test_validate_command(tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    ok = vault_cli("validate", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "is valid: 2 service(s); dev → qa → uat → prod; dr (mirror of prod)" in ok.stdout
+    write(tmp_path, mutated(lambda d: d["vault"].update(region="nowhere")))
+    bad = vault_cli("validate", "--json", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "vault.region: 'nowhere' is not valid" in bad.stderr
+    import json
+
+    assert json.loads(bad.stdout)["error"]["type"] == "ConfigError"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["validate", "--help"], ["version", "--help"]])
+def test_help_imports_no_sdk(argv: list[str]) -> None:
+    """`vault --help` must not pay for boto3, PyGithub or requests (timed in bench/)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "vault_actions", *argv],
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0 and "usage: vault" in done.stdout
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert not imported & {"boto3", "botocore", "github", "requests", "jsonschema", "yaml"}
