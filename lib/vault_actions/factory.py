@@ -148,6 +148,7 @@ def release(
     *,
     override: str | None = None,
     push: bool = False,
+    token: str | None = None,
 ) -> Outcome:
     """Run the Factory for the repository holding ``cfg``; see the module docstring."""
     repo = Path(git.run(["rev-parse", "--show-toplevel"], cfg.root).strip())
@@ -171,7 +172,7 @@ def release(
             git.create_annotated_tag(repo, tag, f"Release {tag}")
             log.info("tagged %s at %s", tag, head[:12])
         if push:
-            git.push_tag(repo, tag)
+            git.push_tag(repo, tag, token=token)
         records = upload(vault, chosen.version, packed)
     manifest = Manifest(
         version=chosen.version,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,7 +46,12 @@ def build(config_path: str, override: str | None, *, push: bool) -> Outcome:
     ctx = gha.RunContext.from_env()
     s3 = aws.client("s3", cfg.vault.region)
     vault = Vault(s3, cfg.vault.bucket, cfg.vault.region)
-    outcome = factory.release(cfg, vault, ctx, override=override or None, push=push)
+    token = os.environ.get("GITHUB_TOKEN") if gha.in_actions() else None
+    if token:
+        gha.mask(token)
+    outcome = factory.release(
+        cfg, vault, ctx, override=override or None, push=push, token=token
+    )
     if outcome.status in ("built", "completed") and outcome.manifest is not None:
         Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix).record(
             outcome.manifest.version,

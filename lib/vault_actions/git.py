@@ -1,0 +1,184 @@
+"""A small wrapper around the ``git`` binary: argv lists only, never a shell.
+
+Every failure becomes a :class:`~vault_actions.errors.GitError` carrying git's stderr.
+Revisions a caller passes in follow ``--end-of-options`` (or an ``--opt=value`` form), so
+a value that starts with ``-`` is never read as an option.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vault_actions.errors import GitError
+
+log = logging.getLogger(__name__)
+
+CHECKOUT_HINT = (
+    "check that the folder is a git checkout with at least one commit, its full history "
+    "and its tags (actions/checkout with fetch-depth: 0)"
+)
+IDENTITY_HINT = (
+    "set user.name and user.email (git config, or GIT_COMMITTER_NAME and "
+    "GIT_COMMITTER_EMAIL) before tagging"
+)
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit: its full sha and its raw message (subject, body and footers)."""
+
+    sha: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One tag and the sha of the commit it points at (annotated tags are peeled)."""
+
+    name: str
+    commit: str
+
+
+def run(
+    args: Sequence[str],
+    cwd: Path | str,
+    *,
+    hint: str = CHECKOUT_HINT,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Run ``git *args`` in ``cwd`` and return its stdout (UTF-8, undecodable bytes replaced).
+
+    Raises GitError naming the command and the folder, with git's stderr and ``hint``.
+    Git never prompts for credentials here (``GIT_TERMINAL_PROMPT=0``); ``env`` adds
+    variables (e.g. ``GIT_CONFIG_*`` for a credential that must not appear in argv).
+    """
+    argv = ["git", *args]
+    shown = shlex.join(argv)
+    if not Path(cwd).is_dir():
+        raise GitError(f"cannot run {shown}: {str(cwd)!r} is not a directory", hint)
+    log.debug("%s (in %s)", shown, cwd)
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            env={**os.environ, **(env or {}), "GIT_TERMINAL_PROMPT": "0"},
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError("the git program was not found", "install git and put it on PATH") from None
+    if done.returncode != 0:
+        detail = done.stderr.strip() or f"exit code {done.returncode}"
+        raise GitError(f"{shown} failed in {cwd}: {detail}", hint)
+    return done.stdout
+
+
+def commits(repo: Path | str, revision: str) -> list[Commit]:
+    """The commits ``git log <revision>`` lists (e.g. ``v1.2.3..HEAD``), in one git call.
+
+    Merge commits and the commits they bring in are listed, as plain ``git log`` does.
+    The order is ``--topo-order``: every commit comes before its parents (newest first).
+    Records are NUL-terminated (``-z``), and a commit message can never contain NUL.
+    """
+    out = run(
+        [
+            "log",
+            "-z",
+            "--topo-order",
+            "--no-show-signature",
+            "--encoding=UTF-8",
+            "--format=%H%n%B",
+            "--end-of-options",
+            revision,
+        ],
+        repo,
+    )
+    found = []
+    for record in out.split("\0"):
+        if record:
+            sha, _, message = record.partition("\n")
+            found.append(Commit(sha, message))
+    return found
+
+
+def tags(repo: Path | str, merged_into: str = "HEAD") -> list[Tag]:
+    """Every tag reachable from ``merged_into`` (``git tag --merged``), in one git call."""
+    out = run(
+        [
+            "tag",
+            "--list",
+            f"--merged={merged_into}",
+            "--format=%(refname:strip=2)%00%(objectname)%00%(*objectname)",
+        ],
+        repo,
+    )
+    found = []
+    for line in out.splitlines():
+        name, target, peeled = line.split("\0")
+        found.append(Tag(name, peeled or target))
+    return found
+
+
+def head_sha(repo: Path | str) -> str:
+    """The full sha of the commit HEAD points at."""
+    return run(["rev-parse", "--verify", "HEAD^{commit}"], repo).strip()
+
+
+def tags_at(repo: Path | str, rev: str = "HEAD") -> list[str]:
+    """Names of the tags that point at ``rev`` (annotated tags are peeled), sorted."""
+    return sorted(run(["tag", "--list", f"--points-at={rev}"], repo).split())
+
+
+def create_annotated_tag(repo: Path | str, tag: str, message: str) -> None:
+    """Create annotated tag ``tag`` at HEAD; GitError when it exists or no identity is set."""
+    run(
+        ["tag", "--annotate", f"--message={message}", "--end-of-options", tag],
+        repo,
+        hint=f"{IDENTITY_HINT}; a tag that already exists is never moved",
+    )
+
+
+def push_tag(
+    repo: Path | str, tag: str, remote: str = "origin", token: str | None = None
+) -> None:
+    """Push one tag to ``remote``; never force, so an existing remote tag is an error.
+
+    With ``token`` (a GitHub token, when the checkout did not persist credentials) git
+    authenticates with an HTTP header passed through the environment, never argv.
+    """
+    run(
+        ["push", "--", remote, f"refs/tags/{tag}:refs/tags/{tag}"],
+        repo,
+        env=_auth_env(token) if token else None,
+        hint=f"check that remote {remote!r} exists and that the token may push tags "
+        "(permissions: contents: write); a tag that already exists is never moved",
+    )
+
+
+def is_clean(repo: Path | str) -> bool:
+    """True when the work tree has no staged, modified or untracked (non-ignored) files."""
+    return run(["status", "--porcelain"], repo).strip() == ""
+
+
+def current_user(repo: Path | str) -> str:
+    """The identity git records as committer and tagger: ``Name <email>``."""
+    ident = run(["var", "GIT_COMMITTER_IDENT"], repo, hint=IDENTITY_HINT).strip()
+    return ident.rsplit(" ", 2)[0]
+
+
+def _auth_env(token: str) -> dict[str, str]:
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraheader",
+        "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}",
+    }

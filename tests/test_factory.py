@@ -1,0 +1,219 @@
+"""The Factory end to end: real git repos, real builds, the vault on a moto server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import git, parse_outputs, write_config, write_service
+from tests.test_vault import error_response
+from vault_actions import config, factory
+from vault_actions.errors import BuildError, ImmutableVersionError, VaultError, VersionError
+from vault_actions.gha import RunContext
+from vault_actions.vault import Vault
+
+CTX = RunContext("octocat", "acme/shop", "1", "https://github.com/acme/shop/actions/runs/1", None,
+                 "https://github.com", "https://api.github.com")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, git_env: None, vault_bucket: str) -> Path:
+    root = tmp_path / "shop"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write_service(root, "price-fetcher", {"index.js": "exports.handler = () => 42;\n", "lib/util.js": "x\n"})
+    write_service(root, "config-service", {"index.js": "exports.handler = () => 'cfg';\n"})
+    write_config(root, vault_bucket, ["price-fetcher", "config-service"])
+    (root / ".gitignore").write_text("dist/\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "feat: first services")
+    return root
+
+
+def release(repo: Path, s3: Any, **kwargs: Any) -> factory.Outcome:
+    cfg = config.load(repo / "vault.yml")
+    return factory.release(cfg, Vault(s3, cfg.vault.bucket, cfg.vault.region), CTX, **kwargs)
+
+
+def keys(s3: Any, bucket: str) -> list[str]:
+    listed = s3.list_object_versions(Bucket=bucket).get("Versions", [])
+    return sorted(v["Key"] for v in listed)
+
+
+def test_first_release_tags_then_locks_everything(repo: Path, s3: Any, vault_bucket: str) -> None:
+    order: list[str] = []
+    s3.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: order.append(request.url.rsplit("/", 2)[-1])
+    )
+    outcome = release(repo, s3)
+
+    assert outcome.status == "built" and outcome.version == "1.0.0" and outcome.tag == "v1.0.0"
+    assert git(repo, "cat-file", "-t", "v1.0.0") == "tag"  # annotated
+    assert git(repo, "rev-list", "-n1", "v1.0.0") == git(repo, "rev-parse", "HEAD")
+    assert keys(s3, vault_bucket) == [
+        "v1.0.0/config-service.zip", "v1.0.0/manifest.json", "v1.0.0/price-fetcher.zip",
+    ]
+    assert order[-1] == "manifest.json"
+    manifest = outcome.manifest
+    assert manifest is not None and manifest.commit == git(repo, "rev-parse", "HEAD")
+    assert outcome.manifest_uri == f"s3://{vault_bucket}/v1.0.0/manifest.json"
+    for record in manifest.artifacts:
+        body = s3.get_object(Bucket=vault_bucket, Key=record.key, VersionId=record.version_id)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == record.sha256
+        head = s3.head_object(Bucket=vault_bucket, Key=record.key, ChecksumMode="ENABLED")
+        assert head["ChecksumSHA256"] == record.code_sha256
+
+
+def test_failed_build_stops_everything(repo: Path, s3: Any, vault_bucket: str) -> None:
+    text = (repo / "vault.yml").read_text().replace("shutil.copytree", "sys.exit(3) or shutil.copytree", 1)
+    (repo / "vault.yml").write_text(text.replace("import shutil", "import shutil, sys", 1))
+    git(repo, "commit", "-qam", "fix: break the build")
+    with pytest.raises(BuildError, match="exited with 3; nothing was tagged or uploaded"):
+        release(repo, s3)
+    assert git(repo, "tag") == ""
+    assert keys(s3, vault_bucket) == []
+
+
+def test_rerun_finishes_an_incomplete_version(repo: Path, s3: Any, vault_bucket: str) -> None:
+    def deny_manifest(request: Any, **_: Any) -> Any:
+        return error_response(403, "AccessDenied") if request.url.endswith("manifest.json") else None
+
+    s3.meta.events.register("before-send.s3.PutObject", deny_manifest)
+    with pytest.raises(VaultError, match="access denied: writing"):
+        release(repo, s3)
+    s3.meta.events.unregister("before-send.s3.PutObject", deny_manifest)
+    assert git(repo, "tag") == "v1.0.0"
+    assert "v1.0.0/manifest.json" not in keys(s3, vault_bucket)
+
+    outcome = release(repo, s3)
+    assert outcome.status == "completed" and outcome.version == "1.0.0"
+    assert keys(s3, vault_bucket).count("v1.0.0/price-fetcher.zip") == 1  # same bytes, not rewritten
+    assert git(repo, "tag") == "v1.0.0"
+
+    again = release(repo, s3)
+    assert again.status == "unchanged" and again.manifest == outcome.manifest
+    assert len(keys(s3, vault_bucket)) == 3
+
+
+def test_nothing_releasable(repo: Path, s3: Any) -> None:
+    release(repo, s3)
+    git(repo, "commit", "-q", "--allow-empty", "-m", "chore: tidy")
+    assert release(repo, s3).status == "nothing-to-release"
+
+
+def test_next_version_after_fix(repo: Path, s3: Any, vault_bucket: str) -> None:
+    release(repo, s3)
+    (repo / "services/price-fetcher/src/index.js").write_text("exports.handler = () => 43;\n")
+    git(repo, "commit", "-qam", "fix: the answer")
+    outcome = release(repo, s3)
+    assert outcome.version == "1.0.1"
+    assert "v1.0.1/manifest.json" in keys(s3, vault_bucket)
+
+
+@pytest.mark.parametrize(
+    "hostile", ["$(touch pwned)", "`touch pwned`", "1.0.0; touch pwned", "1.0.0\n1.0.1", "-1.0.0", "../1.0.0", "1.0"],
+)
+def test_hostile_version_override_is_refused(repo: Path, s3: Any, vault_bucket: str, hostile: str) -> None:
+    with pytest.raises(VersionError, match="is not allowed"):
+        release(repo, s3, override=hostile)
+    assert not (repo / "pwned").exists()
+    assert git(repo, "tag") == ""
+    assert keys(s3, vault_bucket) == []
+
+
+def test_same_version_from_another_commit_is_refused(repo: Path, s3: Any, vault_bucket: str) -> None:
+    first = release(repo, s3)
+    assert first.manifest is not None
+    git(repo, "tag", "-d", "v1.0.0")  # someone deleted the tag: the vault still remembers
+    (repo / "services/price-fetcher/src/index.js").write_text("exports.handler = () => 'other';\n")
+    git(repo, "commit", "-qam", "fix: different bytes")
+    with pytest.raises(ImmutableVersionError, match="v1.0.0 is already in the vault; versions are immutable"):
+        release(repo, s3, override="v1.0.0")
+    record = first.manifest.artifact("price-fetcher")
+    head = s3.head_object(Bucket=vault_bucket, Key=record.key)
+    assert head["VersionId"] == record.version_id
+
+
+def test_override_onto_a_tag_elsewhere_is_refused(repo: Path, s3: Any) -> None:
+    release(repo, s3)
+    git(repo, "commit", "-q", "--allow-empty", "-m", "fix: more")
+    with pytest.raises(ImmutableVersionError, match="tag v1.0.0 already exists on commit"):
+        release(repo, s3, override="1.0.0")
+
+
+def test_unversioned_bucket_is_refused_before_tagging(repo: Path, s3: Any) -> None:
+    s3.create_bucket(Bucket="plain-vault")
+    (repo / "vault.yml").write_text((repo / "vault.yml").read_text().replace("bucket: vault-", "bucket: plain-vault\n  # was: vault-"))
+    git(repo, "commit", "-qam", "chore: point at plain bucket")
+    with pytest.raises(VaultError, match="does not have versioning enabled"):
+        release(repo, s3)
+    assert git(repo, "tag") == ""
+
+
+def test_shallow_clone_is_refused(repo: Path, s3: Any, tmp_path: Path) -> None:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "fix: second")
+    clone = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(clone))
+    cfg = config.load(clone / "vault.yml")
+    with pytest.raises(VersionError, match="shallow clone") as err:
+        factory.release(cfg, Vault(s3, cfg.vault.bucket, cfg.vault.region), CTX)
+    assert err.value.hint and "fetch-depth: 0" in err.value.hint
+
+
+def test_tag_is_pushed_to_origin(repo: Path, s3: Any, tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
+    release(repo, s3, push=True)
+    assert git(origin, "tag") == "v1.0.0"
+
+
+def vault_cli(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "vault_actions", *args], cwd=repo, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, check=False,
+    )
+
+
+def test_build_command_json_and_ledger(repo: Path, s3: Any, vault_bucket: str) -> None:
+    done = vault_cli(repo, "build", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["status"] == "built" and data["tag"] == "v1.0.0"
+    assert [a["service"] for a in data["artifacts"]] == ["config-service", "price-fetcher"]
+    assert "exports.handler" not in done.stdout  # build output goes to stderr
+    events = s3.list_objects_v2(Bucket=vault_bucket, Prefix="ledger/v1.0.0/")["Contents"]
+    body = json.loads(s3.get_object(Bucket=vault_bucket, Key=events[0]["Key"])["Body"].read())
+    assert body["event"] == "built" and body["commit"] == data["commit"]
+
+
+def test_build_action_outputs_and_summary(repo: Path, s3: Any, vault_bucket: str, tmp_path: Path) -> None:
+    out, summary = tmp_path / "out", tmp_path / "summary"
+    env = {
+        "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_ACTOR": "octocat", "GITHUB_REPOSITORY": "acme/shop", "GITHUB_RUN_ID": "7",
+        "INPUT_CONFIG": "vault.yml", "INPUT_VERSION": "", "INPUT_PUSH_TAG": "false",
+    }
+    done = vault_cli(repo, "action", "build", env=env)
+    assert done.returncode == 0, done.stderr
+    outputs = parse_outputs(out.read_text())
+    assert outputs["version"] == "1.0.0" and outputs["tag"] == "v1.0.0" and outputs["status"] == "built"
+    assert outputs["manifest-uri"] == f"s3://{vault_bucket}/v1.0.0/manifest.json"
+    artifacts = json.loads(outputs["artifacts"])
+    assert {a["key"] for a in artifacts} == {"v1.0.0/price-fetcher.zip", "v1.0.0/config-service.zip"}
+    text = summary.read_text()
+    assert "| service | key | size (bytes) | SHA-256 |" in text
+    assert f"`{artifacts[0]['sha256']}`" in text
+
+    env["INPUT_PUSH_TAG"] = "maybe"
+    bad = vault_cli(repo, "action", "build", env=env)
+    assert bad.returncode == 1
+    assert "::error title=Invalid configuration::input 'push-tag' is 'maybe'" in bad.stdout
