@@ -8,6 +8,7 @@ against AWS and against a moto server.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,7 +23,11 @@ MAX_ATTEMPTS = 6
 
 
 def client(service: str, region: str | None = None) -> Any:
-    """A boto3 client with standard-mode retries (throttling, 5xx, SlowDown)."""
+    """A boto3 client with standard-mode retries (throttling, 5xx, SlowDown).
+
+    Without ``region``, ``AWS_REGION`` (what the AWS SDKs and configure-aws-credentials
+    set) or ``AWS_DEFAULT_REGION`` applies.
+    """
     import boto3
     from botocore.config import Config
 
@@ -30,6 +35,7 @@ def client(service: str, region: str | None = None) -> Any:
         retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
         max_pool_connections=32,
     )
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     session: Any = boto3.session.Session()
     return session.client(service, region_name=region, config=config)
 
