@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("gate", "record an approval of a release for a gated environment"),
     "reject": ("gate", "record a rejection: the release dies in that environment"),
     "status": ("status", "show each release's journey from the ledger"),
+    "conclude": ("conclude", "record how every stage of a release run ended"),
     "graveyard": ("graveyard", "render the release graveyard (Mermaid, Markdown, JSON)"),
     "dr-sync": ("dr_sync", "copy a release live in PROD to the DR region and deploy it"),
     "setup-environments": ("environments", "create the repository's GitHub environments"),

@@ -11,7 +11,14 @@ import importlib
 
 from vault_actions.commands import Result
 
-ACTIONS = {"build": "build", "deploy": "deploy", "smoke": "smoke", "dr-sync": "dr_sync"}
+ACTIONS = {
+    "build": "build",
+    "deploy": "deploy",
+    "smoke": "smoke",
+    "dr-sync": "dr_sync",
+    "report": "conclude",
+    "gate": "gate",
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

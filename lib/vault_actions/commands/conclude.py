@@ -1,0 +1,103 @@
+"""``vault conclude`` and action-report: record how a release run ended, then report it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vault_actions import config, gha
+from vault_actions.commands import Result
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from vault_actions.config import Environment
+    from vault_actions.github import Review
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """action-report's inputs."""
+
+    version: str = ""
+    stages: str = "{}"
+    config: str = config.DEFAULT_CONFIG
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """``--version`` and ``--stages`` (the workflow's ``toJSON(needs)``)."""
+    parser.add_argument("--version", dest="release_version", required=True, metavar="X.Y.Z")
+    parser.add_argument(
+        "--stages", default="{}", metavar="JSON",
+        help="job results, e.g. the workflow's toJSON(needs); job ids are environment names",
+    )
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Record the run's verdicts and print the journey."""
+    return conclude(args.config, args.release_version, args.stages)
+
+
+def run_action() -> Result:
+    """action-report: verdicts, outputs, and the journey + graveyard in the step summary."""
+    inputs = gha.read_inputs(ReportInputs)
+    return conclude(inputs.config, inputs.version, inputs.stages, summary=True)
+
+
+def conclude(
+    config_path: str, raw_version: str, raw_stages: str, *, summary: bool = False
+) -> Result:
+    """Load everything, record what the run's outcome calls for, report."""
+    from vault_actions import aws, ledger, pipeline, report
+    from vault_actions.errors import GitHubError
+    from vault_actions.version import validate_version
+
+    cfg = config.load(config_path)
+    version = validate_version(raw_version)
+    stages = pipeline.parse_stages(raw_stages, cfg)
+    s3 = aws.client("s3", cfg.vault.region)
+    book = ledger.Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
+    ctx = gha.RunContext.from_env()
+    try:
+        found = pipeline.verdicts(cfg, book.journey(version), stages, _reviews(ctx))
+    except GitHubError as exc:
+        gha.warning(f"{exc}; how the gates ended is not recorded", "Ledger")
+        found = []
+    recorded = [book.record(version, v.event, v.environment, ctx, details=v.details) for v in found]
+    events = book.events()
+    journeys = ledger.journeys(events)
+    live = ledger.live_versions(events)
+    journey = journeys.get(version) or book.journey(version)
+    state = "dead" if not journey.alive else ("live" if report.live_in(journey, live) else "alive")
+    data: dict[str, Any] = {
+        "version": version,
+        "state": state,
+        "stages": stages,
+        "recorded": [e.to_json() for e in recorded],
+    }
+    if summary:
+        gha.set_output("state", state)
+        gha.set_output("recorded", json.dumps([e.event for e in recorded]))
+        gha.add_summary(report.journey_table(cfg, journey, live))
+        gha.add_summary(report.graveyard_markdown(cfg, journeys, live, last=5))
+    lines = [f"v{version}: {state}"] + [f"  recorded {e.describe()}" for e in recorded]
+    return Result(data, "\n".join(lines))
+
+
+def _reviews(ctx: gha.RunContext) -> Callable[[Environment], Review | None]:
+    """A ``review_of(env)`` reading this run's gate reviews (GitHubError when it cannot)."""
+    token = os.environ.get("GITHUB_TOKEN")
+
+    def review_of(env: Environment) -> Review | None:
+        if not (token and gha.in_actions() and ctx.repository and ctx.run_id):
+            return None
+        from vault_actions import github
+
+        gh = github.connect(token, ctx.api_url)
+        return github.gate_review(gh, ctx.repository, ctx.run_id, env.name)
+
+    return review_of
+
