@@ -15,8 +15,8 @@ from tests.test_config import GOOD, write
 from vault_actions import config, pipeline
 from vault_actions.cli import main
 from vault_actions.errors import ConfigError
-from vault_actions.github import Review
 from vault_actions.gha import RunContext
+from vault_actions.github import Review
 from vault_actions.ledger import Ledger
 
 CTX = RunContext("octocat", "acme/shop", "77", None, None, "https://github.com", "https://api.github.com")

@@ -38,10 +38,10 @@ def parse_stages(raw: str, cfg: Config) -> dict[str, str]:
         needs = json.loads(raw or "{}")
     except ValueError as exc:
         raise ConfigError(
-            f"input 'stages' is not JSON ({exc})", "pass '${{ toJSON(needs) }}'"
+            f"input 'stages' is not JSON ({exc})", "pass the workflow's toJSON(needs)"
         ) from None
     if not isinstance(needs, dict):
-        raise ConfigError("input 'stages' is not a JSON object", "pass '${{ toJSON(needs) }}'")
+        raise ConfigError("input 'stages' is not a JSON object", "pass the workflow's toJSON(needs)")
     names = {e.name for e in cfg.promotion_order}
     stages = {}
     for job, value in needs.items():

@@ -1,0 +1,167 @@
+"""Run the real workflow templates and actions with ``act`` (self-hosted mode, no Docker).
+
+The suite itself is mounted as ``vault-actions/vault-actions@v1`` with
+``--local-repository``; the third-party actions it pins by SHA are replaced by the
+stand-ins in ``tests/act_stubs`` (nothing here can reach GitHub). act itself copies the
+consumer repository into the workspace for ``actions/checkout`` of that repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STUBS = Path(__file__).resolve().parent / "act_stubs"
+SUITE = "vault-actions/vault-actions"
+STUB_OF = {
+    "actions/setup-python": "setup-python",
+    "astral-sh/setup-uv": "setup-uv",
+    "aws-actions/configure-aws-credentials": "configure-aws-credentials",
+}
+_PINNED = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)@([0-9a-f]{40})")
+_JOB_END = re.compile(r"^\[(?P<job>[^\]]+)\]\s+🏁\s+Job (?P<result>succeeded|failed)", re.M)
+
+
+def act_available() -> bool:
+    return shutil.which("act") is not None or (Path(sys.executable).parent / "act").exists()
+
+
+def local_repositories() -> list[str]:
+    """``--local-repository`` values: the suite at @v1 and a stand-in per pinned action."""
+    pins: set[tuple[str, str]] = set()
+    for path in [*REPO_ROOT.glob("action-*/action.yml"), *REPO_ROOT.glob("workflows-templates/*.yml")]:
+        pins.update(_PINNED.findall(path.read_text()))
+    values = [f"{SUITE}@v1={REPO_ROOT}"]
+    for action, sha in sorted(pins):
+        if action == "actions/checkout":
+            continue  # act copies the repository itself
+        values.append(f"{action}@{sha}={STUBS / STUB_OF[action]}")
+    return values
+
+
+@dataclass
+class ActRun:
+    """One ``act`` invocation: exit code, full log, and how each job ended."""
+
+    returncode: int
+    log: str
+    jobs: dict[str, str] = field(default_factory=dict)
+
+    def result(self, job: str) -> str | None:
+        """'succeeded', 'failed' or None (never ran) for the job whose id ends the name."""
+        for name, result in self.jobs.items():
+            if name.split("/")[-1] == job:
+                return result
+        return None
+
+
+def run_act(
+    consumer: Path,
+    workflow: str,
+    event: str,
+    payload: dict[str, Any],
+    env: dict[str, str],
+    *,
+    secrets: dict[str, str] | None = None,
+    timeout: int = 600,
+) -> ActRun:
+    """Run ``act <event> -W <workflow>`` in ``consumer`` and parse the job results."""
+    event_file = consumer.parent / f"{consumer.name}-event.json"
+    event_file.write_text(json.dumps(payload))
+    act = shutil.which("act") or str(Path(sys.executable).parent / "act")
+    argv = [
+        act, event, "-W", f".github/workflows/{workflow}", "-e", str(event_file),
+        "-P", "ubuntu-latest=-self-hosted", "--actor", payload.get("sender", {}).get("login", "octocat"),
+    ]
+    for value in local_repositories():
+        argv += ["--local-repository", value]
+    for key, value in env.items():
+        argv += ["--env", f"{key}={value}"]
+    for key, value in (secrets or {}).items():
+        argv += ["-s", f"{key}={value}"]
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    done = subprocess.run(
+        argv, cwd=consumer, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, "PATH": path},
+    )
+    log = done.stdout + done.stderr
+    jobs = {m["job"].strip(): m["result"] for m in _JOB_END.finditer(log)}
+    return ActRun(done.returncode, log, jobs)
+
+
+@dataclass
+class FakeGitHub:
+    """A local stand-in for api.github.com: real HTTP, payloads shaped like GitHub's."""
+
+    repository: str
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FakeGitHub:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                return
+
+            def _reply(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                fake.requests.append(("GET", self.path, None))
+                self._reply(*fake.answer("GET", self.path, None))
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                fake.requests.append(("POST", self.path, body))
+                self._reply(*fake.answer("POST", self.path, body))
+
+            do_PATCH = do_POST
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        base = f"{self.url}/repos/{self.repository}"
+        path = path.split("?", maxsplit=1)[0]
+        if path == f"/repos/{self.repository}":
+            owner, name = self.repository.split("/")
+            return 200, {"id": 1, "name": name, "full_name": self.repository, "url": base,
+                         "owner": {"login": owner}, "default_branch": "main"}
+        if re.fullmatch(rf"/repos/{self.repository}/actions/runs/\d+/approvals", path):
+            return 200, self.approvals
+        if method == "POST" and path == f"/repos/{self.repository}/deployments":
+            number = sum(1 for r in self.requests if r[1] == path)
+            return 201, {"id": number, "url": f"{base}/deployments/{number}", "ref": body.get("ref"),
+                         "environment": body.get("environment"), "payload": body.get("payload")}
+        if method == "POST" and re.fullmatch(rf"/repos/{self.repository}/deployments/\d+/statuses", path):
+            return 201, {"id": len(self.requests), "state": body.get("state")}
+        return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
