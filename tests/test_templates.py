@@ -1,0 +1,95 @@
+"""Static promises of the actions and workflow templates (act runs them in test_e2e_act)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = sorted((ROOT / "workflows-templates").glob("*.yml"))
+ACTIONS = sorted(ROOT.glob("action-*/action.yml"))
+PINS = dict(
+    re.findall(r"\| ([\w-]+/[\w-]+) \| v[\d.]+ \| ([0-9a-f]{40}) \|",
+               (ROOT.parent / "shared/reference/action-pins.md").read_text())
+) if (ROOT.parent / "shared/reference/action-pins.md").exists() else {}
+
+
+def load(path: Path) -> Any:
+    return yaml.load(path.read_text(), Loader=yaml.BaseLoader)  # keeps 'on' a string key
+
+
+def steps_of(doc: Any) -> list[dict[str, Any]]:
+    found = list((doc.get("runs") or {}).get("steps") or [])
+    for job in (doc.get("jobs") or {}).values():
+        found += job.get("steps") or []
+    return found
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_suite_copy_is_in_sync(template: Path) -> None:
+    """GitHub calls reusable workflows only from .github/workflows: the copy must not drift."""
+    copy = ROOT / ".github/workflows" / template.name
+    assert copy.exists(), f"{copy} is missing: copy {template} there"
+    assert copy.read_text() == template.read_text(), f"{copy} drifted from {template}"
+
+
+@pytest.mark.parametrize("path", TEMPLATES + ACTIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_expressions_in_scripts_and_pinned_uses(path: Path) -> None:
+    for step in steps_of(load(path)):
+        assert "${{" not in step.get("run", ""), f"{path}: pass values to run: through env:"
+        uses = step.get("uses", "")
+        if uses and not uses.startswith(("vault-actions/vault-actions/", "./")):
+            action, _, ref = uses.partition("@")
+            assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{path}: {uses} is not pinned by SHA"
+            if PINS:
+                assert PINS.get(action) == ref, f"{path}: {uses} is not the SHA in action-pins.md"
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_least_privilege_and_timeouts(template: Path) -> None:
+    doc = load(template)
+    assert doc["permissions"] == {}, "top-level permissions must be {}"
+    for name, job in doc["jobs"].items():
+        assert "timeout-minutes" in job, f"job {name} has no timeout-minutes"
+        assert "permissions" in job, f"job {name} has no permissions"
+        if "environment" in job:
+            concurrency = job["concurrency"]
+            assert concurrency["cancel-in-progress"] == "false", f"{name} could cancel a deploy"
+            assert job["environment"] in concurrency["group"]
+        for step in job.get("steps") or []:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] == "false"
+
+
+def test_release_pipeline_shape() -> None:
+    doc = load(ROOT / "workflows-templates/vault-release.yml")
+    jobs = doc["jobs"]
+    assert [jobs[j].get("environment") for j in ("dev", "qa", "uat", "prod")] == ["dev", "qa", "uat", "prod"]
+    assert jobs["uat"]["needs"] == ["build", "qa"] and jobs["prod"]["needs"] == ["build", "uat"]
+    assert jobs["record"]["if"].startswith("always()")
+    assert jobs["build"]["permissions"] == {"contents": "write", "id-token": "write"}
+    roles = {step["with"]["role-to-assume"].split("}}")[-1]
+             for job in jobs.values() for step in job["steps"]
+             if step.get("uses", "").startswith("aws-actions/configure-aws-credentials@")}
+    assert roles == {"build", "dev", "qa", "uat", "prod"}
+
+
+def test_dr_sync_never_runs_untrusted_code() -> None:
+    doc = load(ROOT / "workflows-templates/vault-dr-sync.yml")
+    checkout = next(s for s in doc["jobs"]["dr-sync"]["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["ref"] == "${{ github.event.repository.default_branch }}"
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=lambda p: p.parent.name)
+def test_action_inputs_are_documented(path: Path) -> None:
+    doc = load(path)
+    assert set(path.parent.iterdir()) <= {path, path.parent / "README.md"}, "action folders hold only YAML"
+    for name, spec in doc.get("inputs", {}).items():
+        assert re.fullmatch(r"[a-z][a-z0-9-]*", name), f"{name} is not kebab-case"
+        assert "description" in spec
+        if spec.get("required") != "true":
+            assert "default" in spec and "Default" in spec["description"], f"{path}: {name} must state its default"
