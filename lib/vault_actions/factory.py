@@ -115,17 +115,12 @@ def run_builds(services: tuple[Service, ...], chosen: str) -> None:
 
 def pack_all(services: tuple[Service, ...], workdir: Path) -> dict[str, artifact.Artifact]:
     """Zip every service's dist folder reproducibly."""
-    packed = {}
-    for service in services:
-        packed[service.name] = artifact.pack(
+    return {
+        service.name: artifact.pack(
             service.dist_dir, workdir / f"{service.name}.zip", allow=service.allow
         )
-        log.info(
-            "%s: %d files, %d bytes, sha256 %s",
-            service.name, packed[service.name].file_count,
-            packed[service.name].size, packed[service.name].sha256,
-        )
-    return packed
+        for service in services
+    }
 
 
 def upload(vault: Vault, chosen: str, packed: dict[str, artifact.Artifact]) -> list[ArtifactRecord]:

@@ -20,6 +20,7 @@ from vault_actions.ledger import Journey
 if TYPE_CHECKING:
     from vault_actions.github import Review
 
+NEEDS_HINT = "pass the workflow's toJSON(needs)"
 RESULTS = frozenset({"success", "failure", "cancelled", "skipped"})
 
 
@@ -38,10 +39,10 @@ def parse_stages(raw: str, cfg: Config) -> dict[str, str]:
         needs = json.loads(raw or "{}")
     except ValueError as exc:
         raise ConfigError(
-            f"input 'stages' is not JSON ({exc})", "pass the workflow's toJSON(needs)"
+            f"input 'stages' is not JSON ({exc})", NEEDS_HINT
         ) from None
     if not isinstance(needs, dict):
-        raise ConfigError("input 'stages' is not a JSON object", "pass the workflow's toJSON(needs)")
+        raise ConfigError("input 'stages' is not a JSON object", NEEDS_HINT)
     names = {e.name for e in cfg.promotion_order}
     stages = {}
     for job, value in needs.items():
