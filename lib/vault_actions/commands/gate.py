@@ -1,0 +1,67 @@
+"""``vault approve`` / ``vault reject``: record a gate decision in the ledger."""
+
+from __future__ import annotations
+
+import argparse
+
+from vault_actions import aws, config, gha
+from vault_actions.commands import Result
+from vault_actions.errors import ConfigError, VaultError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The environment, the version, who decided and why."""
+    parser.add_argument("--env", required=True, metavar="ENV", help="the environment (gate)")
+    parser.add_argument(
+        "--version", required=True, metavar="X.Y.Z", help="the release: 1.2.3 or v1.2.3"
+    )
+    parser.add_argument(
+        "--by", metavar="NAME", help="who decided (default: the GitHub actor or local user)"
+    )
+    parser.add_argument(
+        "--reason", metavar="TEXT", help="why (required by reject, optional for approve)"
+    )
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Check the policy, then append ``approved`` or ``rejected`` to the ledger."""
+    from vault_actions import ledger
+    from vault_actions.manifest import manifest_key
+    from vault_actions.vault import Vault
+    from vault_actions.version import validate_version
+
+    approve = args.command == "approve"
+    cfg = config.load(args.config)
+    env = cfg.environment(args.env)
+    version = validate_version(args.version)
+    ctx = gha.RunContext.from_env()
+    by = (args.by if args.by is not None else ctx.actor).strip()
+    reason = (args.reason or "").strip() or None
+    if not by:
+        raise ConfigError("--by is empty", "name who decided: --by NAME")
+    if not approve and reason is None:
+        raise ConfigError(
+            "vault reject needs --reason",
+            "say why the release dies, e.g. --reason 'totals are wrong in the basket'",
+        )
+    s3 = aws.client("s3", cfg.vault.region)
+    vault = Vault(s3, cfg.vault.bucket, cfg.vault.region)
+    if not vault.exists(manifest_key(version)):
+        raise VaultError(
+            f"v{version} is not in the vault: {vault.uri(manifest_key(version))} does not exist",
+            "check the version (`vault status` lists the releases)",
+        )
+    book = ledger.Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
+    journey = book.journey(version)
+    if approve:
+        ledger.check_can_approve(cfg, journey, env, by)
+    else:
+        ledger.check_can_reject(journey)
+    details = {"by": by, **({"reason": reason} if reason else {})}
+    decision = "approved" if approve else "rejected"
+    event = book.record(version, decision, env.name, ctx, details=details)
+    verb = "approved for" if approve else "rejected in"
+    text = f"v{version} {verb} {env.name} by {by}"
+    if not approve:
+        text += f": v{version} is dead ({reason}); release a new version"
+    return Result(event.to_json(), text)

@@ -1,0 +1,44 @@
+"""``vault status``: each release's journey, derived from the ledger."""
+
+from __future__ import annotations
+
+import argparse
+
+from vault_actions import aws, config
+from vault_actions.commands import Result
+from vault_actions.errors import VaultError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Optionally one version."""
+    parser.add_argument(
+        "--version", metavar="X.Y.Z", help="show only this release (default: all of them)"
+    )
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Read every event, derive journeys, what is live where and DR lag; render them."""
+    from vault_actions import ledger, report
+    from vault_actions.version import validate_version
+
+    cfg = config.load(args.config)
+    book = ledger.Ledger(
+        aws.client("s3", cfg.vault.region), cfg.vault.bucket, cfg.vault.ledger_prefix
+    )
+    events = book.events()
+    journeys = ledger.journeys(events)
+    live = ledger.live_versions(events)
+    lags = ledger.dr_lags(cfg, journeys, live)
+    attempts = {v: n for n, v in enumerate(journeys, 1)}
+    if args.version:
+        version = validate_version(args.version)
+        if version not in journeys:
+            raise VaultError(
+                f"the ledger has no event for v{version} ({book.uri()}v{version}/ is empty)",
+                "check the version; `vault status` without --version lists every release",
+            )
+        journeys = {version: journeys[version]}
+    data = report.status_data(cfg, journeys, live, lags, attempts)
+    if not journeys:
+        return Result(data, f"the ledger {book.uri()} is empty: no release recorded yet")
+    return Result(data, report.status_text(cfg, journeys, live, lags))

@@ -1,0 +1,260 @@
+"""``vault approve/reject``, ``vault status`` and ``vault graveyard`` against a moto server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import GhaFiles, make_vault_bucket
+from tests.test_ledger import STORY, VAULT_YML, Clock, context
+from vault_actions import cli
+from vault_actions.ledger import Ledger
+
+
+@dataclass
+class Pipeline:
+    config: Path
+    ledger: Ledger
+
+    def release(self, *versions: str) -> None:
+        """Put the manifests that make these versions exist in the vault."""
+        for version in versions:
+            self.ledger.s3.put_object(
+                Bucket=self.ledger.bucket, Key=f"v{version}/manifest.json", Body=b"{}"
+            )
+
+    def record(self, steps: list[tuple[str, str, str | None, dict[str, Any]]]) -> None:
+        for version, event, env, details in steps:
+            self.ledger.record(version, event, env, context(), details=details)
+
+
+@pytest.fixture
+def pipeline(s3: Any, tmp_path: Path) -> Pipeline:
+    bucket = make_vault_bucket(s3, f"vault-{uuid.uuid4().hex[:12]}")
+    path = tmp_path / "vault.yml"
+    path.write_text(VAULT_YML.format(bucket=bucket, dr_bucket=f"{bucket}-dr"))
+    found = Pipeline(path, Ledger(s3, bucket, clock=Clock()))
+    found.release("1.0.0", "1.0.1", "1.0.2")
+    return found
+
+
+def vault(pipeline: Pipeline, *argv: str) -> int:
+    return cli.main([*argv, "--config", str(pipeline.config)])
+
+
+def passed_qa(pipeline: Pipeline, version: str = "1.0.1") -> None:
+    pipeline.record([
+        (version, event, env, {})
+        for env in ("dev", "qa") for event in ("deployed", "smoke_passed")
+    ])
+
+
+# --- approve / reject ------------------------------------------------------------------
+
+
+def test_approve_records_who_approved(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passed_qa(pipeline)
+
+    code = vault(pipeline, "approve", "--env", "uat", "--version", "v1.0.1", "--by", "qa-lead",
+                 "--reason", "regression suite green", "--json")
+
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["event"], printed["environment"], printed["version"]) == (
+        "approved", "uat", "1.0.1"
+    )
+    assert printed["details"] == {"by": "qa-lead", "reason": "regression suite green"}
+    (approval,) = [e for e in pipeline.ledger.events("1.0.1") if e.event == "approved"]
+    assert approval.who == "qa-lead" and approval.id == printed["id"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--env", "qa", "--version", "1.0.1", "--by", "qa-lead"],
+         "qa has no gate: there is nothing to approve"),
+        (["--env", "uat", "--version", "1.0.1", "--by", "intern"],
+         "'intern' may not approve releases for uat; its approvers are qa-lead"),
+        (["--env", "prod", "--version", "1.0.1", "--by", "manager"],
+         "v1.0.1 has never been deployed to uat; prod only takes versions that passed uat"),
+        (["--env", "uat", "--version", "1.0.0", "--by", "qa-lead"],
+         "v1.0.0 is dead: smoke_failed in qa at"),
+        (["--env", "uat", "--version", "1.0.9", "--by", "qa-lead"],
+         "v1.0.9 is not in the vault"),
+        (["--env", "uat", "--version", "1.0", "--by", "qa-lead"],
+         "version '1.0' is not allowed"),
+        (["--env", "staging", "--version", "1.0.1", "--by", "qa-lead"],
+         "no environment named 'staging'"),
+        (["--env", "uat", "--version", "1.0.1", "--by", " "], "--by is empty"),
+    ],
+)
+def test_approve_refusals_record_nothing(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    pipeline.record(STORY[:5])  # v1.0.0 died in QA
+    passed_qa(pipeline)
+    before = len(pipeline.ledger.events())
+
+    assert vault(pipeline, "approve", *argv) == 1
+
+    assert message in capsys.readouterr().err
+    assert len(pipeline.ledger.events()) == before
+
+
+def test_reject_kills_the_version_for_good(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passed_qa(pipeline)
+    assert vault(pipeline, "reject", "--env", "uat", "--version", "1.0.1", "--by", "manager") == 1
+    assert "vault reject needs --reason" in capsys.readouterr().err
+
+    code = vault(pipeline, "reject", "--env", "uat", "--version", "1.0.1", "--by", "manager",
+                 "--reason", "Biz Logic Error")
+
+    assert code == 0
+    assert "v1.0.1 rejected in uat by manager: v1.0.1 is dead (Biz Logic Error)" in (
+        capsys.readouterr().out
+    )
+    death = pipeline.ledger.journey("1.0.1").death
+    assert death is not None
+    assert (death.event, death.environment, death.who, death.reason) == (
+        "rejected", "uat", "manager", "Biz Logic Error"
+    )
+    assert vault(pipeline, "approve", "--env", "uat", "--version", "1.0.1", "--by", "qa-lead") == 1
+    assert "v1.0.1 is dead: rejected in uat at" in capsys.readouterr().err
+    assert vault(pipeline, "reject", "--env", "qa", "--version", "1.0.1", "--reason", "again") == 1
+    assert "v1.0.1 is already dead: rejected in uat" in capsys.readouterr().err
+
+
+def test_in_actions_the_decision_carries_the_actor_and_run(
+    pipeline: Pipeline, gha_env: GhaFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passed_qa(pipeline, "1.0.2")
+
+    assert vault(pipeline, "reject", "--env", "qa", "--version", "1.0.2", "--reason", "slow") == 0
+
+    (rejection,) = [e for e in pipeline.ledger.events("1.0.2") if e.event == "rejected"]
+    assert (rejection.who, rejection.actor) == ("octocat", "octocat")
+    assert rejection.run_url == "https://github.com/acme/shop/actions/runs/4242"
+    assert "v1.0.2 rejected in qa by octocat" in capsys.readouterr().out
+
+
+# --- status ----------------------------------------------------------------------------
+
+
+def test_status_tells_the_three_version_story(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline.record(STORY)
+
+    assert vault(pipeline, "status") == 0
+    text = capsys.readouterr().out
+    assert "v1.0.0  🪦 dead: smoke_failed in qa at 2026-03-01 10:04:00 UTC by octocat\n" in text
+    assert "  qa    failed         2026-03-01 10:04:00 UTC  octocat\n" in text
+    assert (
+        "v1.0.1  🪦 dead: rejected in uat at 2026-03-01 10:12:00 UTC by manager "
+        "(Biz Logic Error)\n" in text
+    )
+    assert "v1.0.2  ✅ alive, live in dev, qa, uat, prod, dr\n" in text
+    assert "  dr    synced         2026-03-01 10:23:00 UTC  octocat\n" in text
+    assert "live: dev v1.0.2, qa v1.0.2, uat v1.0.2, prod v1.0.2, dr v1.0.2" in text
+    assert "lags" not in text
+
+    assert vault(pipeline, "status", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(v["version"], v["state"], v["died_in"]) for v in data["versions"]] == [
+        ("1.0.0", "dead", "qa"), ("1.0.1", "dead", "uat"), ("1.0.2", "live", None)
+    ]
+    assert data["versions"][1]["death"]["details"]["reason"] == "Biz Logic Error"
+    assert data["versions"][2]["live_in"] == ["dev", "qa", "uat", "prod", "dr"]
+    assert len(data["versions"][2]["events"]) == 11
+    assert data["dr_lag"] == []
+
+
+def test_status_of_one_version(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+    pipeline.record(STORY)
+
+    assert vault(pipeline, "status", "--version", "v1.0.1") == 0
+    text = capsys.readouterr().out
+    assert text.startswith("v1.0.1  🪦 dead: rejected in uat")
+    assert "v1.0.0" not in text and "v1.0.2  " not in text
+    assert "live: dev v1.0.2" in text
+
+    assert vault(pipeline, "status", "--version", "3.0.0") == 1
+    assert "the ledger has no event for v3.0.0" in capsys.readouterr().err
+
+
+def test_status_says_when_dr_lags_prod(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline.record(STORY)
+    pipeline.record([("1.0.3", "deployed", "prod", {}), ("1.0.3", "smoke_passed", "prod", {})])
+
+    assert vault(pipeline, "status") == 0
+    assert "⚠️  dr lags prod: prod runs v1.0.3, dr runs v1.0.2" in capsys.readouterr().out
+    assert vault(pipeline, "status", "--json") == 0
+    (lag,) = json.loads(capsys.readouterr().out)["dr_lag"]
+    assert (lag["mirror"], lag["source_version"], lag["mirror_version"]) == ("dr", "1.0.3", "1.0.2")
+
+
+def test_status_of_an_empty_ledger(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+    assert vault(pipeline, "status") == 0
+    assert "is empty: no release recorded yet" in capsys.readouterr().out
+
+
+# --- graveyard -------------------------------------------------------------------------
+
+
+def test_graveyard_mermaid_on_stdout(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline.record(STORY)
+
+    assert vault(pipeline, "graveyard", "--format", "mermaid") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("flowchart TD\n")
+    assert 'subgraph V1 ["🗓️ Attempt 1: v1.0.0 (Died in QA)"]' in out
+    assert 'subgraph V2 ["🗓️ Attempt 2: v1.0.1 (Died in UAT)"]' in out
+    assert 'subgraph V3 ["🗓️ Attempt 3: v1.0.2 (Success)"]' in out
+    assert "V1 --> V2 --> V3" in out
+
+
+def test_graveyard_to_a_file_and_the_step_summary(
+    pipeline: Pipeline, gha_env: GhaFiles, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    pipeline.record(STORY)
+    target = tmp_path / "graveyard.md"
+
+    assert vault(pipeline, "graveyard", "--output", str(target)) == 0
+
+    assert f"wrote the graveyard (markdown) to {target}" in capsys.readouterr().out
+    written = target.read_text()
+    assert written.startswith("## 🪦 Release graveyard\n\n```mermaid\nflowchart TD\n")
+    assert "| v1.0.1 | uat | rejected | 2026-03-01 10:12:00 UTC |" in written
+    assert written.rstrip() in gha_env.summary_text()
+
+
+def test_graveyard_json(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+    pipeline.record(STORY)
+
+    assert vault(pipeline, "graveyard", "--format", "json", "--last", "2") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(v["attempt"], v["version"], v["outcome"]) for v in data["versions"]] == [
+        (2, "1.0.1", "Died in UAT"), (3, "1.0.2", "Success")
+    ]
+    assert data["live"]["prod"] == "1.0.2"
+
+
+def test_graveyard_refuses_an_unwritable_output(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "no" / "such" / "dir.md"
+    assert vault(pipeline, "graveyard", "--output", str(missing)) == 1
+    assert f"cannot write --output {missing}" in capsys.readouterr().err

@@ -1,0 +1,442 @@
+"""The ledger against a real moto server: put-once events, journeys and the promotion policy."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import make_vault_bucket
+from vault_actions import config
+from vault_actions.errors import PromotionRefused, VaultError, VersionError
+from vault_actions.gha import RunContext
+from vault_actions.ledger import (
+    FATAL,
+    Event,
+    Journey,
+    Ledger,
+    check_promotion,
+    dr_lags,
+    journeys,
+    live_versions,
+)
+
+START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+
+VAULT_YML = """\
+vault:
+  bucket: {bucket}
+  region: us-east-1
+services:
+  - name: api
+environments:
+  - name: dev
+    functions: {{api: api-dev}}
+    smoke: {{base-url: "http://127.0.0.1:9", checks: [{{path: /health}}]}}
+  - name: qa
+    functions: {{api: api-qa}}
+    smoke: {{base-url: "http://127.0.0.1:9", checks: [{{path: /health}}]}}
+  - name: uat
+    functions: {{api: api-uat}}
+    gate: {{approvers: [qa-lead]}}
+  - name: prod
+    functions: {{api: api-prod}}
+    gate: {{approvers: [manager]}}
+    smoke: {{base-url: "http://127.0.0.1:9", checks: [{{path: /health}}]}}
+  - name: dr
+    mirror-of: prod
+    region: us-west-2
+    bucket: {dr_bucket}
+    functions: {{api: api-dr}}
+"""
+
+# (version, event, environment, details): the manual's graveyard, one minute apart.
+# v1.0.0 dies in QA, v1.0.1 is rejected at UAT, v1.0.2 is live in PROD and synced to DR.
+STORY: list[tuple[str, str, str | None, dict[str, Any]]] = [
+    ("1.0.0", "built", None, {}),
+    ("1.0.0", "deployed", "dev", {}),
+    ("1.0.0", "smoke_passed", "dev", {}),
+    ("1.0.0", "deployed", "qa", {}),
+    ("1.0.0", "smoke_failed", "qa", {}),
+    ("1.0.1", "built", None, {}),
+    ("1.0.1", "deployed", "dev", {}),
+    ("1.0.1", "smoke_passed", "dev", {}),
+    ("1.0.1", "deployed", "qa", {}),
+    ("1.0.1", "smoke_passed", "qa", {}),
+    ("1.0.1", "approved", "uat", {"by": "qa-lead"}),
+    ("1.0.1", "deployed", "uat", {}),
+    ("1.0.1", "rejected", "uat", {"by": "manager", "reason": "Biz Logic Error"}),
+    ("1.0.2", "built", None, {}),
+    ("1.0.2", "deployed", "dev", {}),
+    ("1.0.2", "smoke_passed", "dev", {}),
+    ("1.0.2", "deployed", "qa", {}),
+    ("1.0.2", "smoke_passed", "qa", {}),
+    ("1.0.2", "approved", "uat", {"by": "qa-lead"}),
+    ("1.0.2", "deployed", "uat", {}),
+    ("1.0.2", "approved", "prod", {"by": "manager"}),
+    ("1.0.2", "deployed", "prod", {}),
+    ("1.0.2", "smoke_passed", "prod", {}),
+    ("1.0.2", "dr_synced", "dr", {}),
+]
+
+
+def context(actor: str = "octocat") -> RunContext:
+    return RunContext(
+        actor=actor,
+        repository="acme/shop",
+        run_id="4242",
+        run_url="https://github.com/acme/shop/actions/runs/4242",
+        sha="c0ffee" * 6 + "abcd",
+        server_url="https://github.com",
+        api_url="https://api.github.com",
+    )
+
+
+class Clock:
+    """A clock that moves one minute per reading, from START."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self.lock:
+            self.ticks += 1
+            return START + timedelta(minutes=self.ticks - 1)
+
+
+def story_events() -> list[Event]:
+    """STORY as Event objects (no I/O), at the times Clock would give them."""
+    clock = Clock()
+    out = []
+    for version, event, env, details in STORY:
+        at = clock()
+        out.append(Event(
+            id=f"{at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}", version=version, event=event,
+            environment=env, at=at.isoformat(timespec="microseconds"), actor="octocat",
+            commit="c0ffee", run_url="https://github.com/acme/shop/actions/runs/4242",
+            details=details,
+        ))
+    return out
+
+
+def record_story(ledger: Ledger) -> None:
+    for version, event, env, details in STORY:
+        ledger.record(version, event, env, context(), details=details)
+
+
+def make_config(tmp_path: Path, bucket: str = "vault-test-bucket") -> config.Config:
+    path = tmp_path / "vault.yml"
+    path.write_text(VAULT_YML.format(bucket=bucket, dr_bucket=f"{bucket}-dr"))
+    return config.load(path)
+
+
+def parsed_config(bucket: str = "vault-test-bucket") -> config.Config:
+    raw = yaml.safe_load(VAULT_YML.format(bucket=bucket, dr_bucket=f"{bucket}-dr"))
+    return config.parse(raw, Path("/repo/vault.yml"))
+
+
+@pytest.fixture
+def ledger(s3: Any) -> Ledger:
+    bucket = make_vault_bucket(s3, f"ledger-{uuid.uuid4().hex[:12]}")
+    return Ledger(s3, bucket, clock=Clock())
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> config.Config:
+    return make_config(tmp_path)
+
+
+# --- recording and reading -------------------------------------------------------------
+
+
+def test_record_writes_one_checksummed_object_per_event(ledger: Ledger) -> None:
+    event = ledger.record(
+        "v1.0.0", "approved", "uat", context("octocat"), details={"by": "qa-lead", "reason": "ok"}
+    )
+
+    assert event.version == "1.0.0"
+    assert event.at == "2026-03-01T10:00:00.000000+00:00"
+    assert event.who == "qa-lead" and event.actor == "octocat"
+    assert event.commit == "c0ffee" * 6 + "abcd"
+    assert event.run_url == "https://github.com/acme/shop/actions/runs/4242"
+    key = f"ledger/v1.0.0/{event.id}.json"
+    assert event.id.startswith("20260301T100000000000Z-")
+    head = ledger.s3.head_object(Bucket=ledger.bucket, Key=key, ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"]
+    stored = json.loads(ledger.s3.get_object(Bucket=ledger.bucket, Key=key)["Body"].read())
+    assert stored == {**event.to_json(), "schema": 1}
+    assert ledger.events() == [event]
+    assert ledger.events("1.0.0") == [event]
+
+
+def test_commit_argument_wins_over_the_run_sha(ledger: Ledger) -> None:
+    event = ledger.record("1.0.0", "built", None, context(), commit="abc123")
+    assert ledger.events()[0].commit == "abc123" == event.commit
+
+
+def test_an_event_key_is_written_once_and_never_replaced(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fixed = uuid.UUID(int=7)
+    monkeypatch.setattr(uuid, "uuid4", lambda: fixed)
+    ledger = Ledger(ledger.s3, ledger.bucket, clock=lambda: START)
+    first = ledger.record("1.0.0", "rejected", "uat", context(), details={"reason": "first"})
+
+    ledger.record("1.0.0", "approved", "uat", context(), details={"reason": "second"})
+
+    assert ledger.events() == [first]
+    versions = ledger.s3.list_object_versions(Bucket=ledger.bucket, Prefix="ledger/")
+    assert len(versions["Versions"]) == 1
+
+
+def test_concurrent_writers_never_lose_an_event(s3: Any) -> None:
+    bucket = make_vault_bucket(s3, f"ledger-{uuid.uuid4().hex[:12]}")
+    ledger = Ledger(s3, bucket)  # the real clock: writers may share a microsecond
+    barrier = threading.Barrier(20)
+
+    def write(n: int) -> Event:
+        barrier.wait()
+        return ledger.record("2.0.0", "smoke_passed", "dev", context(f"writer-{n}"))
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        written = list(pool.map(write, range(20)))
+
+    listed = ledger.events("2.0.0")
+    assert len(listed) == 20
+    assert {e.id for e in listed} == {e.id for e in written}
+    assert {e.actor for e in listed} == {f"writer-{n}" for n in range(20)}
+
+
+def test_events_are_ordered_and_filtered_by_version(ledger: Ledger) -> None:
+    record_story(ledger)
+
+    everything = ledger.events()
+    assert [(e.version, e.event, e.environment) for e in everything] == [
+        (v, ev, env) for v, ev, env, _ in STORY
+    ]
+    assert {e.version for e in ledger.events("1.0.1")} == {"1.0.1"}
+    assert len(ledger.events("v1.0.1")) == 8
+    assert ledger.events("9.9.9") == []
+    assert ledger.journey("1.0.0").death is not None
+
+
+def test_programming_errors_and_bad_versions_are_refused(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="unknown ledger event 'deployd'"):
+        ledger.record("1.0.0", "deployd", "dev", context())
+    with pytest.raises(ValueError, match="invalid environment name"):
+        ledger.record("1.0.0", "deployed", "Dev/../x", context())
+    with pytest.raises(VersionError, match=r"'1\.0'"):
+        ledger.record("1.0", "built", None, context())
+    with pytest.raises(VersionError):
+        ledger.events("latest")
+    assert ledger.events() == []
+
+
+def test_a_foreign_object_in_the_ledger_is_reported_by_key(ledger: Ledger) -> None:
+    ledger.s3.put_object(Bucket=ledger.bucket, Key="ledger/v1.0.0/forged.json", Body=b'{"x": 1}')
+    with pytest.raises(VaultError, match=r"ledger/v1\.0\.0/forged\.json is not a valid ledger"):
+        ledger.events()
+
+
+def test_an_event_filed_under_another_version_is_refused(ledger: Ledger) -> None:
+    event = ledger.record("1.0.0", "smoke_failed", "qa", context())
+    body = json.dumps(event.to_json()).encode()
+    ledger.s3.put_object(Bucket=ledger.bucket, Key=f"ledger/v1.0.1/{event.id}.json", Body=body)
+    with pytest.raises(VaultError, match="belongs elsewhere"):
+        ledger.events("1.0.1")
+
+
+def test_a_missing_bucket_is_named(s3: Any) -> None:
+    ledger = Ledger(s3, "no-such-vault-bucket")
+    with pytest.raises(VaultError, match="'no-such-vault-bucket' does not exist"):
+        ledger.record("1.0.0", "built", None, context())
+    with pytest.raises(VaultError, match="does not exist"):
+        ledger.events()
+
+
+# --- derived state ---------------------------------------------------------------------
+
+
+def test_journeys_are_in_semver_order_and_know_their_death() -> None:
+    events = story_events()
+    extra = Event("x", "1.0.10", "built", None, "2026-03-02T00:00:00+00:00", "me", None, None)
+    found = journeys([extra, *reversed(events)])
+
+    assert list(found) == ["1.0.0", "1.0.1", "1.0.2", "1.0.10"]
+    assert found["1.0.0"].death is not None
+    assert found["1.0.0"].death.event == "smoke_failed"
+    assert found["1.0.1"].death is not None and found["1.0.1"].death.reason == "Biz Logic Error"
+    assert found["1.0.2"].alive and found["1.0.2"].death is None
+    assert found["1.0.2"].passed("prod") and not found["1.0.0"].passed("qa")
+    assert found["1.0.2"].last("approved", "uat") is not None
+    assert found["1.0.2"].last("approved") == found["1.0.2"].last("approved", "prod")
+    assert {"smoke_failed", "rejected", "cancelled"} == FATAL
+
+
+def test_live_versions_follow_deploys_and_rollbacks(ledger: Ledger) -> None:
+    record_story(ledger)
+    assert live_versions(ledger.events()) == {
+        "dev": "1.0.2", "qa": "1.0.2", "uat": "1.0.2", "prod": "1.0.2", "dr": "1.0.2"
+    }
+
+    ledger.record("1.0.3", "deployed", "prod", context())
+    ledger.record("1.0.3", "deploy_failed", "dev", context())
+    assert live_versions(ledger.events())["prod"] == "1.0.3"
+
+    ledger.record("1.0.3", "rolled_back", "prod", context())
+    live = live_versions(ledger.events())
+    assert live["prod"] == "1.0.2"
+    assert live["dev"] == "1.0.2"
+
+    ledger.record("1.0.3", "deployed", "prod", context())
+    assert live_versions(ledger.events())["prod"] == "1.0.3"
+
+
+def test_dr_lag_is_reported_when_prod_moves_on(ledger: Ledger, cfg: config.Config) -> None:
+    record_story(ledger)
+    events = ledger.events()
+    assert dr_lags(cfg, journeys(events), live_versions(events)) == []
+
+    ledger.record("1.0.3", "deployed", "prod", context())
+    events = ledger.events()
+    lags = dr_lags(cfg, journeys(events), live_versions(events))
+    assert [lag.describe() for lag in lags] == ["dr lags prod: prod runs v1.0.3, dr runs v1.0.2"]
+
+
+def test_dr_deployed_but_never_synced_lags(ledger: Ledger, cfg: config.Config) -> None:
+    record_story(ledger)
+    ledger.record("1.0.3", "deployed", "prod", context())
+    ledger.record("1.0.3", "deployed", "dr", context())
+    events = ledger.events()
+    (lag,) = dr_lags(cfg, journeys(events), live_versions(events))
+    assert lag.mirror_version == "1.0.3" and not lag.synced
+    assert "never dr_synced to dr" in lag.describe()
+
+
+# --- the promotion policy --------------------------------------------------------------
+
+
+def refused(cfg: config.Config, journey: Journey, env: str) -> str:
+    with pytest.raises(PromotionRefused) as info:
+        check_promotion(cfg, journey, cfg.environment(env))
+    return str(info.value)
+
+
+def test_the_first_environment_needs_no_built_event(ledger: Ledger, cfg: config.Config) -> None:
+    check_promotion(cfg, ledger.journey("1.0.0"), cfg.environment("dev"))
+
+
+def test_skipping_qa_is_refused(ledger: Ledger, cfg: config.Config) -> None:
+    ledger.record("1.0.0", "deployed", "dev", context())
+    ledger.record("1.0.0", "smoke_passed", "dev", context())
+    ledger.record("1.0.0", "approved", "uat", context(), details={"by": "qa-lead"})
+    check_promotion(cfg, ledger.journey("1.0.0"), cfg.environment("qa"))
+
+    message = refused(cfg, ledger.journey("1.0.0"), "uat")
+    assert "v1.0.0 has never been deployed to qa; uat only takes versions that passed qa" in message
+    assert "there is no way to skip an environment" in message
+
+
+def test_a_deploy_without_a_passed_smoke_test_is_not_enough(
+    ledger: Ledger, cfg: config.Config
+) -> None:
+    ledger.record("1.0.0", "deployed", "dev", context())
+    message = refused(cfg, ledger.journey("1.0.0"), "qa")
+    assert "was deployed to dev at 2026-03-01 10:00:00 UTC but has not passed its smoke test" in (
+        message
+    )
+
+    ledger.record("1.0.0", "smoke_passed", "dev", context())
+    ledger.record("1.0.0", "deployed", "dev", context())  # redeployed: the pass is stale
+    assert "has not passed its smoke test" in refused(cfg, ledger.journey("1.0.0"), "qa")
+
+
+def test_a_rolled_back_version_has_not_passed(ledger: Ledger, cfg: config.Config) -> None:
+    for event in ("deployed", "smoke_passed", "rolled_back"):
+        ledger.record("1.0.0", event, "dev", context())
+    assert "was rolled back in dev (rolled_back in dev at" in refused(
+        cfg, ledger.journey("1.0.0"), "qa"
+    )
+
+
+def test_a_dead_version_is_refused_everywhere_with_where_it_died(
+    ledger: Ledger, cfg: config.Config
+) -> None:
+    for version, event, env, details in STORY[:5]:
+        ledger.record(version, event, env, context("octocat"), details=details)
+    journey = ledger.journey("1.0.0")
+
+    for env in ("dev", "qa", "uat", "dr"):
+        message = refused(cfg, journey, env)
+        assert message.startswith(
+            "v1.0.0 is dead: smoke_failed in qa at 2026-03-01 10:04:00 UTC by octocat; "
+            "versions never come back — release a new version"
+        )
+        assert "next build releases a new version" in message
+
+
+def test_rejection_kills_the_version(ledger: Ledger, cfg: config.Config) -> None:
+    for version, event, env, details in STORY[5:13]:
+        ledger.record(version, event, env, context(), details=details)
+    journey = ledger.journey("1.0.1")
+
+    assert not journey.alive
+    assert journey.death is not None and journey.death.event == "rejected"
+    message = refused(cfg, journey, "prod")
+    assert "v1.0.1 is dead: rejected in uat at" in message
+    assert "by manager (Biz Logic Error)" in message
+    assert "is dead" in refused(cfg, journey, "dev")
+
+
+def test_a_gated_environment_needs_an_approval(ledger: Ledger, cfg: config.Config) -> None:
+    for env in ("dev", "qa"):
+        ledger.record("1.0.0", "deployed", env, context())
+        ledger.record("1.0.0", "smoke_passed", env, context())
+
+    message = refused(cfg, ledger.journey("1.0.0"), "uat")
+    assert "v1.0.0 has not been approved for uat, which is gated" in message
+    assert "one of qa-lead" in message and "vault approve --env uat --version 1.0.0" in message
+
+    ledger.record("1.0.0", "approved", "uat", context(), details={"by": "QA-Lead"})
+    check_promotion(cfg, ledger.journey("1.0.0"), cfg.environment("uat"))
+
+
+def test_an_approval_by_a_non_approver_is_refused(ledger: Ledger, cfg: config.Config) -> None:
+    for event, env in (("deployed", "dev"), ("smoke_passed", "dev"),
+                       ("deployed", "qa"), ("smoke_passed", "qa")):
+        ledger.record("1.0.0", event, env, context())
+    ledger.record("1.0.0", "approved", "uat", context("intern"))  # no "by": the actor decided
+
+    message = refused(cfg, ledger.journey("1.0.0"), "uat")
+    assert "approved for uat only by intern, who may not approve it (approvers: qa-lead)" in (
+        message
+    )
+
+
+def test_an_environment_without_smoke_counts_as_passed_once_deployed(
+    ledger: Ledger, cfg: config.Config
+) -> None:
+    for version, event, env, details in STORY[13:21]:  # v1.0.2 up to its prod approval
+        ledger.record(version, event, env, context(), details=details)
+    journey = ledger.journey("1.0.2")
+    assert not journey.passed("uat")  # uat has no smoke settings and no smoke event
+
+    check_promotion(cfg, journey, cfg.environment("prod"))
+    assert "has never been deployed to prod" in refused(cfg, journey, "dr")
+
+
+def test_dr_takes_only_what_passed_prod(ledger: Ledger, cfg: config.Config) -> None:
+    record_story(ledger)
+    check_promotion(cfg, ledger.journey("1.0.2"), cfg.environment("dr"))
+
+    ledger.record("1.0.3", "deployed", "prod", context())
+    message = refused(cfg, ledger.journey("1.0.3"), "dr")
+    assert "has not passed its smoke test; dr only takes versions that passed prod" in message
