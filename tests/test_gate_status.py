@@ -258,3 +258,30 @@ def test_graveyard_refuses_an_unwritable_output(
     missing = tmp_path / "no" / "such" / "dir.md"
     assert vault(pipeline, "graveyard", "--output", str(missing)) == 1
     assert f"cannot write --output {missing}" in capsys.readouterr().err
+
+
+# --- action-gate (the workflow_dispatch fallback) -------------------------------------
+
+
+def gate_action(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, actor: str, decision: str, reason: str = "") -> int:
+    monkeypatch.setenv("GITHUB_ACTOR", actor)
+    for key, value in {"ENVIRONMENT": "uat", "VERSION": "1.0.1", "DECISION": decision,
+                       "REASON": reason, "CONFIG": str(pipeline.config)}.items():
+        monkeypatch.setenv(f"INPUT_{key}", value)
+    return cli.main(["action", "gate"])
+
+
+def test_gate_action_decides_as_the_actor(
+    pipeline: Pipeline, gha_env: GhaFiles, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passed_qa(pipeline)
+    assert gate_action(pipeline, monkeypatch, "mallory", "approve") == 1
+    assert "::error" in capsys.readouterr().out
+    assert not [e for e in pipeline.ledger.events("1.0.1") if e.event == "approved"]
+
+    assert gate_action(pipeline, monkeypatch, "qa-lead", "approve") == 0
+    (approval,) = [e for e in pipeline.ledger.events("1.0.1") if e.event == "approved"]
+    assert approval.who == "qa-lead" and gha_env.outputs()["event"] == "approved"
+
+    assert gate_action(pipeline, monkeypatch, "qa-lead", "maybe") == 1
+    assert "input 'decision' is 'maybe'" in capsys.readouterr().out

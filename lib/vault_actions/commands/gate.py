@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 from vault_actions import aws, config, gha
 from vault_actions.commands import Result
 from vault_actions.errors import ConfigError, VaultError
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """action-gate's inputs; who decided is always the workflow's actor, never an input."""
+
+    environment: str = ""
+    version: str = ""
+    decision: str = ""
+    reason: str = ""
+    config: str = config.DEFAULT_CONFIG
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,19 +36,50 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
+    """``vault approve`` / ``vault reject``."""
+    return decide(
+        args.config, args.env, args.version,
+        approve=args.command == "approve", by_name=args.by, raw_reason=args.reason,
+    )
+
+
+def run_action() -> Result:
+    """action-gate: the workflow_dispatch fallback; the decision is the actor's."""
+    inputs = gha.read_inputs(GateInputs)
+    if inputs.decision not in ("approve", "reject"):
+        raise ConfigError(
+            f"input 'decision' is {inputs.decision!r}", "set it to 'approve' or 'reject'"
+        )
+    result = decide(
+        inputs.config, inputs.environment, inputs.version,
+        approve=inputs.decision == "approve", by_name=None, raw_reason=inputs.reason,
+    )
+    gha.set_output("event", result.data["event"])
+    gha.add_summary(f"### 🛑 Gate decision\n\n{result.text}")
+    return result
+
+
+def decide(
+    config_path: str,
+    env_name: str,
+    raw_version: str,
+    *,
+    approve: bool,
+    by_name: str | None,
+    raw_reason: str | None,
+) -> Result:
     """Check the policy, then append ``approved`` or ``rejected`` to the ledger."""
     from vault_actions import ledger
     from vault_actions.manifest import manifest_key
     from vault_actions.vault import Vault
     from vault_actions.version import validate_version
 
-    approve = args.command == "approve"
-    cfg = config.load(args.config)
-    env = cfg.environment(args.env)
-    version = validate_version(args.version)
+    cfg = config.load(config_path)
+    env = cfg.environment(env_name)
+    version = validate_version(raw_version)
     ctx = gha.RunContext.from_env()
-    by = (args.by if args.by is not None else ctx.actor).strip()
-    reason = (args.reason or "").strip() or None
+    by = (by_name if by_name is not None else ctx.actor).strip()
+    reason = (raw_reason or "").strip() or None
     if not by:
         raise ConfigError("--by is empty", "name who decided: --by NAME")
     if not approve and reason is None:
