@@ -215,3 +215,12 @@ def test_corrupt_manifest_is_reported(s3: Any, vault_bucket: str) -> None:
     s3.put_object(Bucket=vault_bucket, Key="v5.0.0/manifest.json", Body=b"not json", ChecksumAlgorithm="SHA256")
     with pytest.raises(VaultError, match="is not a valid release manifest"):
         Vault(s3, vault_bucket, "us-east-1").manifest("5.0.0")
+
+
+def test_deleted_object_is_tampering(s3: Any, vault_bucket: str, tmp_path: Path) -> None:
+    vault = Vault(s3, vault_bucket, "us-east-1")
+    path, digest = zip_file(tmp_path, "a.zip", b"original")
+    record = vault.store_artifact("6.0.0", "svc", artifact_key("6.0.0", "svc"), path, digest)
+    s3.delete_object(Bucket=vault_bucket, Key=record.key)  # a delete marker on top
+    with pytest.raises(TamperError, match="was deleted after the manifest recorded"):
+        vault.verify(record)

@@ -208,6 +208,13 @@ class Vault:
 
     def verify(self, record: ArtifactRecord) -> None:
         """Refuse an object replaced, deleted or re-uploaded since the manifest recorded it."""
+        if not self.exists(record.key):
+            raise TamperError(
+                f"{self.uri(record.key)} was deleted after the manifest recorded version "
+                f"{record.version_id!r}",
+                "do not deploy this version; investigate the bucket's access and release "
+                "a new version",
+            )
         latest = self.head(record.key)
         if latest.get("VersionId") != record.version_id:
             raise TamperError(
