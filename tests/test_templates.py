@@ -93,3 +93,17 @@ def test_action_inputs_are_documented(path: Path) -> None:
         assert "description" in spec
         if spec.get("required") != "true":
             assert "default" in spec and "Default" in spec["description"], f"{path}: {name} must state its default"
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=lambda p: p.parent.name)
+def test_action_scripts_pass_shellcheck(path: Path) -> None:
+    """actionlint checks workflow scripts; the composite actions' scripts get the same."""
+    import subprocess
+
+    for step in steps_of(load(path)):
+        if "run" in step:
+            assert step.get("shell") == "bash", f"{path}: composite steps need shell: bash"
+            done = subprocess.run(
+                ["shellcheck", "--shell=bash", "-"], input=step["run"], capture_output=True, text=True, check=False
+            )
+            assert done.returncode == 0, f"{path}: {step.get('name')}: {done.stdout}"
