@@ -284,5 +284,5 @@ def test_no_credentials_is_one_clear_error(
                     "environments: [{name: dev, functions: {a: a-dev}}]\n")
     assert cli.main(["doctor", "--config", str(path)]) == 1
     err = capsys.readouterr().err
-    assert "no AWS credentials to inspect the vault 'some-vault'" in err
-    assert "infra/README.md" in err
+    assert "error: no AWS credentials were found" in err
+    assert "configure-aws-credentials" in err and "Traceback" not in err

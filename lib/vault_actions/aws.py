@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from vault_actions.errors import ConfigError, VaultActionsError, VaultError
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -85,6 +88,38 @@ def retry_codes(
             )
             sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def translate(exc: BaseException) -> VaultActionsError | None:
+    """A user-facing error for the AWS SDK failures every command can meet, else None."""
+    if "botocore" not in sys.modules:
+        return None
+    from botocore import exceptions as boto
+
+    if isinstance(exc, boto.NoCredentialsError):
+        return ConfigError(
+            "no AWS credentials were found",
+            "in Actions use aws-actions/configure-aws-credentials (OIDC) before this step; "
+            "locally sign in (aws sso login, AWS_PROFILE=…) or set AWS_ACCESS_KEY_ID",
+        )
+    if isinstance(exc, boto.NoRegionError):
+        return ConfigError("no AWS region is set", "set AWS_REGION (e.g. us-east-1)")
+    if isinstance(exc, boto.EndpointConnectionError):
+        return VaultError(
+            f"AWS could not be reached: {exc}",
+            "check the network and AWS_ENDPOINT_URL (unset it to use AWS itself)",
+        )
+    if isinstance(exc, boto.ClientError) and error_code(exc) in _EXPIRED:
+        return ConfigError(
+            f"the AWS credentials were refused ({describe(exc)})",
+            "renew them (a new OIDC session or aws sso login) and rerun",
+        )
+    return None
+
+
+_EXPIRED = frozenset(
+    {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"}
+)
 
 
 def describe(exc: ClientError) -> str:

@@ -100,23 +100,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from vault_actions import gha
-
     try:
         result: Result = _command_module(args.command).run(args)
     except VaultActionsError as exc:
-        if _debug(args):
-            log.exception("traceback")
-        gha.error(str(exc), title=exc.title)
-        if args.json:
-            payload = {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
-            print(json.dumps({"error": payload}, indent=2))
-        return 1
+        return _report(exc, args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from vault_actions import aws
+
+        known = aws.translate(exc)
+        if known is None:
+            raise
+        return _report(known, args)
     if args.json:
         print(json.dumps(result.data, indent=2, default=str))
     elif result.text:
         print(result.text)
     return result.exit_code
+
+
+def _report(exc: VaultActionsError, args: argparse.Namespace) -> int:
+    """Render an error once: an annotation in Actions, a line in a terminal; exit 1."""
+    from vault_actions import gha
+
+    if _debug(args):
+        log.exception("traceback")
+    gha.error(str(exc), title=exc.title)
+    if args.json:
+        payload = {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+        print(json.dumps({"error": payload}, indent=2))
+    return 1
