@@ -189,8 +189,11 @@ def test_an_event_key_is_written_once_and_never_replaced(
     monkeypatch.setattr(uuid, "uuid4", lambda: fixed)
     ledger = Ledger(ledger.s3, ledger.bucket, clock=lambda: START)
     first = ledger.record("1.0.0", "rejected", "uat", context(), details={"reason": "first"})
+    again = ledger.record("1.0.0", "rejected", "uat", context(), details={"reason": "first"})
+    assert again == first  # a retry of the same event is recognised
 
-    ledger.record("1.0.0", "approved", "uat", context(), details={"reason": "second"})
+    with pytest.raises(VaultError, match="already holds another event"):
+        ledger.record("1.0.0", "approved", "uat", context(), details={"reason": "second"})
 
     assert ledger.events() == [first]
     versions = ledger.s3.list_object_versions(Bucket=ledger.bucket, Prefix="ledger/")

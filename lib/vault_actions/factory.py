@@ -177,7 +177,7 @@ def release(
         built_by=ctx.actor,
         run_url=ctx.run_url,
         bucket=vault.bucket,
-        region=vault.region,
+        region=cfg.vault.region,
         artifacts=tuple(records),
     )
     vault.store_manifest(manifest)

@@ -20,14 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import semver
 
-from vault_actions import aws
 from vault_actions.errors import PromotionRefused, VaultError, VersionError
 from vault_actions.manifest import version_prefix
-from vault_actions.vault import b64_sha256
+from vault_actions.vault import Vault, b64_sha256
 from vault_actions.version import validate_version
 
 if TYPE_CHECKING:
-    from botocore.exceptions import ClientError
 
     from vault_actions.config import Config, Environment
     from vault_actions.gha import RunContext
@@ -43,7 +41,6 @@ FATAL = frozenset({"smoke_failed", "rejected", "cancelled"})
 # Events that put a version's code live in their environment (DR sync deploys to DR).
 LIVE_EVENTS = frozenset({"deployed", "dr_synced"})
 READERS = 16
-CONFLICT = ("ConditionalRequestConflict",)
 NEW_VERSION_HINT = "push a fix: or feat: commit to main; the next build releases a new version"
 
 _ENV_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -216,6 +213,7 @@ class Ledger:
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
+        self._store = Vault(s3, bucket)
         self.prefix = prefix if prefix.endswith("/") else f"{prefix}/"
         self._clock = clock
 
@@ -260,43 +258,9 @@ class Ledger:
         return recorded
 
     def _put(self, key: str, body: bytes) -> None:
-        from botocore.exceptions import ClientError
-
-        checksum = b64_sha256(body)
-
-        def put() -> None:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/json",
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=checksum,
-                IfNoneMatch="*",
-            )
-
-        try:
-            aws.retry_codes(put, CONFLICT, f"put {self.uri(key)}")
-        except ClientError as exc:
-            if aws.error_code(exc) != "PreconditionFailed":
-                raise self._explain(exc, "writing", key) from None
-            # The key holds a fresh uuid4: only our own earlier attempt can have written it.
-            log.info("%s already written by an earlier attempt", self.uri(key))
-
-    def _explain(self, exc: ClientError, what: str, key: str) -> VaultError:
-        code = aws.error_code(exc)
-        if code == "NoSuchBucket":
-            return VaultError(
-                f"vault bucket {self.bucket!r} does not exist ({what} {self.uri(key)})",
-                "create it (see infra/vault.yaml) or fix vault.bucket in vault.yml",
-            )
-        if code in ("AccessDenied", "403", "AllAccessDisabled"):
-            return VaultError(
-                f"access denied: {what} {self.uri(key)}",
-                f"grant the workflow's role s3:ListBucket on {self.bucket} and s3:GetObject "
-                f"and s3:PutObject on {self.prefix}* (see infra/vault.yaml)",
-            )
-        return VaultError(f"{what} {self.uri(key)} failed: {aws.describe(exc)}")
+        """Put-once; a 412 on these same bytes is our own earlier attempt, so success."""
+        taken = VaultError(f"{self.uri(key)} already holds another event", NEW_VERSION_HINT)
+        self._store.put_once(key, body, b64_sha256(body), taken)
 
     def events(self, version: str | None = None) -> list[Event]:
         """Every event (of one version, or of all), ordered by (at, id)."""
@@ -319,7 +283,7 @@ class Ledger:
             for page in pages:
                 keys += [o["Key"] for o in page.get("Contents", ()) if o["Key"].endswith(".json")]
         except ClientError as exc:
-            raise self._explain(exc, "listing", prefix) from None
+            raise self._store.explain(exc, "listing", prefix) from None
         return keys
 
     def _read(self, key: str) -> Event:
@@ -329,7 +293,7 @@ class Ledger:
             response = self.s3.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
             raw = json.loads(response["Body"].read())
         except ClientError as exc:
-            raise self._explain(exc, "reading", key) from None
+            raise self._store.explain(exc, "reading", key) from None
         except ValueError as exc:
             raise VaultError(
                 f"{self.uri(key)} is not JSON ({exc})",
@@ -348,6 +312,23 @@ class Ledger:
         """The journey of one version (empty when the ledger holds nothing for it)."""
         version = validate_version(version)
         return Journey(version, tuple(self.events(version)))
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What every event says together: each journey, what is live where, DR lag."""
+
+    journeys: dict[str, Journey]
+    live: dict[str, str]
+    lags: list[Lag]
+
+
+def overview(cfg: Config, events: Iterable[Event]) -> Overview:
+    """Derive the overview of ``events`` (all of the ledger, normally)."""
+    events = list(events)
+    found = journeys(events)
+    live = live_versions(events)
+    return Overview(found, live, dr_lags(cfg, found, live))
 
 
 def _semver_key(version: str) -> semver.Version:

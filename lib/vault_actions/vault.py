@@ -37,9 +37,12 @@ def immutable(version: str) -> ImmutableVersionError:
 
 
 class Vault:
-    """One vault bucket. The S3 client is passed in (see ``aws.client``)."""
+    """One vault bucket. The S3 client is passed in (see ``aws.client``).
 
-    def __init__(self, s3: Any, bucket: str, region: str) -> None:
+    ``region`` is where the bucket must be (checked by ``check_bucket``); None skips that.
+    """
+
+    def __init__(self, s3: Any, bucket: str, region: str | None = None) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.region = region
@@ -54,9 +57,10 @@ class Vault:
         try:
             return call()
         except ClientError as exc:
-            raise self._explain(exc, what, key) from None
+            raise self.explain(exc, what, key) from None
 
-    def _explain(self, exc: ClientError, what: str, key: str) -> VaultError:
+    def explain(self, exc: ClientError, what: str, key: str) -> VaultError:
+        """A VaultError saying what failed on ``key`` (or the bucket) and what to grant."""
         code = aws.error_code(exc)
         target = self.uri(key) if key else f"s3://{self.bucket}"
         if code in ("NoSuchBucket", "404") and not key:
@@ -97,7 +101,7 @@ class Vault:
             lambda: self.s3.get_bucket_location(Bucket=self.bucket).get("LocationConstraint"),
         )
         actual = location or "us-east-1"
-        if actual != self.region:
+        if self.region is not None and actual != self.region:
             raise VaultError(
                 f"vault bucket {self.bucket!r} is in {actual}, not {self.region} as configured",
                 "Lambda only reads code from a bucket in its own region: fix the region "
@@ -129,7 +133,7 @@ class Vault:
             return aws.retry_codes(put, CONFLICT, f"put {self.uri(key)}")
         except ClientError as exc:
             if aws.error_code(exc) != "PreconditionFailed":
-                raise self._explain(exc, "writing", key) from None
+                raise self.explain(exc, "writing", key) from None
         existing = self.head(key)
         if existing.get("ChecksumSHA256") != sha256_b64:
             raise taken
@@ -158,7 +162,7 @@ class Vault:
         except ClientError as exc:
             if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return False
-            raise self._explain(exc, "reading", key) from None
+            raise self.explain(exc, "reading", key) from None
         return True
 
     def store_artifact(
@@ -192,7 +196,7 @@ class Vault:
         except ClientError as exc:
             if aws.error_code(exc) in ("NoSuchKey", "404"):
                 return None
-            raise self._explain(exc, "reading", key) from None
+            raise self.explain(exc, "reading", key) from None
         return Manifest.loads(body, self.uri(key))
 
     def require_manifest(self, version: str) -> Manifest:

@@ -7,7 +7,11 @@ stays fast. A module that backs a GitHub Action also has ``run_action() -> int``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vault_actions.config import Config
+    from vault_actions.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -17,3 +21,11 @@ class Result:
     data: Any
     text: str
     exit_code: int = 0
+
+
+def open_ledger(cfg: Config) -> Ledger:
+    """The ledger in the vault bucket of ``cfg``, with an S3 client for the vault's region."""
+    from vault_actions import aws
+    from vault_actions.ledger import Ledger
+
+    return Ledger(aws.client("s3", cfg.vault.region), cfg.vault.bucket, cfg.vault.ledger_prefix)

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from vault_actions import aws, config, gha
-from vault_actions.commands import Result
+from vault_actions import config, gha
+from vault_actions.commands import Result, open_ledger
 from vault_actions.errors import ConfigError
 
 DEFAULT_LAST = 20
@@ -42,13 +42,8 @@ def run(args: argparse.Namespace) -> Result:
     from vault_actions import ledger, report
 
     cfg = config.load(args.config)
-    book = ledger.Ledger(
-        aws.client("s3", cfg.vault.region), cfg.vault.bucket, cfg.vault.ledger_prefix
-    )
-    events = book.events()
-    journeys = ledger.journeys(events)
-    live = ledger.live_versions(events)
-    lags = ledger.dr_lags(cfg, journeys, live)
+    seen = ledger.overview(cfg, open_ledger(cfg).events())
+    journeys, live, lags = seen.journeys, seen.live, seen.lags
     last = args.last or None
     data = report.graveyard_data(cfg, journeys, live, lags, last)
     markdown = report.graveyard_markdown(cfg, journeys, live, last)

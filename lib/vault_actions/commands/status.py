@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from vault_actions import aws, config
-from vault_actions.commands import Result
+from vault_actions import config
+from vault_actions.commands import Result, open_ledger
 from vault_actions.errors import VaultError
 
 
@@ -22,13 +22,9 @@ def run(args: argparse.Namespace) -> Result:
     from vault_actions.version import validate_version
 
     cfg = config.load(args.config)
-    book = ledger.Ledger(
-        aws.client("s3", cfg.vault.region), cfg.vault.bucket, cfg.vault.ledger_prefix
-    )
-    events = book.events()
-    journeys = ledger.journeys(events)
-    live = ledger.live_versions(events)
-    lags = ledger.dr_lags(cfg, journeys, live)
+    book = open_ledger(cfg)
+    seen = ledger.overview(cfg, book.events())
+    journeys, live, lags = seen.journeys, seen.live, seen.lags
     attempts = {v: n for n, v in enumerate(journeys, 1)}
     if args.version:
         version = validate_version(args.version)
