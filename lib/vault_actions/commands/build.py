@@ -61,7 +61,26 @@ def build(config_path: str, override: str | None, *, push: bool) -> Outcome:
             commit=outcome.manifest.commit,
             details={"artifacts": [a.key for a in outcome.manifest.artifacts]},
         )
+    if token:
+        _release(cfg, outcome, ctx, token)
     return outcome
+
+
+def _release(cfg: config.Config, outcome: Outcome, ctx: gha.RunContext, token: str) -> None:
+    """Create or update the GitHub pre-release; a failure only warns (the build is done)."""
+    from vault_actions import changelog, github
+    from vault_actions.errors import GitError, GitHubError
+
+    manifest, repository = outcome.manifest, ctx.repository
+    if manifest is None or outcome.manifest_uri is None or repository is None:
+        return
+    try:
+        notes = changelog.release_notes(cfg.root, manifest, outcome.manifest_uri)
+        github.publish_prerelease(github.connect(token, ctx.api_url), repository, manifest.tag,
+                                  commit=manifest.commit, notes=notes)
+    except (GitError, GitHubError) as exc:
+        gha.warning(f"{exc}\n(the release is in the vault; its GitHub Release was not written)",
+                    title=exc.title)
 
 
 def run_action() -> Result:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from vault_actions.config import Environment
     from vault_actions.github import Review
+    from vault_actions.ledger import Event
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ def conclude(
     live = ledger.live_versions(events)
     journey = journeys.get(version) or book.journey(version)
     state = "dead" if not journey.alive else ("live" if report.live_in(journey, live) else "alive")
+    if journey.death is not None:
+        _bury_release(ctx, journey.death)
     data: dict[str, Any] = {
         "version": version,
         "state": state,
@@ -85,6 +88,22 @@ def conclude(
         gha.add_summary(report.graveyard_markdown(cfg, journeys, live, last=5))
     lines = [f"v{version}: {state}"] + [f"  recorded {e.describe()}" for e in recorded]
     return Result(data, "\n".join(lines))
+
+
+def _bury_release(ctx: gha.RunContext, death: Event) -> None:
+    """Say in the GitHub Release notes where and why the version died (best effort)."""
+    from vault_actions import changelog, github
+    from vault_actions.errors import GitHubError
+
+    token = os.environ.get("GITHUB_TOKEN")
+    if not (token and gha.in_actions() and ctx.repository):
+        return
+    try:
+        github.bury_release(github.connect(token, ctx.api_url), ctx.repository,
+                            f"v{death.version}", changelog.dead_notice(death))
+    except GitHubError as exc:
+        gha.warning(f"{exc}\n(the ledger says v{death.version} is dead; its GitHub Release "
+                    "does not say so yet)", title=exc.title)
 
 
 def _reviews(ctx: gha.RunContext) -> Callable[[Environment], Review | None]:

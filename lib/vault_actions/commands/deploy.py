@@ -109,7 +109,22 @@ def deploy(config_path: str, version_text: str, env_name: str, parallel: int) ->
         raise
     _record_outcome(ledger, ctx, journey, env, result)
     tracker.finish("success" if result.ok else "failure", _headline(result))
+    if result.ok and env.name == cfg.promotion_order[-1].name and gha.in_actions():
+        _promote_release(tracker, version)
     return result
+
+
+def _promote_release(tracker: _Tracker, version: str) -> None:
+    """Mark the GitHub Release a full release; the deploy is done, so a failure only warns."""
+    from vault_actions import github
+
+    if tracker.gh is None or tracker.ctx.repository is None:
+        return
+    try:
+        github.promote_release(tracker.gh, tracker.ctx.repository, f"v{version}")
+    except GitHubError as exc:
+        gha.warning(f"{exc}\n(v{version} is live; its GitHub Release stays a pre-release)",
+                    title=exc.title)
 
 
 def _deploy_lambdas(s3: Any, env: Environment, version: str, parallel: int) -> DeployResult:
