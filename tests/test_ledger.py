@@ -443,3 +443,15 @@ def test_dr_takes_only_what_passed_prod(ledger: Ledger, cfg: config.Config) -> N
     ledger.record("1.0.3", "deployed", "prod", context())
     message = refused(cfg, ledger.journey("1.0.3"), "dr")
     assert "has not passed its smoke test; dr only takes versions that passed prod" in message
+
+
+def test_a_team_reviewed_github_gate_counts_a_cli_approval_by_a_stranger_does_not(ledger: Ledger, tmp_path: Path) -> None:
+    from vault_actions.config import Environment, Gate
+    from vault_actions.ledger import GITHUB_GATE, check_approval
+
+    env = Environment("uat", "us-east-1", "b", {"a": "a-uat"}, gate=Gate(("qa-lead",), ("qa",)))
+    ledger.record("1.0.0", "approved", "uat", context(), details={"by": "qa-member"})
+    with pytest.raises(PromotionRefused, match="only by qa-member"):
+        check_approval(ledger.journey("1.0.0"), env)
+    ledger.record("1.0.0", "approved", "uat", context(), details={"by": "qa-member", "source": GITHUB_GATE})
+    check_approval(ledger.journey("1.0.0"), env)

@@ -46,6 +46,9 @@ def connect(token: str, api_url: str) -> Github:
         total=RETRIES,
         backoff_factor=BACKOFF_SECONDS,
         max_rate_limit_wait=MAX_RATE_LIMIT_WAIT_SECONDS,
+        # PATCH (release updates) and POST are retried too: every write here is idempotent
+        # (deployment statuses and release edits state the whole desired value).
+        allowed_methods=frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"}),
     )
     return Github(
         auth=Auth.Token(token),

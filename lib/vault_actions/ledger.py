@@ -41,6 +41,7 @@ FATAL = frozenset({"smoke_failed", "rejected", "cancelled"})
 # Events that put a version's code live in their environment (DR sync deploys to DR).
 LIVE_EVENTS = frozenset({"deployed", "dr_synced"})
 READERS = 16
+GITHUB_GATE = "github-environment"  # details.source of approvals read from GitHub's gate
 NEW_VERSION_HINT = "push a fix: or feat: commit to main; the next build releases a new version"
 
 _ENV_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -405,6 +406,14 @@ def may_approve(env: Environment, name: str) -> bool:
     return not approvers or name.casefold() in {a.casefold() for a in approvers}
 
 
+def _counts(env: Environment, approval: Event) -> bool:
+    """An approval counts if its author is an approver, or if GitHub's environment gate
+    (whose required reviewers include the gate's teams) approved it: GitHub checked the
+    team membership that the ledger cannot see."""
+    by_team = bool(env.gate and env.gate.teams) and approval.details.get("source") == GITHUB_GATE
+    return by_team or may_approve(env, approval.who)
+
+
 def check_alive(journey: Journey) -> None:
     """PromotionRefused naming where, when and by whom the version died."""
     death = journey.death
@@ -449,7 +458,7 @@ def check_approval(journey: Journey, env: Environment) -> None:
     if not env.gated:
         return
     approvals = [e for e in journey.in_environment(env.name) if e.event == "approved"]
-    if any(may_approve(env, e.who) for e in approvals):
+    if any(_counts(env, e) for e in approvals):
         return
     version = journey.version
     approvers = ", ".join(env.gate.approvers) if env.gate and env.gate.approvers else ""

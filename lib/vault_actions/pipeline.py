@@ -63,8 +63,9 @@ def verdicts(
     - already dead: nothing (its death is recorded);
     - ``cancelled``: the run was cancelled there, the version is abandoned;
     - ``failure`` at a gate that a reviewer rejected: ``rejected`` by that reviewer;
-    - ``failure`` at a gate nobody answered (it expired): abandoned there;
-    - any other failure (deploy errors, credentials): nothing; deploys are safe to rerun.
+    - any other failure (a deploy error, missing credentials, a gate not yet approved in
+      the ledger by the `gate` workflow fallback): nothing; re-running the failed job is
+      safe, and a version nobody approves simply never goes further.
 
     ``review_of`` raises GitHubError when GitHub cannot say: then nothing is guessed.
     """
@@ -76,17 +77,14 @@ def verdicts(
             reason = f"the run was cancelled at {env.name}"
             return [Verdict("cancelled", env.name, {"reason": reason})]
         if result == "failure" and env.gated:
-            return _gate_failure(env, journey, review_of(env))
+            return _rejection(env, review_of(env))
         if result != "success":
             return []
     return []
 
 
-def _gate_failure(env: Environment, journey: Journey, review: Review | None) -> list[Verdict]:
-    if review is not None and review.state == "rejected":
-        reason = review.comment or f"rejected at the {env.name} gate"
-        return [Verdict("rejected", env.name, {"by": review.login, "reason": reason})]
-    if review is None and journey.last("deployed", env.name) is None:
-        reason = f"the {env.name} gate was never approved"
-        return [Verdict("cancelled", env.name, {"reason": reason})]
-    return []
+def _rejection(env: Environment, review: Review | None) -> list[Verdict]:
+    if review is None or review.state != "rejected":
+        return []
+    reason = review.comment or f"rejected at the {env.name} gate"
+    return [Verdict("rejected", env.name, {"by": review.login, "reason": reason})]

@@ -187,6 +187,8 @@ class _Tracker:
             ) from None
         if review is None:
             return
+        from vault_actions.ledger import GITHUB_GATE
+
         recorded = any(
             e.event == review.state and e.environment == env.name and e.who == review.login
             and e.details.get("run_id") == ctx.run_id
@@ -194,7 +196,7 @@ class _Tracker:
         )
         if recorded:
             return
-        details = {"by": review.login, "run_id": ctx.run_id, "source": "github-environment"}
+        details = {"by": review.login, "run_id": ctx.run_id, "source": GITHUB_GATE}
         if review.comment:
             details["reason"] = review.comment
         ledger.record(version, review.state, env.name, ctx, details=details)
