@@ -72,6 +72,18 @@ class ServiceResult:
     previous: str | None = None
     error: str | None = None
 
+    def row(self) -> dict[str, Any]:
+        """Service, function, alias, the Lambda version it serves, CodeSha256, status."""
+        row = {
+            "service": self.service,
+            "function": self.function,
+            "alias": self.alias,
+            "version": self.function_version,
+            "code_sha256": self.code_sha256,
+            "status": self.status,
+        }
+        return {**row, "error": self.error} if self.error else row
+
 
 @dataclass(frozen=True)
 class DeployResult:
@@ -87,6 +99,10 @@ class DeployResult:
     def ok(self) -> bool:
         """True when every service serves the release."""
         return all(s.status in ("deployed", "unchanged") for s in self.services)
+
+    def functions(self) -> list[dict[str, Any]]:
+        """One row per service (``ServiceResult.row``): what the action outputs."""
+        return [s.row() for s in self.services]
 
     def having(self, *statuses: Status) -> tuple[ServiceResult, ...]:
         """The services whose status is one of ``statuses``."""

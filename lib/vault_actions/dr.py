@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from vault_actions import ledger as policy
-from vault_actions.deploy import DEFAULT_PARALLEL, DeployResult, ServiceResult, deploy_release
+from vault_actions.deploy import DEFAULT_PARALLEL, DeployResult, deploy_release
 from vault_actions.errors import (
     ConfigError,
     ImmutableVersionError,
@@ -107,7 +107,7 @@ class SyncResult:
             "region": self.region,
             "ok": self.ok,
             "objects": [asdict(o) for o in self.objects],
-            "functions": functions(self.deploy),
+            "functions": self.deploy.functions(),
             "recorded": self.recorded.to_json() if self.recorded else None,
         }
 
@@ -313,7 +313,7 @@ def _record(
 ) -> Event | None:
     """``dr_synced`` unless a rerun changed nothing; ``deploy_failed`` (+ rollback) if failed."""
     mirror, version = plan.mirror, result.version
-    rows = functions(result)
+    rows = result.functions()
     if not result.ok:
         ledger.record(version, "deploy_failed", mirror.name, ctx, commit=result.commit,
                       details={"alias": mirror.alias, "functions": rows, "changed": True})
@@ -321,7 +321,7 @@ def _record(
         if restored:
             ledger.record(version, "rolled_back", mirror.name, ctx, commit=result.commit,
                           details={"alias": mirror.alias,
-                                   "restored": [_row(s) for s in restored]})
+                                   "restored": [s.row() for s in restored]})
         return None
     if plan.synced and all(s.status == "unchanged" for s in result.services):
         log.info("v%s is already synced to %s: nothing recorded", version, mirror.name)
@@ -335,19 +335,3 @@ def _record(
     }
     return ledger.record(version, "dr_synced", mirror.name, ctx, commit=result.commit,
                          details=details)
-
-
-def _row(s: ServiceResult) -> dict[str, Any]:
-    return {
-        "service": s.service,
-        "function": s.function,
-        "alias": s.alias,
-        "version": s.function_version,
-        "code_sha256": s.code_sha256,
-        "status": s.status,
-    }
-
-
-def functions(result: DeployResult) -> list[dict[str, Any]]:
-    """Per service: function, alias, the Lambda version it serves, CodeSha256, status."""
-    return [{**_row(s), **({"error": s.error} if s.error else {})} for s in result.services]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from github import Github
 
     from vault_actions.config import Config, Environment
-    from vault_actions.deploy import DeployResult, ServiceResult
+    from vault_actions.deploy import DeployResult
     from vault_actions.github import Deployment, DeploymentState
     from vault_actions.ledger import Journey, Ledger
 
@@ -58,7 +58,7 @@ def run_action() -> Result:
     inputs = gha.read_inputs(DeployInputs)
     result = deploy(inputs.config, inputs.version, inputs.environment, _pool_size(inputs.parallel))
     gha.set_output("version", result.version)
-    gha.set_output("functions", json.dumps(_functions(result), separators=(",", ":")))
+    gha.set_output("functions", json.dumps(result.functions(), separators=(",", ":")))
     gha.add_summary(summary(result))
     check_result(result)
     return Result(result.to_json(), _text(result))
@@ -93,12 +93,12 @@ def deploy(config_path: str, version_text: str, env_name: str, parallel: int) ->
     ctx = gha.RunContext.from_env()
     s3 = aws.client("s3", cfg.vault.region)
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
-    tracker = _Tracker(_github(ctx, env), ctx, env)
+    tracker = Tracker(github_client(ctx, env), ctx, env)
     if env.gated and gha.in_actions() and ctx.run_id:
         tracker.record_review(ledger, version)
     journey = ledger.journey(version)
     check_promotion(cfg, journey, env)
-    tracker.start(version, production=_production(cfg, env))
+    tracker.start(version, production=production(cfg, env))
     env_s3 = s3 if env.region == cfg.vault.region else aws.client("s3", env.region)
     try:
         result = _deploy_lambdas(env_s3, env, version, parallel)
@@ -114,7 +114,7 @@ def deploy(config_path: str, version_text: str, env_name: str, parallel: int) ->
     return result
 
 
-def _promote_release(tracker: _Tracker, version: str) -> None:
+def _promote_release(tracker: Tracker, version: str) -> None:
     """Mark the GitHub Release a full release; the deploy is done, so a failure only warns."""
     from vault_actions import github
 
@@ -137,7 +137,7 @@ def _deploy_lambdas(s3: Any, env: Environment, version: str, parallel: int) -> D
                           parallel=parallel)
 
 
-def _github(ctx: gha.RunContext, env: Environment) -> Github | None:
+def github_client(ctx: gha.RunContext, env: Environment) -> Github | None:
     """A Github client when a token and repository are known (else None)."""
     token = os.environ.get("GITHUB_TOKEN", "")
     if not token or not ctx.repository:
@@ -153,20 +153,23 @@ def _github(ctx: gha.RunContext, env: Environment) -> Github | None:
     return github.connect(token, ctx.api_url)
 
 
-def _production(cfg: Config, env: Environment) -> bool:
+def production(cfg: Config, env: Environment) -> bool:
+    """True for the last environment of the promotion order and its mirrors."""
     return cfg.promotion_order[-1].name in (env.name, env.mirror_of)
 
 
 @dataclass
-class _Tracker:
+class Tracker:
     """The GitHub side of one deploy: the gate review, a Deployment and its statuses.
 
-    Without a Github client (no token or repository) every method does nothing.
+    Without a Github client (no token or repository) every method does nothing. The
+    Deployment is required for gated environments unless ``best_effort`` (DR sync).
     """
 
     gh: Github | None
     ctx: gha.RunContext
     env: Environment
+    best_effort: bool = False
     deployment: Deployment | None = None
 
     def record_review(self, ledger: Ledger, version: str) -> None:
@@ -213,7 +216,7 @@ class _Tracker:
                 version=version, production=production, log_url=self.ctx.run_url,
             )
         except GitHubError as exc:
-            if self.env.gated:
+            if self.env.gated and not self.best_effort:
                 raise
             gha.warning(f"{exc}\n(deploying without a GitHub deployment)", title=exc.title)
 
@@ -236,7 +239,7 @@ def _record_outcome(
     ledger: Ledger, ctx: gha.RunContext, journey: Journey, env: Environment, result: DeployResult
 ) -> None:
     """``deployed`` (unless a rerun changed nothing), or ``deploy_failed`` + ``rolled_back``."""
-    functions = _functions(result)
+    functions = result.functions()
     if result.ok:
         rerun = all(s.status == "unchanged" for s in result.services) and \
             journey.last("deployed", env.name) is not None
@@ -249,22 +252,7 @@ def _record_outcome(
     restored = result.having("restored")
     if restored:
         ledger.record(result.version, "rolled_back", env.name, ctx, commit=result.commit,
-                      details={"alias": env.alias, "restored": [_row(s) for s in restored]})
-
-
-def _row(s: ServiceResult) -> dict[str, Any]:
-    return {
-        "service": s.service,
-        "function": s.function,
-        "alias": s.alias,
-        "version": s.function_version,
-        "code_sha256": s.code_sha256,
-        "status": s.status,
-    }
-
-
-def _functions(result: DeployResult) -> list[dict[str, Any]]:
-    return [{**_row(s), **({"error": s.error} if s.error else {})} for s in result.services]
+                      details={"alias": env.alias, "restored": [s.row() for s in restored]})
 
 
 def _headline(result: DeployResult) -> str:

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vault_actions import config, gha
 from vault_actions.commands import Result
-from vault_actions.commands.deploy import check_result
+from vault_actions.commands.deploy import Tracker, check_result, github_client, production
 from vault_actions.commands.deploy import summary as deploy_summary
-from vault_actions.errors import GitHubError, VaultActionsError
+from vault_actions.errors import VaultActionsError
 
 if TYPE_CHECKING:
-    from github import Github
 
-    from vault_actions.config import Config, Environment
     from vault_actions.dr import SyncResult
-    from vault_actions.github import Deployment, DeploymentState
 
 
 @dataclass(frozen=True)
@@ -52,12 +48,11 @@ def run(args: argparse.Namespace) -> Result:
 
 def run_action() -> Result:
     """action-dr-sync: inputs from INPUT_*, outputs ``version`` and ``functions``, a summary."""
-    from vault_actions import dr
 
     inputs = gha.read_inputs(DrSyncInputs)
     result = dr_sync(inputs.config, inputs.version, inputs.environment)
     gha.set_output("version", result.version)
-    gha.set_output("functions", json.dumps(dr.functions(result.deploy), separators=(",", ":")))
+    gha.set_output("functions", json.dumps(result.deploy.functions(), separators=(",", ":")))
     gha.add_summary(summary(result))
     check_result(result.deploy)
     return Result(result.to_json(), text(result))
@@ -77,7 +72,8 @@ def dr_sync(config_path: str, version_text: str, env_name: str) -> SyncResult:
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
     version = validate_version(version_text) if version_text else None
     plan = dr.plan(cfg, mirror, ledger.events(), version)
-    tracker = _Tracker.start(ctx, mirror, plan.version, production=_production(cfg, mirror))
+    tracker = Tracker(github_client(ctx, mirror), ctx, mirror, best_effort=True)
+    tracker.start(plan.version, production=production(cfg, mirror))
     try:
         result = dr.sync(
             plan,
@@ -92,55 +88,6 @@ def dr_sync(config_path: str, version_text: str, env_name: str) -> SyncResult:
         raise
     tracker.finish("success" if result.ok else "failure", _headline(result))
     return result
-
-
-def _production(cfg: Config, mirror: Environment) -> bool:
-    return mirror.mirror_of == cfg.promotion_order[-1].name
-
-
-@dataclass(frozen=True)
-class _Tracker:
-    """The mirror's GitHub Deployment, best effort: the DR Lambdas are what matter.
-
-    Without a token and repository (or when GitHub refuses) every method does nothing.
-    """
-
-    gh: Github | None = None
-    deployment: Deployment | None = None
-    log_url: str | None = None
-
-    @classmethod
-    def start(
-        cls, ctx: gha.RunContext, mirror: Environment, version: str, *, production: bool
-    ) -> _Tracker:
-        """A Deployment of ``v<version>`` to the mirror, in progress."""
-        token = os.environ.get("GITHUB_TOKEN", "")
-        if not token or not ctx.repository:
-            return cls()
-        from vault_actions import github
-
-        gh = github.connect(token, ctx.api_url)
-        try:
-            deployment = github.start_deployment(
-                gh, ctx.repository, tag=f"v{version}", environment=mirror.name,
-                version=version, production=production, log_url=ctx.run_url,
-            )
-        except GitHubError as exc:
-            gha.warning(f"{exc}\n(syncing without a GitHub deployment)", title=exc.title)
-            return cls()
-        return cls(gh, deployment, ctx.run_url)
-
-    def finish(self, state: DeploymentState, description: str) -> None:
-        """Post the final status; the DR Lambdas already changed, so a failure only warns."""
-        if self.gh is None or self.deployment is None:
-            return
-        from vault_actions import github
-
-        try:
-            github.set_status(self.gh, self.deployment, state, log_url=self.log_url,
-                              description=description)
-        except GitHubError as exc:
-            gha.warning(str(exc), title=exc.title)
 
 
 def _headline(result: SyncResult) -> str:
