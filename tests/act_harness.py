@@ -3,7 +3,8 @@
 The suite itself is mounted as ``vault-actions/vault-actions@v1`` with
 ``--local-repository``; the third-party actions it pins by SHA are replaced by the
 stand-ins in ``tests/act_stubs`` (nothing here can reach GitHub). act itself copies the
-consumer repository into the workspace for ``actions/checkout`` of that repository.
+consumer repository into the workspace for ``actions/checkout`` of the current ref; the
+checkout stand-in clones it (``VAULT_TEST_SOURCE_REPO``) for any other ref.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STUBS = Path(__file__).resolve().parent / "act_stubs"
 SUITE = "vault-actions/vault-actions"
 STUB_OF = {
+    "actions/checkout": "checkout",
     "actions/setup-python": "setup-python",
     "astral-sh/setup-uv": "setup-uv",
     "aws-actions/configure-aws-credentials": "configure-aws-credentials",
@@ -43,8 +45,6 @@ def local_repositories() -> list[str]:
         pins.update(_PINNED.findall(path.read_text()))
     values = [f"{SUITE}@v1={REPO_ROOT}"]
     for action, sha in sorted(pins):
-        if action == "actions/checkout":
-            continue  # act copies the repository itself
         values.append(f"{action}@{sha}={STUBS / STUB_OF[action]}")
     return values
 

