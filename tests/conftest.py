@@ -224,3 +224,21 @@ def write_config(root: Path, bucket: str, services: list[str]) -> Path:
     path = root / "vault.yml"
     path.write_text(VAULT_YML.format(bucket=bucket, services=svc, dev=dev))
     return path
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The GitHub API through ``responses`` (moto on 127.0.0.1 passes through); no
+    client-side request spacing, short retry backoff."""
+    import re
+
+    import responses
+
+    from vault_actions import github
+
+    monkeypatch.setattr(github, "SECONDS_BETWEEN_REQUESTS", None)
+    monkeypatch.setattr(github, "SECONDS_BETWEEN_WRITES", None)
+    monkeypatch.setattr(github, "BACKOFF_SECONDS", 0.01)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_passthru(re.compile(r"http://127\.0\.0\.1:\d+"))
+        yield mock

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from tests.test_deploy import (
     versions_of,
 )
 from tests.test_github import deployment, status
-from vault_actions import aws, cli, config, dr, github
+from vault_actions import aws, cli, config, dr
 from vault_actions.commands import dr_sync
 from vault_actions.errors import (
     ConfigError,
@@ -432,15 +431,6 @@ def test_action_outputs_and_step_summary(
 
 
 API = "https://api.github.com:443/repos/acme/shop/deployments"
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[responses.RequestsMock]:
-    monkeypatch.setattr(github, "SECONDS_BETWEEN_REQUESTS", None)
-    monkeypatch.setattr(github, "SECONDS_BETWEEN_WRITES", None)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_passthru(re.compile(r"http://127\.0\.0\.1:\d+"))
-        yield mock
 
 
 def test_the_github_deployment_of_the_mirror(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,15 +113,6 @@ def put_body(reviewers: list[tuple[str, int]] | None = None, *, policy: Any = PR
         "prevent_self_review": bool(reviewers),
         "deployment_branch_policy": policy,
     }
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[responses.RequestsMock]:
-    monkeypatch.setattr(github, "SECONDS_BETWEEN_REQUESTS", None)
-    monkeypatch.setattr(github, "SECONDS_BETWEEN_WRITES", None)
-    monkeypatch.setattr(github, "BACKOFF_SECONDS", 0.01)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def github_answers(api: responses.RequestsMock, existing: list[dict[str, Any]], *, private: bool = False,

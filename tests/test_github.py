@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,16 +99,6 @@ def rate_limited() -> dict[str, Any]:
             "x-ratelimit-reset": str(int(time.time()) + 1), "x-ratelimit-resource": "core",
         },
     }
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[responses.RequestsMock]:
-    """The GitHub API; moto on 127.0.0.1 passes through. No client-side write spacing."""
-    monkeypatch.setattr(github, "SECONDS_BETWEEN_REQUESTS", None)
-    monkeypatch.setattr(github, "SECONDS_BETWEEN_WRITES", None)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_passthru(re.compile(r"http://127\.0\.0\.1:\d+"))
-        yield mock
 
 
 def gh() -> Any:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +51,6 @@ def not_found() -> dict[str, Any]:
         "documentation_url": "https://docs.github.com/rest/releases/releases#get-a-release-by-tag-name",
         "status": "404",
     }}
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[responses.RequestsMock]:
-    """The GitHub API (moto on 127.0.0.1 passes through); no client-side write spacing."""
-    monkeypatch.setattr(github, "SECONDS_BETWEEN_REQUESTS", None)
-    monkeypatch.setattr(github, "SECONDS_BETWEEN_WRITES", None)
-    monkeypatch.setattr(github, "BACKOFF_SECONDS", 0.01)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_passthru(re.compile(r"http://127\.0\.0\.1:\d+"))
-        yield mock
 
 
 def gh() -> Any:
