@@ -9,12 +9,15 @@ checkout stand-in clones it (``VAULT_TEST_SOURCE_REPO``) for any other ref.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,12 +41,33 @@ def act_available() -> bool:
     return shutil.which("act") is not None or (Path(sys.executable).parent / "act").exists()
 
 
+@functools.cache
+def suite_copy() -> Path:
+    """The suite's files as git sees them (tracked, or untracked and not ignored).
+
+    act reads a local repository whole, so a checkout holding a venv (CI's .venv) would
+    cost gigabytes per action resolved; the copy holds only the suite.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    target = Path(tempfile.mkdtemp(prefix="vault-actions-suite-"))
+    atexit.register(shutil.rmtree, target, True)
+    for rel in filter(None, listed):
+        source = REPO_ROOT / rel
+        if source.is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / rel)
+    return target
+
+
 def local_repositories() -> list[str]:
     """``--local-repository`` values: the suite at @v1 and a stand-in per pinned action."""
     pins: set[tuple[str, str]] = set()
     for path in [*REPO_ROOT.glob("action-*/action.yml"), *REPO_ROOT.glob("workflows-templates/*.yml")]:
         pins.update(_PINNED.findall(path.read_text()))
-    values = [f"{SUITE}@v1={REPO_ROOT}"]
+    values = [f"{SUITE}@v1={suite_copy()}"]
     for action, sha in sorted(pins):
         values.append(f"{action}@{sha}={STUBS / STUB_OF[action]}")
     return values
@@ -106,6 +130,7 @@ class FakeGitHub:
     repository: str
     approvals: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    releases: dict[int, dict[str, Any]] = field(default_factory=dict)
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -132,13 +157,13 @@ class FakeGitHub:
                 fake.requests.append(("GET", self.path, None))
                 self._reply(*fake.answer("GET", self.path, None))
 
-            def do_POST(self) -> None:
+            def _write(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"null")
-                fake.requests.append(("POST", self.path, body))
-                self._reply(*fake.answer("POST", self.path, body))
+                fake.requests.append((self.command, self.path, body))
+                self._reply(*fake.answer(self.command, self.path, body))
 
-            do_PATCH = do_POST
+            do_POST = do_PATCH = _write
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -164,4 +189,39 @@ class FakeGitHub:
                          "environment": body.get("environment"), "payload": body.get("payload")}
         if method == "POST" and re.fullmatch(rf"/repos/{self.repository}/deployments/\d+/statuses", path):
             return 201, {"id": len(self.requests), "state": body.get("state")}
+        return self._releases(method, path, body, base)
+
+    def release(self, tag: str) -> dict[str, Any] | None:
+        """The release of ``tag``, as stored."""
+        return next((r for r in self.releases.values() if r["tag_name"] == tag), None)
+
+    def _releases(self, method: str, path: str, body: Any, base: str) -> tuple[int, Any]:
+        """Create, read by tag and edit releases (the latest is the last made latest)."""
+        prefix = f"/repos/{self.repository}/releases"
+        tag = re.fullmatch(rf"{prefix}/tags/(.+)", path)
+        if method == "GET" and tag and self.release(tag[1]):
+            return 200, self.release(tag[1])
+        if method == "GET" and path == f"{prefix}/latest" and self.releases:
+            latest = [r for r in self.releases.values() if r.get("_latest")]
+            return (200, latest[-1]) if latest else (404, {"message": "Not Found"})
+        if method == "POST" and path == prefix:
+            number = len(self.releases) + 1
+            self.releases[number] = {
+                "id": number, "url": f"{base}/releases/{number}", "tag_name": body["tag_name"],
+                "name": body.get("name"), "body": body.get("body", ""), "draft": False,
+                "prerelease": body.get("prerelease", False), "html_url": f"https://github.com{prefix}/{number}",
+                "upload_url": f"{base}/releases/{number}/assets{{?name,label}}",
+                "author": {"login": "github-actions[bot]"}, "assets": [], "created_at": "2026-11-28T00:00:00Z",
+                "published_at": "2026-11-28T00:00:00Z", "target_commitish": body.get("target_commitish"),
+            }
+            return 201, self.releases[number]
+        edit = re.fullmatch(rf"{prefix}/(\d+)", path)
+        if method == "PATCH" and edit and int(edit[1]) in self.releases:
+            release = self.releases[int(edit[1])]
+            release.update({k: v for k, v in body.items() if k != "make_latest"})
+            if body.get("make_latest") == "true":
+                for other in self.releases.values():
+                    other["_latest"] = False
+                release["_latest"] = True
+            return 200, release
         return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}

@@ -15,7 +15,6 @@ local stand-in serving real-shaped payloads. The story is the manual's graveyard
 from __future__ import annotations
 
 import io
-import json
 import sys
 import uuid
 import zipfile
@@ -42,7 +41,6 @@ pytestmark = [
 ENVS = ("dev", "qa", "uat", "prod")
 PREFIX = "arn:aws:iam::123456789012:role/shop-"
 HANDLER = """import json
-
 
 def handler(event, context):
     if event.get("rawPath") == "/health":
@@ -246,5 +244,17 @@ def test_v1_0_2_fails_forward_to_prod_and_dr(consumer: Consumer) -> None:
     live = lambda_west.get_alias(FunctionName="pf-dr", Name="live")["FunctionVersion"]
     code = lambda_west.get_function(FunctionName="pf-dr", Qualifier=live)["Configuration"]["CodeSha256"]
     assert code == manifest.artifact("price-fetcher").code_sha256
-    summary = json.loads(json.dumps([e.event for e in book.events("1.0.2")]))
-    assert summary.count("dr_synced") == 1
+    assert [e.event for e in book.events("1.0.2")].count("dr_synced") == 1
+
+
+def test_github_releases_tell_the_same_story(consumer: Consumer) -> None:
+    """Pre-release at build, full release at PROD, dead versions' notes say where."""
+    releases = {tag: consumer.github.release(tag) for tag in ("v1.0.0", "v1.0.1", "v1.0.2")}
+    assert all(releases.values()), consumer.github.requests[-20:]
+    assert releases["v1.0.2"]["prerelease"] is False
+    assert releases["v1.0.2"]["_latest"]
+    assert "### Bug fixes" in releases["v1.0.2"]["body"] and "totals" in releases["v1.0.2"]["body"]
+    for tag, where in (("v1.0.0", "smoke_failed in qa"), ("v1.0.1", "rejected in uat")):
+        assert releases[tag]["prerelease"] is True
+        assert releases[tag]["body"].startswith("🪦 **Dead**"), releases[tag]["body"][:300]
+        assert where in releases[tag]["body"].split("\n\n")[0]
