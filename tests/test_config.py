@@ -97,6 +97,8 @@ def test_good_config_loads(tmp_path: Path) -> None:
         (lambda d: d["environments"][4].update({"mirror-of": "nowhere"}), r"mirror-of: 'nowhere' is not another environment"),
         (lambda d: d["environments"][0]["smoke"]["checks"][0].update(method="FETCH"), r"'FETCH' is not allowed: use one of"),
         (lambda d: d.pop("services"), r"'services' is a required property"),
+        (lambda d: d["environments"][2].update(gate={}), r"environments\[2\].gate: \{\} is not valid: expected who may approve"),
+        (lambda d: d["environments"][2].update(gate={"approvers": []}), r"environments\[2\].gate: .* is not valid: expected who may approve"),
     ],
 )
 def test_invalid_configs_are_explained(tmp_path: Path, change: Any, expected: str) -> None:

@@ -478,7 +478,7 @@ def env_yml(name: str, tag: str, extra: str = "") -> str:
     )
 
 
-PIPELINE = [("dev", ""), ("qa", ""), ("uat", "    gate: {}\n"),
+PIPELINE = [("dev", ""), ("qa", ""), ("uat", "    gate: {approvers: [qa-lead, po]}\n"),
             ("prod", "    gate: {approvers: [boss]}\n")]
 
 

@@ -56,12 +56,12 @@ environments:
   - name: qa
     functions: {{alpha: alpha-qa, beta: beta-qa}}
   - name: uat
-    gate: {{}}
+    gate: {{approvers: [qa-lead]}}
     functions: {{alpha: alpha-uat, beta: beta-uat}}
   - name: prod
     gate: {{approvers: [boss]}}
     functions: {{alpha: alpha-prod, beta: beta-prod}}
-    smoke: {{base-url: 'https://api.example.com'}}
+    smoke: {{base-url: 'https://api.example.com', checks: [{{path: /health}}]}}
   - name: dr
     mirror-of: prod
     region: {dr_region}
@@ -466,3 +466,11 @@ def test_github_down_does_not_stop_the_sync(
 
     assert result.ok and world.events() == ["dr_synced"]
     assert "::warning title=GitHub API error::" in capsys.readouterr().out
+
+
+def test_vault_deploy_to_the_mirror_is_refused(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """Only dr-sync, which checks that the version is live in PROD, may deploy to DR."""
+    world.promote("1.0.0")
+    assert cli.main(["deploy", "--config", str(world.path), "--env", "dr", "--version", "1.0.0"]) == 1
+    assert "use `vault dr-sync --env dr`" in capsys.readouterr().err
+    assert alias_target(world.lambda_, world.functions["alpha"]) is None

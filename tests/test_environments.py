@@ -372,19 +372,14 @@ def test_a_token_that_is_not_an_admins_is_told_so(api: responses.RequestsMock, v
     assert "Administration: write" in str(caught.value.hint)
 
 
-def test_gate_without_reviewers_and_unprotected_main_are_warned(
+def test_an_unprotected_default_branch_is_warned(
     api: responses.RequestsMock, tmp_path: Path
 ) -> None:
-    raw = doc()
-    raw["environments"][2]["gate"] = {}
     github_answers(api, existing=[], protected=False)
 
-    result = setup(write(tmp_path, raw))
+    result = setup(write(tmp_path, doc()))
 
-    assert puts(api)["uat"] == [put_body()]
-    warnings = result.data["warnings"]
-    assert warnings[0].startswith("uat is gated but vault.yml lists no approvers or teams")
-    assert warnings[1].startswith("the default branch main is not protected")
+    assert result.data["warnings"][0].startswith("the default branch main is not protected")
 
 
 @pytest.mark.parametrize(("argv", "env", "message"), [

@@ -217,3 +217,19 @@ def test_build_action_outputs_and_summary(repo: Path, s3: Any, vault_bucket: str
     bad = vault_cli(repo, "action", "build", env=env)
     assert bad.returncode == 1
     assert "::error title=Invalid configuration::input 'push-tag' is 'maybe'" in bad.stdout
+
+
+def test_build_commands_never_see_the_token_or_action_inputs(repo: Path, s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Third-party build scripts (npm postinstall…) run in the build step: no token for them."""
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
+    monkeypatch.setenv("INPUT_VERSION", "")
+    dump = repo / "build-env.json"
+    text = (repo / "vault.yml").read_text().replace(
+        "import shutil;", f"import shutil, os, json; open(r'{dump}', 'w').write(json.dumps(dict(os.environ)));", 1
+    )
+    (repo / "vault.yml").write_text(text)
+    git(repo, "commit", "-qam", "fix: record the build environment")
+    release(repo, s3)
+    seen = json.loads(dump.read_text())
+    assert "GITHUB_TOKEN" not in seen and not any(k.startswith("INPUT_") for k in seen)
+    assert seen["VAULT_VERSION"] == "1.0.0" and seen["VAULT_SERVICE"] == "price-fetcher"

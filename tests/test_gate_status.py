@@ -285,3 +285,13 @@ def test_gate_action_decides_as_the_actor(
 
     assert gate_action(pipeline, monkeypatch, "qa-lead", "maybe") == 1
     assert "input 'decision' is 'maybe'" in capsys.readouterr().out
+
+
+def test_gate_action_refuses_a_rerun_by_someone_else(
+    pipeline: Pipeline, gha_env: GhaFiles, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passed_qa(pipeline)
+    monkeypatch.setenv("GITHUB_TRIGGERING_ACTOR", "mallory")
+    assert gate_action(pipeline, monkeypatch, "qa-lead", "approve") == 1
+    assert "re-run by mallory of qa-lead's decision" in capsys.readouterr().out
+    assert not [e for e in pipeline.ledger.events("1.0.1") if e.event == "approved"]

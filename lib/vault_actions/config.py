@@ -85,6 +85,12 @@ class Environment:
     smoke: Smoke | None = None
 
     @property
+    def smoke_tested(self) -> bool:
+        """True when the environment has smoke checks or a smoke command to run (a
+        ``smoke:`` with only a base-url names the app's URL and tests nothing)."""
+        return self.smoke is not None and bool(self.smoke.checks or self.smoke.command)
+
+    @property
     def gated(self) -> bool:
         """True when an approval must be recorded before a deploy."""
         return self.gate is not None
@@ -212,7 +218,7 @@ def _explain(err: Any) -> str:
         allowed = ", ".join(sorted(schema_.get("properties", {}))) or "none"
         extra = sorted(set(err.instance) - set(schema_.get("properties", {})))
         return f"unknown key {', '.join(map(repr, extra))}; allowed keys: {allowed}"
-    if err.validator == "pattern" and described:
+    if err.validator in ("pattern", "anyOf") and described:
         return f"{err.instance!r} is not valid: expected {described}"
     if err.validator == "type":
         return f"{err.instance!r} has the wrong type: expected {err.validator_value}"

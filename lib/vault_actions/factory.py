@@ -88,6 +88,15 @@ def _check_tag_is_here(repo: Path, chosen: str, head_tags: set[str]) -> None:
         )
 
 
+def build_environment() -> dict[str, str]:
+    """The environment of build commands: ours minus the GitHub token and action inputs,
+    which third-party build scripts (npm postinstall…) must never see."""
+    return {
+        key: value for key, value in os.environ.items()
+        if key != "GITHUB_TOKEN" and not key.startswith("INPUT_")
+    }
+
+
 def run_builds(services: tuple[Service, ...], chosen: str) -> None:
     """Run each service's build command in its folder; stop at the first failure."""
     for service in services:
@@ -95,7 +104,7 @@ def run_builds(services: tuple[Service, ...], chosen: str) -> None:
             log.info("%s: no build command; packing %s as it is", service.name, service.dist)
             continue
         log.info("%s: %s (in %s)", service.name, service.build, service.path)
-        env = {**os.environ, "VAULT_VERSION": chosen, "VAULT_SERVICE": service.name}
+        env = {**build_environment(), "VAULT_VERSION": chosen, "VAULT_SERVICE": service.name}
         try:
             done = subprocess.run(
                 ["bash", "-c", service.build], cwd=service.path, env=env, stdout=2, check=False
@@ -168,7 +177,15 @@ def release(
             log.info("tagged %s at %s", tag, head[:12])
         if push:
             git.push_tag(repo, tag, token=token)
-        records = upload(vault, chosen.version, packed)
+        try:
+            records = upload(vault, chosen.version, packed)
+        except ImmutableVersionError:
+            raise ImmutableVersionError(
+                f"v{chosen.version} is incomplete in the vault (no manifest) and an earlier "
+                "build of it uploaded different bytes; versions are immutable",
+                "a build must be reproducible to finish an incomplete version: release a "
+                "new version (push a fix: commit)",
+            ) from None
     manifest = Manifest(
         version=chosen.version,
         tag=tag,

@@ -260,7 +260,10 @@ class Ledger:
 
     def _put(self, key: str, body: bytes) -> None:
         """Put-once; a 412 on these same bytes is our own earlier attempt, so success."""
-        taken = VaultError(f"{self.uri(key)} already holds another event", NEW_VERSION_HINT)
+        taken = VaultError(
+            f"{self.uri(key)} already holds another event",
+            "ledger events are written only by vault-actions; check who wrote this object",
+        )
         self._store.put_once(key, body, b64_sha256(body), taken)
 
     def events(self, version: str | None = None) -> list[Event]:
@@ -401,9 +404,10 @@ def dr_lags(cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str
 
 
 def may_approve(env: Environment, name: str) -> bool:
-    """True when ``name`` is one of the gate's approvers (anyone, when none are listed)."""
+    """True when ``name`` is one of the gate's approvers (a teams-only gate has none:
+    only GitHub's environment gate, which checks team membership, can approve it)."""
     approvers = env.gate.approvers if env.gate else ()
-    return not approvers or name.casefold() in {a.casefold() for a in approvers}
+    return name.casefold() in {a.casefold() for a in approvers}
 
 
 def _counts(env: Environment, approval: Event) -> bool:
@@ -429,14 +433,14 @@ def check_previous(cfg: Config, journey: Journey, env: Environment) -> None:
     """PromotionRefused unless the version passed the environment before ``env``.
 
     That is the previous environment in the promotion order, or the one a mirror
-    mirrors. An environment without smoke settings counts as passed once deployed.
+    mirrors. An environment without smoke checks or command counts as passed once deployed.
     """
     previous = cfg.previous(env)
     if previous is None:
         return
     version, name = journey.version, previous.name
     standing = journey.standing(name)
-    if standing is not None and (previous.smoke is None or journey.passed(name)):
+    if standing is not None and (not previous.smoke_tested or journey.passed(name)):
         return
     deployed = journey.last("deployed", name)
     if deployed is None:
@@ -501,6 +505,13 @@ def check_can_approve(cfg: Config, journey: Journey, env: Environment, by: str) 
     check_previous(cfg, journey, env)
     if not may_approve(env, by):
         approvers = ", ".join(env.gate.approvers) if env.gate else ""
+        if not approvers:
+            raise PromotionRefused(
+                f"{env.name}'s gate names no approvers, only teams: only GitHub's "
+                "environment gate (which checks team membership) can approve it",
+                f"approve the {env.name} deployment in GitHub, or list people in "
+                f"gate.approvers of {env.name} in vault.yml",
+            )
         raise PromotionRefused(
             f"{by!r} may not approve releases for {env.name}; its approvers are {approvers}",
             f"ask one of them, or add {by} to the gate.approvers of {env.name} in vault.yml",

@@ -74,7 +74,10 @@ def verdicts(
     for env in cfg.promotion_order:
         result = stages.get(env.name)
         if result == "cancelled":
-            reason = f"the run was cancelled at {env.name}"
+            reason = (
+                f"the run was cancelled at {env.name} (by a person, or superseded by a "
+                f"newer run waiting for {env.name})"
+            )
             return [Verdict("cancelled", env.name, {"reason": reason})]
         if result == "failure" and env.gated:
             return _rejection(env, review_of(env))

@@ -127,11 +127,6 @@ def refuse_unsafe_checks(env: Environment, checks: Iterable[Check]) -> None:
         )
 
 
-def configured(env: Environment) -> bool:
-    """True when ``env`` has smoke checks or a smoke command to run."""
-    return env.smoke is not None and bool(env.smoke.checks or env.smoke.command)
-
-
 def run(env: Environment, version: str, root: Path, base_url: str | None = None) -> SmokeReport:
     """Run ``env``'s smoke settings against ``version``; never raises for a failed check.
 
@@ -139,7 +134,7 @@ def run(env: Environment, version: str, root: Path, base_url: str | None = None)
     ``smoke.base-url``. ConfigError when there is nothing to run or a check is unsafe.
     """
     smoke = env.smoke
-    if smoke is None or not configured(env):
+    if smoke is None or not env.smoke_tested:
         raise ConfigError(
             f"environment {env.name!r} has no smoke checks and no smoke command",
             f"add smoke.checks or smoke.command to environment {env.name!r} in vault.yml",

@@ -76,8 +76,10 @@ class Vault:
         if code in ("AccessDenied", "403", "AllAccessDisabled"):
             return VaultError(
                 f"access denied: {what} {target}",
-                "grant the workflow's role s3:GetObject, s3:GetObjectVersion, s3:PutObject "
-                "and s3:GetBucketVersioning on the vault bucket (see infra/vault.yaml)",
+                "grant the workflow's role s3:ListBucket, s3:GetBucketLocation, "
+                "s3:GetBucketVersioning, s3:GetObject, s3:GetObjectVersion and s3:PutObject on "
+                "the vault bucket (see infra/vault.yaml); without s3:ListBucket a missing "
+                "key is reported as access denied too",
             )
         return VaultError(f"{what} {target} failed: {aws.describe(exc)}")
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from vault_actions.github import Deployment, DeploymentState
     from vault_actions.ledger import Journey, Ledger
 
-DEFAULT_PARALLEL = 8
+from vault_actions.deploy import DEFAULT_PARALLEL
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,11 @@ def deploy(config_path: str, version_text: str, env_name: str, parallel: int) ->
     cfg = config.load(config_path)
     version = validate_version(version_text)
     env = cfg.environment(env_name)
+    if env.mirror_of is not None:
+        raise ConfigError(
+            f"{env.name} mirrors {env.mirror_of}: it only ever runs the version live there",
+            f"use `vault dr-sync --env {env.name}` (action-dr-sync)",
+        )
     ctx = gha.RunContext.from_env()
     s3 = aws.client("s3", cfg.vault.region)
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
@@ -102,10 +107,11 @@ def deploy(config_path: str, version_text: str, env_name: str, parallel: int) ->
     env_s3 = s3 if env.region == cfg.vault.region else aws.client("s3", env.region)
     try:
         result = _deploy_lambdas(env_s3, env, version, parallel)
-    except VaultActionsError as exc:
+    except Exception as exc:
+        message = exc.message if isinstance(exc, VaultActionsError) else repr(exc)
         ledger.record(version, "deploy_failed", env.name, ctx,
-                      details={"error": exc.message, "changed": False})
-        tracker.finish("failure", f"refused: {exc.message}")
+                      details={"error": message, "changed": False})
+        tracker.finish("failure", f"refused: {message}")
         raise
     _record_outcome(ledger, ctx, journey, env, result)
     tracker.finish("success" if result.ok else "failure", _headline(result))
@@ -242,7 +248,7 @@ def _record_outcome(
     functions = result.functions()
     if result.ok:
         rerun = all(s.status == "unchanged" for s in result.services) and \
-            journey.last("deployed", env.name) is not None
+            journey.standing(env.name) is not None
         if not rerun:
             ledger.record(result.version, "deployed", env.name, ctx, commit=result.commit,
                           details={"alias": env.alias, "functions": functions})
@@ -258,8 +264,15 @@ def _record_outcome(
 def _headline(result: DeployResult) -> str:
     if result.ok:
         return f"v{result.version} live in {result.environment}"
+    return f"v{result.version} {failure_headline(result)}"
+
+
+def failure_headline(result: DeployResult) -> str:
+    """``failed in qa (a, b); previous release restored`` — or what was NOT restored."""
     failed = ", ".join(s.service for s in result.having("failed", "restore_failed"))
-    return f"v{result.version} failed in {result.environment} ({failed}); previous release restored"
+    stuck = ", ".join(s.function for s in result.having("restore_failed"))
+    restored = f"NOT restored: {stuck}" if stuck else "previous release restored"
+    return f"failed in {result.environment} ({failed}); {restored}"
 
 
 def check_result(result: DeployResult) -> None:

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 
 from vault_actions import config, gha
 from vault_actions.commands import Result
-from vault_actions.commands.deploy import Tracker, check_result, github_client, production
+from vault_actions.commands.deploy import (
+    Tracker,
+    check_result,
+    failure_headline,
+    github_client,
+    production,
+)
 from vault_actions.commands.deploy import summary as deploy_summary
 from vault_actions.errors import VaultActionsError
 
@@ -83,8 +89,9 @@ def dr_sync(config_path: str, version_text: str, env_name: str) -> SyncResult:
             ledger=ledger,
             ctx=ctx,
         )
-    except VaultActionsError as exc:
-        tracker.finish("failure", f"refused: {exc.message}")
+    except Exception as exc:
+        message = exc.message if isinstance(exc, VaultActionsError) else repr(exc)
+        tracker.finish("failure", f"refused: {message}")
         raise
     tracker.finish("success" if result.ok else "failure", _headline(result))
     return result
@@ -93,9 +100,7 @@ def dr_sync(config_path: str, version_text: str, env_name: str) -> SyncResult:
 def _headline(result: SyncResult) -> str:
     if result.ok:
         return f"v{result.version} live in {result.environment}: Globally Synced"
-    failed = ", ".join(s.service for s in result.deploy.having("failed", "restore_failed"))
-    return (f"v{result.version} failed in {result.environment} ({failed}); "
-            "previous release restored")
+    return f"v{result.version} {failure_headline(result.deploy)}"
 
 
 def _ledger_line(result: SyncResult) -> str:

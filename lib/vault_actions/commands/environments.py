@@ -295,12 +295,6 @@ def _warnings(
             f"{info.full_name}'s plan cannot restrict environments to protected branches "
             "(private repositories on GitHub Free): any branch may deploy."
         )
-    found += [
-        f"{c.name} is gated but vault.yml lists no approvers or teams: GitHub asks nobody to "
-        f"review it. List gate.approvers or gate.teams; meanwhile, {FALLBACK}."
-        for c in changes
-        if c.name in gated and not c.rules.reviewers and "required-reviewers" not in limits
-    ]
     protects = any(c.rules.branches == "protected" for c in changes)
     if protects and not github.branch_protected(gh, info.full_name, info.default_branch):
         found.append(

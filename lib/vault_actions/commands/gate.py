@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 
 from vault_actions import aws, config, gha
@@ -46,6 +47,13 @@ def run(args: argparse.Namespace) -> Result:
 def run_action() -> Result:
     """action-gate: the workflow_dispatch fallback; the decision is the actor's."""
     inputs = gha.read_inputs(GateInputs)
+    triggering = os.environ.get("GITHUB_TRIGGERING_ACTOR", "")
+    if triggering and triggering != os.environ.get("GITHUB_ACTOR"):
+        raise ConfigError(
+            f"this is a re-run by {triggering} of {os.environ.get('GITHUB_ACTOR')}'s decision",
+            "a gate decision is its author's: start the gate workflow anew instead of "
+            "re-running someone else's",
+        )
     if inputs.decision not in ("approve", "reject"):
         raise ConfigError(
             f"input 'decision' is {inputs.decision!r}", "set it to 'approve' or 'reject'"

@@ -81,7 +81,7 @@ def smoke_test(
     version = validate_version(raw_version)
     cfg = config.load(config_path)
     env = cfg.environment(env_name)
-    if not smoke.configured(env):
+    if not env.smoke_tested:
         gha.add_summary(f"### Smoke tests: v{version} in {env.name}\n\nNo smoke settings.")
         return None
     ctx = gha.RunContext.from_env()
