@@ -458,13 +458,12 @@ def test_a_team_reviewed_github_gate_counts_a_cli_approval_by_a_stranger_does_no
 
 
 def test_a_teams_only_gate_is_approved_only_through_github(ledger: Ledger, tmp_path: Path) -> None:
-    from vault_actions.config import Environment, Gate
     from vault_actions.ledger import check_can_approve
 
-    cfg = config.parse(yaml.safe_load(VAULT_YML.format(bucket="vault-b", dr_bucket="vault-b-dr")), tmp_path / "vault.yml")
-    env = Environment("uat", "us-east-1", "b", {"a": "a-uat"}, gate=Gate((), ("qa",)))
+    teams_only = VAULT_YML.replace("gate: {{approvers: [qa-lead]}}", "gate: {{teams: [qa]}}")
+    cfg = config.parse(yaml.safe_load(teams_only.format(bucket="vault-b", dr_bucket="vault-b-dr")), tmp_path / "vault.yml")
     for step in ("dev", "qa"):
         ledger.record("1.0.0", "deployed", step, context())
         ledger.record("1.0.0", "smoke_passed", step, context())
     with pytest.raises(PromotionRefused, match="names no approvers, only teams"):
-        check_can_approve(cfg, ledger.journey("1.0.0"), env, "anyone")
+        check_can_approve(cfg, ledger.journey("1.0.0"), cfg.environment("uat"), "anyone")
