@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from botocore.exceptions import ClientError
 
     from vault_actions.config import Environment
+    from vault_actions.gha import RunContext
+    from vault_actions.ledger import Ledger
     from vault_actions.manifest import ArtifactRecord, Manifest
     from vault_actions.vault import Vault
 
@@ -99,6 +101,21 @@ class DeployResult:
     def ok(self) -> bool:
         """True when every service serves the release."""
         return all(s.status in ("deployed", "unchanged") for s in self.services)
+
+    @property
+    def unchanged(self) -> bool:
+        """True when every alias already served the release (a rerun)."""
+        return all(s.status == "unchanged" for s in self.services)
+
+    def record_failure(self, ledger: Ledger, ctx: RunContext, env: Environment) -> None:
+        """Record ``deploy_failed`` (it changed things) and ``rolled_back`` for what was
+        restored, so the ledger says what the environment serves."""
+        ledger.record(self.version, "deploy_failed", env.name, ctx, commit=self.commit,
+                      details={"alias": env.alias, "functions": self.functions(), "changed": True})
+        restored = self.having("restored")
+        if restored:
+            ledger.record(self.version, "rolled_back", env.name, ctx, commit=self.commit,
+                          details={"alias": env.alias, "restored": [s.row() for s in restored]})
 
     def functions(self) -> list[dict[str, Any]]:
         """One row per service (``ServiceResult.row``): what the action outputs."""

@@ -313,17 +313,10 @@ def _record(
 ) -> Event | None:
     """``dr_synced`` unless a rerun changed nothing; ``deploy_failed`` (+ rollback) if failed."""
     mirror, version = plan.mirror, result.version
-    rows = result.functions()
     if not result.ok:
-        ledger.record(version, "deploy_failed", mirror.name, ctx, commit=result.commit,
-                      details={"alias": mirror.alias, "functions": rows, "changed": True})
-        restored = result.having("restored")
-        if restored:
-            ledger.record(version, "rolled_back", mirror.name, ctx, commit=result.commit,
-                          details={"alias": mirror.alias,
-                                   "restored": [s.row() for s in restored]})
+        result.record_failure(ledger, ctx, mirror)
         return None
-    if plan.synced and all(s.status == "unchanged" for s in result.services):
+    if plan.synced and result.unchanged:
         log.info("v%s is already synced to %s: nothing recorded", version, mirror.name)
         return None
     details = {
@@ -331,7 +324,7 @@ def _record(
         "region": mirror.region,
         "source": plan.source,
         "alias": mirror.alias,
-        "functions": rows,
+        "functions": result.functions(),
     }
     return ledger.record(version, "dr_synced", mirror.name, ctx, commit=result.commit,
                          details=details)

@@ -245,20 +245,11 @@ def _record_outcome(
     ledger: Ledger, ctx: gha.RunContext, journey: Journey, env: Environment, result: DeployResult
 ) -> None:
     """``deployed`` (unless a rerun changed nothing), or ``deploy_failed`` + ``rolled_back``."""
-    functions = result.functions()
-    if result.ok:
-        rerun = all(s.status == "unchanged" for s in result.services) and \
-            journey.standing(env.name) is not None
-        if not rerun:
-            ledger.record(result.version, "deployed", env.name, ctx, commit=result.commit,
-                          details={"alias": env.alias, "functions": functions})
-        return
-    ledger.record(result.version, "deploy_failed", env.name, ctx, commit=result.commit,
-                  details={"alias": env.alias, "functions": functions, "changed": True})
-    restored = result.having("restored")
-    if restored:
-        ledger.record(result.version, "rolled_back", env.name, ctx, commit=result.commit,
-                      details={"alias": env.alias, "restored": [s.row() for s in restored]})
+    if not result.ok:
+        result.record_failure(ledger, ctx, env)
+    elif not (result.unchanged and journey.standing(env.name) is not None):
+        ledger.record(result.version, "deployed", env.name, ctx, commit=result.commit,
+                      details={"alias": env.alias, "functions": result.functions()})
 
 
 def _headline(result: DeployResult) -> str:
