@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vault_actions import config, gha
-from vault_actions.commands import Result
+from vault_actions.commands import Result, open_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,26 +52,26 @@ def conclude(
     config_path: str, raw_version: str, raw_stages: str, *, summary: bool = False
 ) -> Result:
     """Load everything, record what the run's outcome calls for, report."""
-    from vault_actions import aws, ledger, pipeline, report
+    from vault_actions import ledger, pipeline, report
     from vault_actions.errors import GitHubError
     from vault_actions.version import validate_version
 
     cfg = config.load(config_path)
     version = validate_version(raw_version)
     stages = pipeline.parse_stages(raw_stages, cfg)
-    s3 = aws.client("s3", cfg.vault.region)
-    book = ledger.Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
+    book = open_ledger(cfg)
     ctx = gha.RunContext.from_env()
+    events = book.events()  # read once; what is recorded here is appended below
+    before = ledger.journeys(events).get(version) or ledger.Journey(version, ())
     try:
-        found = pipeline.verdicts(cfg, book.journey(version), stages, _reviews(ctx))
+        found = pipeline.verdicts(cfg, before, stages, _reviews(ctx))
     except GitHubError as exc:
         gha.warning(f"{exc}; how the gates ended is not recorded", "Ledger")
         found = []
     recorded = [book.record(version, v.event, v.environment, ctx, details=v.details) for v in found]
-    events = book.events()
-    journeys = ledger.journeys(events)
-    live = ledger.live_versions(events)
-    journey = journeys.get(version) or book.journey(version)
+    seen = ledger.overview(cfg, [*events, *recorded])
+    journeys, live = seen.journeys, seen.live
+    journey = journeys.get(version, before)
     state = "dead" if not journey.alive else ("live" if report.live_in(journey, live) else "alive")
     if journey.death is not None:
         _bury_release(ctx, journey.death)
