@@ -247,9 +247,9 @@ def _copy_artifact(
 
 def _present(dr_vault: Vault, key: str, sha256_b64: str, version: str) -> str | None:
     """The VersionId of these exact bytes already at ``key``; None when nothing is there."""
-    if not dr_vault.exists(key):
+    head = dr_vault.find(key)
+    if head is None:
         return None
-    head = dr_vault.head(key)
     if head.get("ChecksumSHA256") != sha256_b64:
         raise _taken(dr_vault, key, version, head.get("ChecksumSHA256"))
     return str(head.get("VersionId") or "")

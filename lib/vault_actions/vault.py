@@ -155,17 +155,17 @@ class Vault:
             )
         )
 
-    def exists(self, key: str) -> bool:
-        """True when an object is at ``key``."""
+    def find(self, key: str) -> dict[str, Any] | None:
+        """HeadObject (with checksums) of the latest version at ``key``; None when absent."""
         from botocore.exceptions import ClientError
 
         try:
-            self.s3.head_object(Bucket=self.bucket, Key=key)
+            head = self.s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         except ClientError as exc:
             if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return False
+                return None
             raise self.explain(exc, "reading", key) from None
-        return True
+        return dict(head)
 
     def store_artifact(
         self, version: str, service: str, key: str, zip_path: Path, sha256_hex: str
@@ -214,14 +214,14 @@ class Vault:
 
     def verify(self, record: ArtifactRecord) -> None:
         """Refuse an object replaced, deleted or re-uploaded since the manifest recorded it."""
-        if not self.exists(record.key):
+        latest = self.find(record.key)
+        if latest is None:
             raise TamperError(
                 f"{self.uri(record.key)} was deleted after the manifest recorded version "
                 f"{record.version_id!r}",
                 "do not deploy this version; investigate the bucket's access and release "
                 "a new version",
             )
-        latest = self.head(record.key)
         if latest.get("VersionId") != record.version_id:
             raise TamperError(
                 f"{self.uri(record.key)} is now object version {latest.get('VersionId')!r}, "

@@ -97,7 +97,7 @@ def decide(
         )
     s3 = aws.client("s3", cfg.vault.region)
     vault = Vault(s3, cfg.vault.bucket, cfg.vault.region)
-    if not vault.exists(manifest_key(version)):
+    if vault.find(manifest_key(version)) is None:
         raise VaultError(
             f"v{version} is not in the vault: {vault.uri(manifest_key(version))} does not exist",
             "check the version (`vault status` lists the releases)",

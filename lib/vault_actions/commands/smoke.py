@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vault_actions import config, gha
-from vault_actions.commands import Result
+from vault_actions.commands import Result, open_ledger
 from vault_actions.errors import ConfigError, PromotionRefused, SmokeFailed
 
 if TYPE_CHECKING:
@@ -74,8 +74,7 @@ def smoke_test(
 
     None when the environment has no smoke settings (it counts as passed once deployed).
     """
-    from vault_actions import aws, smoke
-    from vault_actions.ledger import Ledger
+    from vault_actions import smoke
     from vault_actions.version import validate_version
 
     version = validate_version(raw_version)
@@ -85,7 +84,7 @@ def smoke_test(
         gha.add_summary(f"### Smoke tests: v{version} in {env.name}\n\nNo smoke settings.")
         return None
     ctx = gha.RunContext.from_env()
-    ledger = Ledger(aws.client("s3", cfg.vault.region), cfg.vault.bucket, cfg.vault.ledger_prefix)
+    ledger = open_ledger(cfg)
     require_live(ledger, version, env.name)
     with gha.group(f"Smoke tests: v{version} in {env.name}"):
         report = smoke.run(env, version, cfg.root, base_url=base_url or None)
