@@ -42,6 +42,7 @@ FATAL = frozenset({"smoke_failed", "rejected", "cancelled"})
 LIVE_EVENTS = frozenset({"deployed", "dr_synced"})
 READERS = 16
 GITHUB_GATE = "github-environment"  # details.source of approvals read from GitHub's gate
+FOREIGN_HINT = "ledger events are written only by vault-actions; check who wrote this object"
 NEW_VERSION_HINT = "push a fix: or feat: commit to main; the next build releases a new version"
 
 _ENV_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -111,7 +112,7 @@ class Event:
         except (TypeError, ValueError, KeyError, VersionError) as exc:
             raise VaultError(
                 f"{where} is not a valid ledger event ({exc})",
-                "ledger events are written only by vault-actions; check who wrote this object",
+                FOREIGN_HINT,
             ) from None
 
 
@@ -262,7 +263,7 @@ class Ledger:
         """Put-once; a 412 on these same bytes is our own earlier attempt, so success."""
         taken = VaultError(
             f"{self.uri(key)} already holds another event",
-            "ledger events are written only by vault-actions; check who wrote this object",
+            FOREIGN_HINT,
         )
         self._store.put_once(key, body, b64_sha256(body), taken)
 
@@ -301,14 +302,14 @@ class Ledger:
         except ValueError as exc:
             raise VaultError(
                 f"{self.uri(key)} is not JSON ({exc})",
-                "ledger events are written only by vault-actions; check who wrote this object",
+                FOREIGN_HINT,
             ) from None
         event = Event.from_json(raw, self.uri(key))
         if key != self.key(event.version, event.id) or not _ID.fullmatch(event.id):
             raise VaultError(
                 f"{self.uri(key)} holds event {event.id!r} of v{event.version}, "
                 "which belongs elsewhere",
-                "ledger events are written only by vault-actions; check who wrote this object",
+                FOREIGN_HINT,
             )
         return event
 
