@@ -264,13 +264,7 @@ def _alias(lambda_: Any, function: str, alias: str) -> dict[str, Any] | None:
 
 def _check_bucket_region(vault: Vault, targets: Sequence[Target]) -> None:
     """Lambda reads code only from a bucket in the function's own region."""
-    from botocore.exceptions import ClientError
-
-    try:
-        location = vault.s3.get_bucket_location(Bucket=vault.bucket).get("LocationConstraint")
-    except ClientError as exc:
-        raise _explain(exc, f"reading the region of bucket {vault.bucket!r}") from None
-    bucket_region = location or "us-east-1"
+    bucket_region = vault.location()
     elsewhere = [f"{t.function} ({t.region})" for t in targets if t.region != bucket_region]
     if elsewhere:
         raise DeployError(

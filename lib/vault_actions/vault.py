@@ -97,18 +97,22 @@ class Vault:
                 "enable versioning and object lock on the bucket (infra/vault.yaml does both); "
                 "without them a version could be silently replaced",
             )
-        location = self._call(
-            "reading the region of",
-            "",
-            lambda: self.s3.get_bucket_location(Bucket=self.bucket).get("LocationConstraint"),
-        )
-        actual = location or "us-east-1"
+        actual = self.location()
         if self.region is not None and actual != self.region:
             raise VaultError(
                 f"vault bucket {self.bucket!r} is in {actual}, not {self.region} as configured",
                 "Lambda only reads code from a bucket in its own region: fix the region "
                 "in vault.yml or use a bucket in that region",
             )
+
+    def location(self) -> str:
+        """The region the bucket is really in (S3 says None for us-east-1)."""
+        location = self._call(
+            "reading the region of",
+            "",
+            lambda: self.s3.get_bucket_location(Bucket=self.bucket).get("LocationConstraint"),
+        )
+        return str(location or "us-east-1")
 
     def put_once(self, key: str, body: Path | bytes, sha256_b64: str, taken: VaultError) -> str:
         """Store ``body`` at ``key`` unless anything is already there; return its VersionId.
