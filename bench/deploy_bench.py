@@ -36,11 +36,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vault_actions import aws
 from vault_actions.config import Environment
-from vault_actions.deploy import deploy_release
-from vault_actions.manifest import Manifest, artifact_key
-from vault_actions.vault import Vault
+from vault_actions.deliver.lambdas import deploy_release
+from vault_actions.integrations import aws
+from vault_actions.store.manifest import Manifest, artifact_key
+from vault_actions.store.vault import Vault
 
 REGION = "us-east-1"
 BUCKET = "bench-vault"

@@ -72,7 +72,7 @@ def make_dist(root: Path) -> None:
 
 def _pack_child(dist: str, out: str, workers: int | None) -> None:
     """In a child process: pack once and print seconds and peak RSS as JSON."""
-    from vault_actions.artifact import pack
+    from vault_actions.build.artifact import pack
 
     start = time.perf_counter()
     artifact = pack(Path(dist), Path(out), workers=workers)

@@ -97,7 +97,7 @@ def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoSer
 
 @pytest.fixture
 def s3(aws_env: MotoServer) -> Any:
-    from vault_actions import aws
+    from vault_actions.integrations import aws
 
     return aws.client("s3", "us-east-1")
 
@@ -234,7 +234,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     import responses
 
-    from vault_actions import github
+    from vault_actions.integrations import github
 
     monkeypatch.setattr(github, "SECONDS_BETWEEN_REQUESTS", None)
     monkeypatch.setattr(github, "SECONDS_BETWEEN_WRITES", None)

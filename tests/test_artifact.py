@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from vault_actions import artifact
-from vault_actions.artifact import Artifact, pack
+from vault_actions.build import artifact
+from vault_actions.build.artifact import Artifact, pack
 from vault_actions.errors import ArtifactError
 
 UNZIP = shutil.which("unzip") or ""

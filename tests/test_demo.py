@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from vault_actions import cli
-from vault_actions.demo import Console, Decision
+from vault_actions.demo.story import Console, Decision
 from vault_actions.errors import ConfigError
 
 

@@ -17,21 +17,17 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from tests.conftest import GhaFiles, make_vault_bucket
-from vault_actions import aws, cli, config
-from vault_actions.commands import deploy as deploy_command
+from vault_actions import cli, config
+from vault_actions.cli.commands import deploy as deploy_command
 from vault_actions.config import Environment
-from vault_actions.deploy import DeployResult, deploy_release
-from vault_actions.errors import (
-    ConfigError,
-    DeployError,
-    PromotionRefused,
-    TamperError,
-    VaultError,
-)
-from vault_actions.gha import RunContext
-from vault_actions.ledger import Ledger
-from vault_actions.manifest import Manifest, artifact_key
-from vault_actions.vault import Vault, b64_sha256
+from vault_actions.context import RunContext
+from vault_actions.deliver.lambdas import DeployResult, deploy_release
+from vault_actions.errors import ConfigError, DeployError, PromotionRefused, TamperError, VaultError
+from vault_actions.integrations import aws
+from vault_actions.promotion.journey import journey_of
+from vault_actions.store.ledger import Ledger
+from vault_actions.store.manifest import Manifest, artifact_key
+from vault_actions.store.vault import Vault, b64_sha256
 
 REGION = "us-east-1"
 CTX = RunContext(
@@ -552,7 +548,7 @@ def test_full_promotion_dev_qa_uat_prod(
     assert [e for e in pipeline.events() if e[0] == "deployed"] == [
         ("deployed", "dev"), ("deployed", "qa"), ("deployed", "uat"), ("deployed", "prod"),
     ]
-    deployed = pipeline.ledger.journey("1.0.0").last("deployed", "prod")
+    deployed = journey_of(pipeline.ledger, "1.0.0").last("deployed", "prod")
     assert deployed is not None and deployed.commit == manifest.commit
     assert {f["service"]: f["code_sha256"] for f in deployed.details["functions"]} == shas
     assert {f["version"] for f in deployed.details["functions"]} == {"1"}
@@ -608,7 +604,7 @@ def test_command_rerun_records_nothing_new(pipeline: Pipeline) -> None:
 
     assert [s.status for s in again.services] == ["unchanged", "unchanged"]
     assert pipeline.events() == [("deployed", "dev"), ("smoke_passed", "dev")]
-    assert pipeline.ledger.journey("1.0.0").passed("dev")
+    assert journey_of(pipeline.ledger, "1.0.0").passed("dev")
 
 
 def failing_lambda(monkeypatch: pytest.MonkeyPatch, function: str, error: AWSResponse) -> None:
@@ -648,7 +644,7 @@ def test_failed_deploy_is_rolled_back_and_recorded(
     assert "the environment serves its previous release" in str(caught.value)
     assert [alias_target(pipeline.world.lambda_, f) for f in (alpha, beta)] == ["1", "1"]
     assert pipeline.events("1.1.0") == [("deploy_failed", "dev"), ("rolled_back", "dev")]
-    rolled = pipeline.ledger.journey("1.1.0").last("rolled_back", "dev")
+    rolled = journey_of(pipeline.ledger, "1.1.0").last("rolled_back", "dev")
     assert rolled is not None
     assert rolled.details["restored"] == [{
         "service": "alpha", "function": alpha, "alias": "live", "version": "1",
@@ -670,7 +666,7 @@ def test_refused_precheck_is_recorded_as_deploy_failed(pipeline: Pipeline) -> No
     with pytest.raises(TamperError):
         pipeline.deploy("dev")
 
-    failed = pipeline.ledger.journey("1.0.0").last("deploy_failed", "dev")
+    failed = journey_of(pipeline.ledger, "1.0.0").last("deploy_failed", "dev")
     assert failed is not None and failed.details["changed"] is False
     assert "something wrote to the vault behind its back" in failed.details["error"]
 

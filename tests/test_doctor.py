@@ -19,7 +19,9 @@ from tests.test_infra import (
     deploy_vault,
     write_vault_yml,
 )
-from vault_actions import aws, cli, config, doctor
+from vault_actions import cli, config
+from vault_actions.integrations import aws
+from vault_actions.setup import doctor
 
 S3 = "us-east-1"
 

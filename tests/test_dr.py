@@ -26,8 +26,9 @@ from tests.test_deploy import (
     versions_of,
 )
 from tests.test_github import deployment, status
-from vault_actions import aws, cli, config, dr
-from vault_actions.commands import dr_sync
+from vault_actions import cli, config
+from vault_actions.cli.commands import dr_sync
+from vault_actions.deliver import dr
 from vault_actions.errors import (
     ConfigError,
     DeployError,
@@ -36,9 +37,11 @@ from vault_actions.errors import (
     TamperError,
     VaultError,
 )
-from vault_actions.ledger import Ledger
-from vault_actions.manifest import Manifest, manifest_key
-from vault_actions.vault import Vault
+from vault_actions.integrations import aws
+from vault_actions.promotion.journey import journey_of
+from vault_actions.store.ledger import Ledger
+from vault_actions.store.manifest import Manifest, manifest_key
+from vault_actions.store.vault import Vault
 
 DR_REGION = "us-west-2"
 SERVICES = ["alpha", "beta"]
@@ -196,7 +199,7 @@ def test_sync_copies_the_exact_bytes_deploys_and_records_dr_synced(
     shas = {a.service: a.code_sha256 for a in primary.artifacts}
     for service, function in world.functions.items():
         assert served_sha(world.lambda_, function) == shas[service]
-    synced = world.ledger.journey("1.0.0").last("dr_synced", "dr")
+    synced = journey_of(world.ledger, "1.0.0").last("dr_synced", "dr")
     assert synced is not None and synced.commit == primary.commit
     assert synced.details["bucket"] == world.dr_bucket
     assert synced.details["region"] == DR_REGION
@@ -286,7 +289,7 @@ def test_a_tampered_vault_object_is_refused_before_anything_is_copied(world: Wor
 
     assert world.dr_objects() == []
     assert world.events() == ["deploy_failed"]
-    failed = world.ledger.journey("1.0.0").last("deploy_failed", "dr")
+    failed = journey_of(world.ledger, "1.0.0").last("deploy_failed", "dr")
     assert failed is not None and failed.details["changed"] is False
     assert all(alias_target(world.lambda_, f) is None for f in world.functions.values())
 
@@ -426,7 +429,7 @@ def test_action_outputs_and_step_summary(
             f"{alpha.size} | copied |") in summary
     assert f"| alpha | `{world.functions['alpha']}` | `live` → 1 |" in summary
     assert "dr_synced recorded in dr: v1.0.0 is Globally Synced." in summary
-    actor = world.ledger.journey("1.0.0").last("dr_synced", "dr")
+    actor = journey_of(world.ledger, "1.0.0").last("dr_synced", "dr")
     assert actor is not None and actor.actor == "octocat"
 
 

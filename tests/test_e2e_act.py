@@ -3,7 +3,7 @@
 A temporary consumer repository gets its workflows from ``vault init``; act resolves
 ``vault-actions/vault-actions@v1`` to this checkout and the pinned third-party actions to
 local stand-ins. Smoke targets are HTTP servers on 127.0.0.1 that serve the code actually
-deployed to each environment's functions (``vault_actions.emulator``), GitHub's API is a
+deployed to each environment's functions (``vault_actions.demo.emulator``), GitHub's API is a
 local stand-in serving real-shaped payloads. The story is the manual's graveyard:
 
 1. ``feat:`` → v1.0.0 passes DEV and dies in QA (its QA smoke checks catch a real bug):
@@ -27,11 +27,12 @@ import pytest
 
 from tests.act_harness import ActRun, FakeGitHub, act_available, run_act
 from tests.conftest import AWS_ENV, GIT_ENV, MotoServer, git, make_vault_bucket
-from vault_actions import aws
-from vault_actions.cli import main
-from vault_actions.emulator import FunctionServer
-from vault_actions.ledger import Ledger, live_versions
-from vault_actions.vault import Vault
+from vault_actions.cli.main import main
+from vault_actions.demo.emulator import FunctionServer
+from vault_actions.integrations import aws
+from vault_actions.promotion.journey import journey_of, live_versions
+from vault_actions.store.ledger import Ledger
+from vault_actions.store.vault import Vault
 
 pytestmark = [
     pytest.mark.act,
@@ -223,7 +224,7 @@ def test_v1_0_2_fails_forward_to_prod_and_dr(consumer: Consumer) -> None:
                 "UAT (QA lead's gate)", "PROD (manager's gate, read-only smoke)", "Ledger (how every stage ended)"):
         assert run.result(job) == "succeeded", f"{job}\n{run.log[-6000:]}"
     book = consumer.ledger()
-    assert book.journey("1.0.2").alive
+    assert journey_of(book, "1.0.2").alive
     assert live_versions(book.events())["prod"] == "1.0.2"
     roles = (Path(consumer.env["VAULT_TEST_ROLE_LOG"]).read_text()).split("\n")
     assert {line.split()[1].rsplit("-", 1)[-1] for line in roles if line} == {"build", "dev", "qa", "uat", "prod"}
@@ -237,7 +238,7 @@ def test_v1_0_2_fails_forward_to_prod_and_dr(consumer: Consumer) -> None:
     dr = run_act(consumer.repo, "dr-sync.yml", "workflow_run", payload, consumer.env,
                  secrets={"GITHUB_TOKEN": "ghs_e2e"})
     assert dr.result("DR (sync to the DR region)") == "succeeded", dr.log[-6000:]
-    synced = book.journey("1.0.2").last("dr_synced", "dr")
+    synced = journey_of(book, "1.0.2").last("dr_synced", "dr")
     assert synced is not None
     manifest = Vault(aws.client("s3", "us-east-1"), consumer.bucket).require_manifest("1.0.2")
     lambda_west = aws.client("lambda", "us-west-2")

@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 import requests
 
-from vault_actions import aws
 from vault_actions.config import Environment
-from vault_actions.deploy import deploy_release
-from vault_actions.emulator import EmbeddedAws, FunctionServer
-from vault_actions.manifest import ArtifactRecord, Manifest, artifact_key
-from vault_actions.vault import Vault, b64_sha256
+from vault_actions.deliver.lambdas import deploy_release
+from vault_actions.demo.emulator import EmbeddedAws, FunctionServer
+from vault_actions.integrations import aws
+from vault_actions.store.manifest import ArtifactRecord, Manifest, artifact_key
+from vault_actions.store.vault import Vault, b64_sha256
 
 REGION = "us-east-1"
 
@@ -266,7 +266,7 @@ def test_kept_embedded_aws_outlives_its_process(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import json
         from pathlib import Path
-        from vault_actions.emulator import EmbeddedAws
+        from vault_actions.demo.emulator import EmbeddedAws
         embedded = EmbeddedAws(Path({str(tmp_path / 'moto.log')!r}), detach=True).start()
         embedded.close(keep=True)
         print(json.dumps({{"pid": embedded.pid, "url": embedded.url}}))

@@ -13,10 +13,11 @@ import responses
 
 from tests.test_config import GOOD, write
 from tests.test_github import bodies, user
-from vault_actions import config, github
-from vault_actions.cli import main
-from vault_actions.commands import environments
+from vault_actions import config
+from vault_actions.cli.commands import environments
+from vault_actions.cli.main import main
 from vault_actions.errors import ConfigError, GitHubError
+from vault_actions.integrations import github
 
 API = "https://api.github.com:443"
 REPO = f"{API}/repos/acme/shop"

@@ -13,10 +13,11 @@ import pytest
 
 from tests.conftest import git, parse_outputs, write_config, write_service
 from tests.test_vault import error_response
-from vault_actions import config, factory
+from vault_actions import config
+from vault_actions.build import factory
+from vault_actions.context import RunContext
 from vault_actions.errors import BuildError, ImmutableVersionError, VaultError, VersionError
-from vault_actions.gha import RunContext
-from vault_actions.vault import Vault
+from vault_actions.store.vault import Vault
 
 CTX = RunContext("octocat", "acme/shop", "1", "https://github.com/acme/shop/actions/runs/1", None,
                  "https://github.com", "https://api.github.com")

@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import GhaFiles, make_vault_bucket
 from tests.test_ledger import STORY, VAULT_YML, Clock, context
 from vault_actions import cli
-from vault_actions.ledger import Ledger
+from vault_actions.promotion.journey import journey_of
+from vault_actions.store.ledger import Ledger
 
 
 @dataclass
@@ -122,7 +123,7 @@ def test_reject_kills_the_version_for_good(
     assert "v1.0.1 rejected in uat by manager: v1.0.1 is dead (Biz Logic Error)" in (
         capsys.readouterr().out
     )
-    death = pipeline.ledger.journey("1.0.1").death
+    death = journey_of(pipeline.ledger, "1.0.1").death
     assert death is not None
     assert (death.event, death.environment, death.who, death.reason) == (
         "rejected", "uat", "manager", "Biz Logic Error"

@@ -21,9 +21,10 @@ from tests.test_deploy import (
     make_pipeline,
     make_world,
 )
-from vault_actions import github
-from vault_actions.commands import deploy as deploy_command
+from vault_actions.cli.commands import deploy as deploy_command
 from vault_actions.errors import GitHubError, PromotionRefused
+from vault_actions.integrations import github
+from vault_actions.promotion.journey import journey_of
 
 API = "https://api.github.com:443"
 REPO = f"{API}/repos/acme/shop"
@@ -263,7 +264,7 @@ def test_gated_deploy_records_the_runs_approval_and_the_deployment(
     result = actions.deploy("uat")
 
     assert result.ok
-    approved = actions.ledger.journey("1.0.0").last("approved", "uat")
+    approved = journey_of(actions.ledger, "1.0.0").last("approved", "uat")
     assert approved is not None
     assert (approved.who, approved.reason, approved.actor) == ("po", "UAT sign-off", "octocat")
     assert approved.details["run_id"] == "4242"

@@ -24,7 +24,9 @@ import pytest
 from cfnlint.decode import cfn_yaml
 
 from tests.conftest import REPO_ROOT, MotoServer
-from vault_actions import aws, config, doctor
+from vault_actions import config
+from vault_actions.integrations import aws
+from vault_actions.setup import doctor
 
 TEMPLATE = REPO_ROOT / "infra" / "vault.yaml"
 # One boto3 client per (service, region) for the session: the moto endpoint never changes.

@@ -15,18 +15,11 @@ import yaml
 
 from tests.conftest import make_vault_bucket
 from vault_actions import config
+from vault_actions.context import RunContext
 from vault_actions.errors import PromotionRefused, VaultError, VersionError
-from vault_actions.gha import RunContext
-from vault_actions.ledger import (
-    FATAL,
-    Event,
-    Journey,
-    Ledger,
-    check_promotion,
-    dr_lags,
-    journeys,
-    live_versions,
-)
+from vault_actions.promotion.journey import Journey, dr_lags, journey_of, journeys, live_versions
+from vault_actions.promotion.policy import check_promotion
+from vault_actions.store.ledger import FATAL, Event, Ledger
 
 START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -228,7 +221,7 @@ def test_events_are_ordered_and_filtered_by_version(ledger: Ledger) -> None:
     assert {e.version for e in ledger.events("1.0.1")} == {"1.0.1"}
     assert len(ledger.events("v1.0.1")) == 8
     assert ledger.events("9.9.9") == []
-    assert ledger.journey("1.0.0").death is not None
+    assert journey_of(ledger, "1.0.0").death is not None
 
 
 def test_programming_errors_and_bad_versions_are_refused(ledger: Ledger) -> None:
@@ -334,16 +327,16 @@ def refused(cfg: config.Config, journey: Journey, env: str) -> str:
 
 
 def test_the_first_environment_needs_no_built_event(ledger: Ledger, cfg: config.Config) -> None:
-    check_promotion(cfg, ledger.journey("1.0.0"), cfg.environment("dev"))
+    check_promotion(cfg, journey_of(ledger, "1.0.0"), cfg.environment("dev"))
 
 
 def test_skipping_qa_is_refused(ledger: Ledger, cfg: config.Config) -> None:
     ledger.record("1.0.0", "deployed", "dev", context())
     ledger.record("1.0.0", "smoke_passed", "dev", context())
     ledger.record("1.0.0", "approved", "uat", context(), details={"by": "qa-lead"})
-    check_promotion(cfg, ledger.journey("1.0.0"), cfg.environment("qa"))
+    check_promotion(cfg, journey_of(ledger, "1.0.0"), cfg.environment("qa"))
 
-    message = refused(cfg, ledger.journey("1.0.0"), "uat")
+    message = refused(cfg, journey_of(ledger, "1.0.0"), "uat")
     assert "v1.0.0 has never been deployed to qa; uat only takes versions that passed qa" in message
     assert "there is no way to skip an environment" in message
 
@@ -352,21 +345,21 @@ def test_a_deploy_without_a_passed_smoke_test_is_not_enough(
     ledger: Ledger, cfg: config.Config
 ) -> None:
     ledger.record("1.0.0", "deployed", "dev", context())
-    message = refused(cfg, ledger.journey("1.0.0"), "qa")
+    message = refused(cfg, journey_of(ledger, "1.0.0"), "qa")
     assert "was deployed to dev at 2026-03-01 10:00:00 UTC but has not passed its smoke test" in (
         message
     )
 
     ledger.record("1.0.0", "smoke_passed", "dev", context())
     ledger.record("1.0.0", "deployed", "dev", context())  # redeployed: the pass is stale
-    assert "has not passed its smoke test" in refused(cfg, ledger.journey("1.0.0"), "qa")
+    assert "has not passed its smoke test" in refused(cfg, journey_of(ledger, "1.0.0"), "qa")
 
 
 def test_a_rolled_back_version_has_not_passed(ledger: Ledger, cfg: config.Config) -> None:
     for event in ("deployed", "smoke_passed", "rolled_back"):
         ledger.record("1.0.0", event, "dev", context())
     assert "was rolled back in dev (rolled_back in dev at" in refused(
-        cfg, ledger.journey("1.0.0"), "qa"
+        cfg, journey_of(ledger, "1.0.0"), "qa"
     )
 
 
@@ -375,7 +368,7 @@ def test_a_dead_version_is_refused_everywhere_with_where_it_died(
 ) -> None:
     for version, event, env, details in STORY[:5]:
         ledger.record(version, event, env, context("octocat"), details=details)
-    journey = ledger.journey("1.0.0")
+    journey = journey_of(ledger, "1.0.0")
 
     for env in ("dev", "qa", "uat", "dr"):
         message = refused(cfg, journey, env)
@@ -389,7 +382,7 @@ def test_a_dead_version_is_refused_everywhere_with_where_it_died(
 def test_rejection_kills_the_version(ledger: Ledger, cfg: config.Config) -> None:
     for version, event, env, details in STORY[5:13]:
         ledger.record(version, event, env, context(), details=details)
-    journey = ledger.journey("1.0.1")
+    journey = journey_of(ledger, "1.0.1")
 
     assert not journey.alive
     assert journey.death is not None and journey.death.event == "rejected"
@@ -404,12 +397,12 @@ def test_a_gated_environment_needs_an_approval(ledger: Ledger, cfg: config.Confi
         ledger.record("1.0.0", "deployed", env, context())
         ledger.record("1.0.0", "smoke_passed", env, context())
 
-    message = refused(cfg, ledger.journey("1.0.0"), "uat")
+    message = refused(cfg, journey_of(ledger, "1.0.0"), "uat")
     assert "v1.0.0 has not been approved for uat, which is gated" in message
     assert "one of qa-lead" in message and "vault approve --env uat --version 1.0.0" in message
 
     ledger.record("1.0.0", "approved", "uat", context(), details={"by": "QA-Lead"})
-    check_promotion(cfg, ledger.journey("1.0.0"), cfg.environment("uat"))
+    check_promotion(cfg, journey_of(ledger, "1.0.0"), cfg.environment("uat"))
 
 
 def test_an_approval_by_a_non_approver_is_refused(ledger: Ledger, cfg: config.Config) -> None:
@@ -418,7 +411,7 @@ def test_an_approval_by_a_non_approver_is_refused(ledger: Ledger, cfg: config.Co
         ledger.record("1.0.0", event, env, context())
     ledger.record("1.0.0", "approved", "uat", context("intern"))  # no "by": the actor decided
 
-    message = refused(cfg, ledger.journey("1.0.0"), "uat")
+    message = refused(cfg, journey_of(ledger, "1.0.0"), "uat")
     assert "approved for uat only by intern, who may not approve it (approvers: qa-lead)" in (
         message
     )
@@ -429,7 +422,7 @@ def test_an_environment_without_smoke_counts_as_passed_once_deployed(
 ) -> None:
     for version, event, env, details in STORY[13:21]:  # v1.0.2 up to its prod approval
         ledger.record(version, event, env, context(), details=details)
-    journey = ledger.journey("1.0.2")
+    journey = journey_of(ledger, "1.0.2")
     assert not journey.passed("uat")  # uat has no smoke settings and no smoke event
 
     check_promotion(cfg, journey, cfg.environment("prod"))
@@ -438,27 +431,28 @@ def test_an_environment_without_smoke_counts_as_passed_once_deployed(
 
 def test_dr_takes_only_what_passed_prod(ledger: Ledger, cfg: config.Config) -> None:
     record_story(ledger)
-    check_promotion(cfg, ledger.journey("1.0.2"), cfg.environment("dr"))
+    check_promotion(cfg, journey_of(ledger, "1.0.2"), cfg.environment("dr"))
 
     ledger.record("1.0.3", "deployed", "prod", context())
-    message = refused(cfg, ledger.journey("1.0.3"), "dr")
+    message = refused(cfg, journey_of(ledger, "1.0.3"), "dr")
     assert "has not passed its smoke test; dr only takes versions that passed prod" in message
 
 
 def test_a_team_reviewed_github_gate_counts_a_cli_approval_by_a_stranger_does_not(ledger: Ledger, tmp_path: Path) -> None:
     from vault_actions.config import Environment, Gate
-    from vault_actions.ledger import GITHUB_GATE, check_approval
+    from vault_actions.promotion.policy import check_approval
+    from vault_actions.store.ledger import GITHUB_GATE
 
     env = Environment("uat", "us-east-1", "b", {"a": "a-uat"}, gate=Gate(("qa-lead",), ("qa",)))
     ledger.record("1.0.0", "approved", "uat", context(), details={"by": "qa-member"})
     with pytest.raises(PromotionRefused, match="only by qa-member"):
-        check_approval(ledger.journey("1.0.0"), env)
+        check_approval(journey_of(ledger, "1.0.0"), env)
     ledger.record("1.0.0", "approved", "uat", context(), details={"by": "qa-member", "source": GITHUB_GATE})
-    check_approval(ledger.journey("1.0.0"), env)
+    check_approval(journey_of(ledger, "1.0.0"), env)
 
 
 def test_a_teams_only_gate_is_approved_only_through_github(ledger: Ledger, tmp_path: Path) -> None:
-    from vault_actions.ledger import check_can_approve
+    from vault_actions.promotion.policy import check_can_approve
 
     teams_only = VAULT_YML.replace("gate: {{approvers: [qa-lead]}}", "gate: {{teams: [qa]}}")
     cfg = config.parse(yaml.safe_load(teams_only.format(bucket="vault-b", dr_bucket="vault-b-dr")), tmp_path / "vault.yml")
@@ -466,4 +460,4 @@ def test_a_teams_only_gate_is_approved_only_through_github(ledger: Ledger, tmp_p
         ledger.record("1.0.0", "deployed", step, context())
         ledger.record("1.0.0", "smoke_passed", step, context())
     with pytest.raises(PromotionRefused, match="names no approvers, only teams"):
-        check_can_approve(cfg, ledger.journey("1.0.0"), cfg.environment("uat"), "anyone")
+        check_can_approve(cfg, journey_of(ledger, "1.0.0"), cfg.environment("uat"), "anyone")

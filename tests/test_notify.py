@@ -9,8 +9,9 @@ import pytest
 import requests
 import responses
 
-from vault_actions import config, notify
-from vault_actions.smoke import CheckResult, SmokeReport
+from vault_actions import config
+from vault_actions.deliver import notify
+from vault_actions.deliver.smoke import CheckResult, SmokeReport
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
 

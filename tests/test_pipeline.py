@@ -12,12 +12,14 @@ import responses
 
 from tests.conftest import GhaFiles
 from tests.test_config import GOOD, write
-from vault_actions import config, pipeline
-from vault_actions.cli import main
+from vault_actions import config
+from vault_actions.cli.main import main
+from vault_actions.context import RunContext
 from vault_actions.errors import ConfigError
-from vault_actions.gha import RunContext
-from vault_actions.github import Review
-from vault_actions.ledger import Ledger
+from vault_actions.integrations.github import Review
+from vault_actions.promotion import verdicts as pipeline
+from vault_actions.promotion.journey import journey_of
+from vault_actions.store.ledger import Ledger
 
 CTX = RunContext("octocat", "acme/shop", "77", None, None, "https://github.com", "https://api.github.com")
 
@@ -57,7 +59,7 @@ def test_rejected_gate_becomes_a_rejection(setup: tuple[config.Config, Ledger]) 
     cfg, book = setup
     stages = {"dev": "success", "qa": "success", "uat": "failure", "prod": "skipped"}
     review = Review("rejected", "po-jane", "totals are wrong", ("uat",))
-    found = pipeline.verdicts(cfg, book.journey("1.0.0"), stages, lambda env: review)
+    found = pipeline.verdicts(cfg, journey_of(book, "1.0.0"), stages, lambda env: review)
     assert found == [pipeline.Verdict("rejected", "uat", {"by": "po-jane", "reason": "totals are wrong"})]
 
 
@@ -65,7 +67,7 @@ def test_cancelled_run_abandons_the_version_an_unapproved_gate_does_not(setup: t
     """Without required reviewers (the gate-workflow fallback) the UAT job fails until an
     approval is recorded; that must not kill the version: re-running the job promotes it."""
     cfg, book = setup
-    journey = book.journey("1.0.0")
+    journey = journey_of(book, "1.0.0")
     assert pipeline.verdicts(cfg, journey, {"dev": "success", "qa": "success", "uat": "failure"}, no_review) == []
     cancelled = pipeline.verdicts(cfg, journey, {"dev": "success", "qa": "success", "uat": "cancelled"}, no_review)
     assert [(v.event, v.environment) for v in cancelled] == [("cancelled", "uat")]
@@ -73,7 +75,7 @@ def test_cancelled_run_abandons_the_version_an_unapproved_gate_does_not(setup: t
 
 def test_nothing_to_add(setup: tuple[config.Config, Ledger]) -> None:
     cfg, book = setup
-    journey = book.journey("1.0.0")
+    journey = journey_of(book, "1.0.0")
     # a failed deploy after approval is retryable: nothing recorded
     approved = Review("approved", "qa-lead", "", ("uat",))
     assert pipeline.verdicts(cfg, journey, {"dev": "success", "qa": "success", "uat": "failure"}, lambda e: approved) == []
@@ -81,7 +83,7 @@ def test_nothing_to_add(setup: tuple[config.Config, Ledger]) -> None:
     everything = {"dev": "success", "qa": "success", "uat": "success", "prod": "success"}
     assert pipeline.verdicts(cfg, journey, everything, no_review) == []
     book.record("1.0.0", "smoke_failed", "uat", CTX)
-    dead = book.journey("1.0.0")
+    dead = journey_of(book, "1.0.0")
     assert pipeline.verdicts(cfg, dead, {"uat": "failure"}, lambda e: approved) == []
 
 
@@ -110,7 +112,7 @@ def test_report_action_records_a_rejected_gate(
     monkeypatch.setenv("INPUT_CONFIG", "vault.yml")
     assert main(["action", "report"]) == 0
 
-    journey = book.journey("1.0.0")
+    journey = journey_of(book, "1.0.0")
     assert journey.death is not None
     assert (journey.death.event, journey.death.environment, journey.death.who) == ("rejected", "uat", "po-jane")
     assert journey.death.reason == "Checkout totals are wrong | see JIRA-12"
@@ -128,8 +130,8 @@ def test_github_down_records_nothing(
     cfg, book = setup
     monkeypatch.chdir(cfg.root)
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_test")
-    monkeypatch.setattr("vault_actions.github.BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr("vault_actions.integrations.github.BACKOFF_SECONDS", 0.01)
     responses.get(re.compile(r"https://api\.github\.com(:443)?/.*"), status=502, json={"message": "Bad gateway"})
     stages = needs(dev="success", qa="success", uat="failure")
     assert main(["conclude", "--version", "1.0.0", "--stages", stages]) == 0
-    assert book.journey("1.0.0").alive
+    assert journey_of(book, "1.0.0").alive

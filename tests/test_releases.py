@@ -13,12 +13,13 @@ from tests.conftest import GhaFiles, git, write_config, write_service
 from tests.test_config import GOOD, write
 from tests.test_deploy import make_pipeline, make_world
 from tests.test_github import bodies, deployment, status, user
-from vault_actions import changelog, github
-from vault_actions.commands import build as build_command
-from vault_actions.commands import conclude as conclude_command
-from vault_actions.gha import RunContext
-from vault_actions.ledger import Ledger
-from vault_actions.manifest import ArtifactRecord, Manifest
+from vault_actions.build import changelog
+from vault_actions.cli.commands import build as build_command
+from vault_actions.cli.commands import conclude as conclude_command
+from vault_actions.context import RunContext
+from vault_actions.integrations import github
+from vault_actions.store.ledger import Ledger
+from vault_actions.store.manifest import ArtifactRecord, Manifest
 
 API = "https://api.github.com:443"
 REPO = f"{API}/repos/acme/shop"

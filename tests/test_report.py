@@ -7,8 +7,9 @@ from dataclasses import replace
 from typing import Any
 
 from tests.test_ledger import parsed_config, story_events
-from vault_actions import report
-from vault_actions.ledger import Event, dr_lags, journeys, live_versions
+from vault_actions.promotion.journey import dr_lags, journeys, live_versions
+from vault_actions.report import status as report
+from vault_actions.store.ledger import Event
 
 HOSTILE = '"]; click X href "javascript:alert(1)"\n| pipe ``` <img src=x> %% end'
 

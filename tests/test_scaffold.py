@@ -10,7 +10,7 @@ import yaml
 
 from tests.act_harness import REPO_ROOT
 from vault_actions import __version__, config
-from vault_actions.cli import main
+from vault_actions.cli.main import main
 
 PREFIX = "arn:aws:iam::123456789012:role/vault-"
 

@@ -17,10 +17,12 @@ import responses
 import yaml
 
 from tests.conftest import GhaFiles, free_port
-from vault_actions import cli, config, gha, smoke
+from vault_actions import cli, config, context
 from vault_actions.config import Check, Environment, Smoke
+from vault_actions.deliver import smoke
 from vault_actions.errors import ConfigError
-from vault_actions.ledger import Ledger
+from vault_actions.promotion.journey import journey_of
+from vault_actions.store.ledger import Ledger
 
 # A route gets the number of requests it has seen (1 for the first) and the request.
 Reply = tuple[int, str, str]  # status, content type, body
@@ -423,7 +425,7 @@ def write_vault_yml(root: Path, bucket: str, smoke_settings: dict[str, Any] | No
 
 def deployed(s3: Any, bucket: str, version: str, env: str = "qa") -> Ledger:
     ledger = Ledger(s3, bucket)
-    ledger.record(version, "deployed", env, gha.RunContext.from_env())
+    ledger.record(version, "deployed", env, context.RunContext.from_env())
     return ledger
 
 
@@ -448,7 +450,7 @@ def test_passing_smoke_is_recorded_summarised_and_announced(
 
     assert smoke_cli(path) == 0
 
-    last = ledger.journey("1.0.0").events[-1]
+    last = journey_of(ledger, "1.0.0").events[-1]
     assert (last.event, last.environment, last.actor) == ("smoke_passed", "qa", "octocat")
     [recorded] = last.details["results"]
     assert (recorded["name"], recorded["ok"], recorded["status"]) == ("GET /health", True, 200)
@@ -490,7 +492,7 @@ def test_failing_smoke_kills_the_version_and_stops_the_pipeline(
 
     assert cli.main(["action", "smoke"]) == 1
 
-    journey = ledger.journey("1.0.0")
+    journey = journey_of(ledger, "1.0.0")
     assert journey.death is not None
     assert (journey.death.event, journey.death.environment) == ("smoke_failed", "qa")
     assert journey.death.details["results"][0]["reason"] == "expected status 200, got 503"
@@ -532,7 +534,7 @@ def test_slack_failure_only_warns(
 
     assert smoke_cli(path) == 0
 
-    assert ledger.journey("1.0.0").passed("qa")
+    assert journey_of(ledger, "1.0.0").passed("qa")
     out = capsys.readouterr().out
     assert "::warning title=Slack notification::Slack notification not sent: HTTP 410" in out
     assert "SMOKESECRET" not in out.replace(f"::add-mask::{SLACK}", "")
@@ -559,7 +561,7 @@ def test_base_url_override_and_command_via_cli(
 
     assert smoke_cli(path, "--base-url", target.url) == 0
 
-    last = ledger.journey("1.0.0").events[-1]
+    last = journey_of(ledger, "1.0.0").events[-1]
     assert last.event == "smoke_passed"
     assert last.details["base_url"] == target.url
     assert [r["method"] for r in last.details["results"]] == ["GET", "CMD"]
@@ -593,7 +595,7 @@ def test_smoke_refused_unless_the_version_is_alive_and_live_there(
     )
     ledger = Ledger(s3, vault_bucket)
     for version, event, env in setup:
-        ledger.record(version, event, env, gha.RunContext.from_env())
+        ledger.record(version, event, env, context.RunContext.from_env())
 
     assert smoke_cli(path) == 1
 

@@ -12,10 +12,10 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError
 
 from tests.conftest import make_vault_bucket
-from vault_actions import aws
 from vault_actions.errors import ImmutableVersionError, TamperError, VaultError
-from vault_actions.manifest import Manifest, artifact_key
-from vault_actions.vault import Vault, b64_sha256
+from vault_actions.integrations import aws
+from vault_actions.store.manifest import Manifest, artifact_key
+from vault_actions.store.vault import Vault, b64_sha256
 
 
 def zip_file(tmp_path: Path, name: str, data: bytes) -> tuple[Path, str]:

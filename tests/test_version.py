@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from vault_actions import cli, git
+from vault_actions import cli
+from vault_actions.build.version import VersionPlan, classify, next_version
 from vault_actions.errors import GitError, VersionError
-from vault_actions.version import VersionPlan, classify, next_version, validate_version
+from vault_actions.integrations import git
+from vault_actions.store.manifest import validate_version
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Dev",
@@ -316,7 +318,7 @@ def test_unprefixed_semver_tags_log_a_warning(repo: Repo, caplog: pytest.LogCapt
     repo.commit("feat: a")
     repo.tag("1.2.3")
     repo.tag("release-1")
-    with caplog.at_level(logging.WARNING, logger="vault_actions.version"):
+    with caplog.at_level(logging.WARNING, logger="vault_actions.build.version"):
         plan = repo.plan()
     assert (plan.current, plan.next) == (None, "1.0.0")
     [record] = caplog.records
@@ -329,7 +331,7 @@ def test_no_warning_without_unprefixed_semver_tags(
     released: Repo, caplog: pytest.LogCaptureFixture
 ) -> None:
     released.tag("release-1")
-    with caplog.at_level(logging.WARNING, logger="vault_actions.version"):
+    with caplog.at_level(logging.WARNING, logger="vault_actions.build.version"):
         released.plan()
     assert caplog.records == []
 
@@ -604,7 +606,7 @@ def test_vault_version_does_not_import_boto3_or_github(released: Repo) -> None:
     )
     assert json.loads(done.stdout)["next"] == "1.2.4"
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
-    assert "vault_actions.version" in imported
+    assert "vault_actions.build.version" in imported
     assert not imported & {"boto3", "botocore", "github"}
 
 

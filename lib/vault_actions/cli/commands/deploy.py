@@ -1,0 +1,339 @@
+"""``vault deploy`` and action-deploy: promote the exact vault bytes to one environment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vault_actions import config, context
+from vault_actions.cli import gha
+from vault_actions.cli.commands import Result
+from vault_actions.errors import ConfigError, DeployError, GitHubError, VaultActionsError
+
+if TYPE_CHECKING:
+    from github import Github
+
+    from vault_actions.config import Config, Environment
+    from vault_actions.deliver.lambdas import DeployResult
+    from vault_actions.integrations.github import Deployment, DeploymentState
+    from vault_actions.promotion.journey import Journey
+    from vault_actions.store.ledger import Ledger
+
+from vault_actions.deliver.lambdas import DEFAULT_PARALLEL
+from vault_actions.promotion.journey import journey_of
+
+
+@dataclass(frozen=True)
+class DeployInputs:
+    """action-deploy's inputs."""
+
+    environment: str = ""
+    version: str = ""
+    config: str = config.DEFAULT_CONFIG
+    parallel: str = str(DEFAULT_PARALLEL)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """``--env``, ``--version`` and the pool size."""
+    parser.add_argument("--env", required=True, metavar="ENV", help="environment to deploy to")
+    parser.add_argument(
+        "--version", dest="release_version", required=True, metavar="X.Y.Z",
+        help="the release to deploy (1.2.3 or v1.2.3)",
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=DEFAULT_PARALLEL, metavar="N",
+        help=f"services deployed at the same time (default: {DEFAULT_PARALLEL})",
+    )
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Deploy; DeployError (exit 1) when a service failed and the others were restored."""
+    result = deploy(args.config, args.release_version, args.env, args.parallel)
+    check_result(result)
+    return Result(result.to_json(), _text(result))
+
+
+def run_action() -> Result:
+    """action-deploy: inputs from INPUT_*, outputs ``functions`` and ``version``, a summary."""
+    inputs = gha.read_inputs(DeployInputs)
+    result = deploy(inputs.config, inputs.version, inputs.environment, _pool_size(inputs.parallel))
+    gha.set_output("version", result.version)
+    gha.set_output("functions", json.dumps(result.functions(), separators=(",", ":")))
+    gha.add_summary(summary(result))
+    check_result(result)
+    return Result(result.to_json(), _text(result))
+
+
+def _pool_size(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(
+            f"input 'parallel' is {raw!r}",
+            f"use a whole number of 1 or more (default: {DEFAULT_PARALLEL})",
+        )
+    return int(raw)
+
+
+def deploy(config_path: str, version_text: str, env_name: str, parallel: int) -> DeployResult:
+    """Gate review → promotion policy → GitHub deployment → Lambda → ledger → status.
+
+    Returns the result even when a service failed (the others are restored then);
+    raises when the promotion is refused or a check fails before anything changed.
+    """
+    from vault_actions.integrations import aws
+    from vault_actions.promotion.policy import check_promotion
+    from vault_actions.store.ledger import Ledger
+    from vault_actions.store.manifest import validate_version
+
+    if not env_name:
+        raise ConfigError("no environment given", "pass --env ENV (action input 'environment')")
+    if not version_text:
+        raise ConfigError("no version given", "pass --version X.Y.Z (action input 'version')")
+    cfg = config.load(config_path)
+    version = validate_version(version_text)
+    env = cfg.environment(env_name)
+    if env.mirror_of is not None:
+        raise ConfigError(
+            f"{env.name} mirrors {env.mirror_of}: it only ever runs the version live there",
+            f"use `vault dr-sync --env {env.name}` (action-dr-sync)",
+        )
+    ctx = context.RunContext.from_env()
+    s3 = aws.client("s3", cfg.vault.region)
+    ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
+    tracker = Tracker(github_client(ctx, env), ctx, env)
+    if env.gated and context.in_actions() and ctx.run_id:
+        tracker.record_review(ledger, version)
+    journey = journey_of(ledger, version)
+    check_promotion(cfg, journey, env)
+    tracker.start(version, production=production(cfg, env))
+    env_s3 = s3 if env.region == cfg.vault.region else aws.client("s3", env.region)
+    try:
+        result = _deploy_lambdas(env_s3, env, version, parallel)
+    except Exception as exc:
+        message = exc.message if isinstance(exc, VaultActionsError) else repr(exc)
+        ledger.record(version, "deploy_failed", env.name, ctx,
+                      details={"error": message, "changed": False})
+        tracker.finish("failure", f"refused: {message}")
+        raise
+    _record_outcome(ledger, ctx, journey, env, result)
+    tracker.finish("success" if result.ok else "failure", _headline(result))
+    if result.ok and env.name == cfg.promotion_order[-1].name and context.in_actions():
+        _promote_release(tracker, version)
+    return result
+
+
+def _promote_release(tracker: Tracker, version: str) -> None:
+    """Mark the GitHub Release a full release; the deploy is done, so a failure only warns."""
+    from vault_actions.integrations import github
+
+    if tracker.gh is None or tracker.ctx.repository is None:
+        return
+    try:
+        github.promote_release(tracker.gh, tracker.ctx.repository, f"v{version}")
+    except GitHubError as exc:
+        gha.warning(f"{exc}\n(v{version} is live; its GitHub Release stays a pre-release)",
+                    title=exc.title)
+
+
+def _deploy_lambdas(s3: Any, env: Environment, version: str, parallel: int) -> DeployResult:
+    from vault_actions.deliver.lambdas import deploy_release
+    from vault_actions.integrations import aws
+    from vault_actions.store.vault import Vault
+
+    lambda_ = aws.client("lambda", env.region)
+    return deploy_release(lambda_, Vault(s3, env.bucket, env.region), env, version,
+                          parallel=parallel)
+
+
+def github_client(ctx: context.RunContext, env: Environment) -> Github | None:
+    """A Github client when a token and repository are known (else None)."""
+    token = os.environ.get("GITHUB_TOKEN", "")
+    if not token or not ctx.repository:
+        if env.gated and context.in_actions():
+            raise GitHubError(
+                f"no GitHub token: the approval of the {env.name!r} gate cannot be read",
+                "pass github-token to action-deploy (default: the job's GITHUB_TOKEN) with "
+                "`permissions: {actions: read, deployments: write}`",
+            )
+        return None
+    from vault_actions.integrations import github
+
+    return github.connect(token, ctx.api_url)
+
+
+def production(cfg: Config, env: Environment) -> bool:
+    """True for the last environment of the promotion order and its mirrors."""
+    return cfg.promotion_order[-1].name in (env.name, env.mirror_of)
+
+
+@dataclass
+class Tracker:
+    """The GitHub side of one deploy: the gate review, a Deployment and its statuses.
+
+    Without a Github client (no token or repository) every method does nothing. The
+    Deployment is required for gated environments unless ``best_effort`` (DR sync).
+    """
+
+    gh: Github | None
+    ctx: context.RunContext
+    env: Environment
+    best_effort: bool = False
+    deployment: Deployment | None = None
+
+    def record_review(self, ledger: Ledger, version: str) -> None:
+        """Record the decision on this run's gate in the ledger (once per run and person)."""
+        from vault_actions.integrations import github
+
+        ctx, env = self.ctx, self.env
+        if self.gh is None or ctx.repository is None or ctx.run_id is None:
+            return
+        try:
+            review = github.gate_review(self.gh, ctx.repository, ctx.run_id, env.name)
+        except GitHubError as exc:
+            raise GitHubError(
+                f"{exc.message}; no deploy to gated environment {env.name!r} without a "
+                "recorded approval",
+                f"{exc.hint}; or record it with `vault approve --env {env.name} "
+                f"--version {version} --by NAME`",
+            ) from None
+        if review is None:
+            return
+        from vault_actions.store.ledger import GITHUB_GATE
+
+        recorded = any(
+            e.event == review.state and e.environment == env.name and e.who == review.login
+            and e.details.get("run_id") == ctx.run_id
+            for e in journey_of(ledger, version).events
+        )
+        if recorded:
+            return
+        details = {"by": review.login, "run_id": ctx.run_id, "source": GITHUB_GATE}
+        if review.comment:
+            details["reason"] = review.comment
+        ledger.record(version, review.state, env.name, ctx, details=details)
+
+    def start(self, version: str, *, production: bool) -> None:
+        """A Deployment in progress: required for gated environments, best effort else."""
+        from vault_actions.integrations import github
+
+        if self.gh is None or self.ctx.repository is None:
+            return
+        try:
+            self.deployment = github.start_deployment(
+                self.gh, self.ctx.repository, tag=f"v{version}", environment=self.env.name,
+                version=version, production=production, log_url=self.ctx.run_url,
+            )
+        except GitHubError as exc:
+            if self.env.gated and not self.best_effort:
+                raise
+            gha.warning(f"{exc}\n(deploying without a GitHub deployment)", title=exc.title)
+
+    def finish(self, state: DeploymentState, description: str) -> None:
+        """Post the final status; the Lambdas already changed, so a failure only warns."""
+        from vault_actions.integrations import github
+
+        if self.gh is None or self.deployment is None:
+            return
+        smoke = self.env.smoke
+        url = smoke.base_url if smoke and state == "success" else None
+        try:
+            github.set_status(self.gh, self.deployment, state, log_url=self.ctx.run_url,
+                              description=description, environment_url=url)
+        except GitHubError as exc:
+            gha.warning(str(exc), title=exc.title)
+
+
+def _record_outcome(
+    ledger: Ledger, ctx: context.RunContext, journey: Journey, env: Environment,
+    result: DeployResult,
+) -> None:
+    """``deployed`` (unless a rerun changed nothing), or ``deploy_failed`` + ``rolled_back``."""
+    if not result.ok:
+        result.record_failure(ledger, ctx, env)
+    elif not (result.unchanged and journey.standing(env.name) is not None):
+        ledger.record(result.version, "deployed", env.name, ctx, commit=result.commit,
+                      details={"alias": env.alias, "functions": result.functions()})
+
+
+def _headline(result: DeployResult) -> str:
+    if result.ok:
+        return f"v{result.version} live in {result.environment}"
+    return f"v{result.version} {failure_headline(result)}"
+
+
+def failure_headline(result: DeployResult) -> str:
+    """``failed in qa (a, b); previous release restored`` — or what was NOT restored."""
+    failed = ", ".join(s.service for s in result.having("failed", "restore_failed"))
+    stuck = ", ".join(s.function for s in result.having("restore_failed"))
+    restored = f"NOT restored: {stuck}" if stuck else "previous release restored"
+    return f"failed in {result.environment} ({failed}); {restored}"
+
+
+def check_result(result: DeployResult) -> None:
+    """DeployError naming what failed, what was restored and what must be fixed by hand."""
+    if result.ok:
+        return
+    failed = "; ".join(f"{s.service} ({s.function}): {s.error}" for s in result.having("failed"))
+    restored = ", ".join(
+        f"{s.function}:{s.alias} → {s.function_version or '(alias removed)'}"
+        for s in result.having("restored")
+    )
+    stuck = result.having("restore_failed")
+    message = f"v{result.version} failed to deploy to {result.environment}: {failed}"
+    if restored:
+        message += f"; restored: {restored}"
+    if stuck:
+        raise DeployError(
+            message + "; NOT restored: "
+            + "; ".join(f"{s.function}:{s.alias} ({s.error})" for s in stuck),
+            "the environment serves a mixed release: point those aliases back by hand ("
+            + "; ".join(
+                f"aws lambda update-alias --function-name {s.function} --name {s.alias} "
+                f"--function-version {s.previous}" if s.previous else
+                f"aws lambda delete-alias --function-name {s.function} --name {s.alias}"
+                for s in stuck
+            )
+            + ")",
+        )
+    raise DeployError(
+        message,
+        "the environment serves its previous release; fix the cause and rerun the deploy "
+        "(functions already on this release are skipped)",
+    )
+
+
+def _text(result: DeployResult) -> str:
+    rows = [
+        (s.service, f"{s.function}:{s.alias} → {s.function_version or '-'}", s.status,
+         s.code_sha256)
+        for s in result.services
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"v{result.version} → {result.environment} (alias {result.alias}):"]
+    lines += [
+        f"  {service:<{widths[0]}}  {target:<{widths[1]}}  {status:<{widths[2]}}  "
+        f"CodeSha256 {sha}"
+        for service, target, status, sha in rows
+    ]
+    return "\n".join(lines)
+
+
+def summary(result: DeployResult) -> str:
+    """The step-summary table: service, function, alias → version, CodeSha256, status."""
+    icon = "🚀" if result.ok else "⛔"
+    rows = [
+        f"| {s.service} | `{s.function}` | `{s.alias}` → {s.function_version or '—'} | "
+        f"`{s.code_sha256}` | {s.status} |"
+        for s in result.services
+    ]
+    return "\n".join(
+        [
+            f"### {icon} Deploy: v{result.version} → {result.environment}",
+            "",
+            "| service | function | alias → version | CodeSha256 | status |",
+            "| --- | --- | --- | --- | --- |",
+            *rows,
+        ]
+    )

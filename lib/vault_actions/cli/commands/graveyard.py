@@ -1,0 +1,68 @@
+"""``vault graveyard``: where every release died (or lives), as Mermaid, Markdown or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vault_actions import config, context
+from vault_actions.cli import gha
+from vault_actions.cli.commands import Result, open_ledger
+from vault_actions.errors import ConfigError
+
+DEFAULT_LAST = 20
+
+
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of versions (0 means all)")
+    return int(value)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Format, output file and how many versions."""
+    parser.add_argument(
+        "--format",
+        choices=("markdown", "mermaid", "json"),
+        default="markdown",
+        help="markdown (default: the Mermaid chart and the audit table), mermaid or json",
+    )
+    parser.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument(
+        "--last",
+        type=_count,
+        default=DEFAULT_LAST,
+        metavar="N",
+        help=f"show the latest N versions (default: {DEFAULT_LAST}; 0: all)",
+    )
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Render the graveyard; in Actions also append the Markdown form to the step summary."""
+    from vault_actions.promotion import journey
+    from vault_actions.report import status as report
+
+    cfg = config.load(args.config)
+    seen = journey.overview(cfg, open_ledger(cfg).events())
+    journeys, live, lags = seen.journeys, seen.live, seen.lags
+    last = args.last or None
+    data = report.graveyard_data(cfg, journeys, live, lags, last)
+    markdown = report.graveyard_markdown(cfg, journeys, live, last)
+    rendered = {
+        "markdown": markdown,
+        "mermaid": report.graveyard_mermaid(cfg, journeys, live, last),
+        "json": json.dumps(data, indent=2) + "\n",
+    }[args.format]
+    if context.in_actions():
+        gha.add_summary(markdown)
+    if not args.output:
+        return Result(data, rendered.rstrip("\n"))
+    path = Path(args.output)
+    try:
+        path.write_text(rendered, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write --output {path}: {exc.strerror}", "pass a writable file path"
+        ) from None
+    return Result(data, f"wrote the graveyard ({args.format}) to {path}")

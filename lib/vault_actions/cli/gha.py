@@ -1,0 +1,127 @@
+"""The thin layer for GitHub Actions runner I/O.
+
+Outputs, step summaries, masks, groups and annotations are written here and nowhere
+else. Outside Actions every function is a harmless no-op (or prints a plain line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import secrets
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vault_actions.context import in_actions
+from vault_actions.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def _escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def _command(name: str, message: str, **props: str) -> None:
+    rendered = ",".join(f"{k}={_escape_property(v)}" for k, v in props.items() if v)
+    sep = " " if rendered else ""
+    sys.stdout.write(f"::{name}{sep}{rendered}::{_escape_data(message)}\n")
+    sys.stdout.flush()
+
+
+def error(message: str, title: str = "") -> None:
+    """Annotate an error (``::error title=…::``) in Actions, or print it to stderr."""
+    if in_actions():
+        _command("error", message, title=title)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
+def warning(message: str, title: str = "") -> None:
+    """Annotate a warning in Actions, or print it to stderr."""
+    if in_actions():
+        _command("warning", message, title=title)
+    else:
+        print(f"warning: {message}", file=sys.stderr)
+
+
+def mask(value: str) -> None:
+    """Ask the runner to mask a secret value in logs."""
+    if in_actions() and value:
+        for line in value.splitlines():
+            _command("add-mask", line)
+
+
+@contextlib.contextmanager
+def group(title: str) -> Iterator[None]:
+    """Fold the enclosed log lines under ``title`` in Actions."""
+    if not in_actions():
+        yield
+        return
+    _command("group", title)
+    try:
+        yield
+    finally:
+        sys.stdout.write("::endgroup::\n")
+        sys.stdout.flush()
+
+
+def _append(env_name: str, text: str) -> bool:
+    path = os.environ.get(env_name)
+    if not path:
+        return False
+    with Path(path).open("a", encoding="utf-8") as handle:
+        handle.write(text)
+    return True
+
+
+def set_output(name: str, value: str) -> None:
+    """Write one step output; multi-line values use a random heredoc delimiter."""
+    if "\n" in name or "=" in name or not name:
+        raise ValueError(f"invalid output name {name!r}")
+    if "\n" in value or "\r" in value:
+        delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+        _append("GITHUB_OUTPUT", f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    else:
+        _append("GITHUB_OUTPUT", f"{name}={value}\n")
+
+
+def add_summary(markdown: str) -> None:
+    """Append Markdown to the job's step summary (ignored outside Actions)."""
+    _append("GITHUB_STEP_SUMMARY", markdown.rstrip("\n") + "\n\n")
+
+
+def parse_bool(name: str, value: str) -> bool:
+    """Parse an action boolean strictly: only 'true' or 'false'."""
+    if value in ("true", "false"):
+        return value == "true"
+    raise ConfigError(
+        f"input '{name}' is {value!r}", "set it to the string 'true' or 'false'"
+    )
+
+
+def read_inputs(cls: type[T], env: Mapping[str, str] | None = None) -> T:
+    """Build a frozen inputs dataclass from ``INPUT_<NAME>`` variables.
+
+    Field ``dry_run`` reads ``INPUT_DRY_RUN`` (the action's ``dry-run`` input, which
+    the action's step passes through ``env:``). Bool fields are parsed strictly.
+    """
+    env = env if env is not None else os.environ
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        raw = env.get(f"INPUT_{field.name.upper()}")
+        if raw is None:
+            continue
+        raw = raw.strip()
+        if field.type in ("bool", bool):
+            values[field.name] = parse_bool(field.name.replace("_", "-"), raw)
+        else:
+            values[field.name] = raw
+    return cls(**values)

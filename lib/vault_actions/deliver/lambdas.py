@@ -1,0 +1,455 @@
+"""Lambda: update code from the vault, publish, move the alias, roll back on failure.
+
+Everything is checked before anything changes (manifest, tamper check, functions,
+bucket region). Services then deploy in parallel; if one fails, every alias already
+moved is put back, so an environment never serves a mixed release.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from vault_actions.errors import ConfigError, DeployError, TamperError, VaultActionsError
+from vault_actions.integrations import aws
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+
+    from vault_actions.config import Environment
+    from vault_actions.context import RunContext
+    from vault_actions.store.ledger import Ledger
+    from vault_actions.store.manifest import ArtifactRecord, Manifest
+    from vault_actions.store.vault import Vault
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_PARALLEL = 8
+CONFLICT = ("ResourceConflictException",)
+NOT_FOUND = ("ResourceNotFoundException",)
+WAIT_DELAY_SECONDS = 1
+WAIT_MAX_ATTEMPTS = 300
+PERMISSIONS_HINT = (
+    "grant the workflow's role lambda:GetFunction, lambda:GetAlias, lambda:UpdateFunctionCode, "
+    "lambda:PublishVersion, lambda:CreateAlias, lambda:UpdateAlias, lambda:DeleteAlias and "
+    "s3:GetObjectVersion on the vault bucket"
+)
+
+Status = Literal["deployed", "unchanged", "restored", "failed", "skipped", "restore_failed"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One service's function as it was before the deploy."""
+
+    service: str
+    function: str
+    record: ArtifactRecord
+    region: str
+    revision_id: str | None
+    previous: str | None
+    alias_revision_id: str | None
+    previous_sha256: str | None
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    """What happened to one service's function.
+
+    ``function_version`` is the Lambda version the alias serves after the deploy
+    (the previous one when restored); ``previous`` is what it served before.
+    """
+
+    service: str
+    function: str
+    alias: str
+    function_version: str | None
+    code_sha256: str
+    status: Status
+    previous: str | None = None
+    error: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        """Service, function, alias, the Lambda version it serves, CodeSha256, status."""
+        row = {
+            "service": self.service,
+            "function": self.function,
+            "alias": self.alias,
+            "version": self.function_version,
+            "code_sha256": self.code_sha256,
+            "status": self.status,
+        }
+        return {**row, "error": self.error} if self.error else row
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """A release deployed (or not) to one environment."""
+
+    version: str
+    commit: str
+    environment: str
+    alias: str
+    services: tuple[ServiceResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every service serves the release."""
+        return all(s.status in ("deployed", "unchanged") for s in self.services)
+
+    @property
+    def unchanged(self) -> bool:
+        """True when every alias already served the release (a rerun)."""
+        return all(s.status == "unchanged" for s in self.services)
+
+    def record_failure(self, ledger: Ledger, ctx: RunContext, env: Environment) -> None:
+        """Record ``deploy_failed`` (it changed things) and ``rolled_back`` for what was
+        restored, so the ledger says what the environment serves."""
+        ledger.record(self.version, "deploy_failed", env.name, ctx, commit=self.commit,
+                      details={"alias": env.alias, "functions": self.functions(), "changed": True})
+        restored = self.having("restored")
+        if restored:
+            ledger.record(self.version, "rolled_back", env.name, ctx, commit=self.commit,
+                          details={"alias": env.alias, "restored": [s.row() for s in restored]})
+
+    def functions(self) -> list[dict[str, Any]]:
+        """One row per service (``ServiceResult.row``): what the action outputs."""
+        return [s.row() for s in self.services]
+
+    def having(self, *statuses: Status) -> tuple[ServiceResult, ...]:
+        """The services whose status is one of ``statuses``."""
+        return tuple(s for s in self.services if s.status in statuses)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "version": self.version,
+            "commit": self.commit,
+            "environment": self.environment,
+            "alias": self.alias,
+            "ok": self.ok,
+            "services": [asdict(s) for s in self.services],
+        }
+
+
+def deploy_release(
+    lambda_: Any,
+    vault: Vault,
+    env: Environment,
+    version: str,
+    *,
+    parallel: int = DEFAULT_PARALLEL,
+) -> DeployResult:
+    """Deploy every service of release ``version`` to ``env``'s functions.
+
+    ``vault`` is the bucket the environment's functions read from (``env.bucket``).
+    Raises before changing anything when a check fails; otherwise returns a result
+    whose ``ok`` is False when a service failed and the others were restored.
+    """
+    if parallel < 1:
+        raise ConfigError(f"parallel is {parallel}", "use a pool size of 1 or more")
+    manifest = vault.require_manifest(version)
+    functions = _functions(manifest, env)
+    records = {r.service: r for r in manifest.artifacts}
+    workers = min(parallel, len(functions))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deploy") as pool:
+        _all(pool, vault.verify, (records[s] for s in functions))
+        targets = _inspect_all(pool, lambda_, env, functions, records)
+        _check_bucket_region(vault, targets)
+        log.info("deploying v%s to %s (%d services, %d at a time)",
+                 version, env.name, len(targets), workers)
+        run = _Run(lambda_, vault.bucket, env.alias, version)
+        results = run.deploy_all(pool, targets)
+        if any(r.status == "failed" for r in results):
+            results = run.restore_all(pool, targets, results)
+    if run.unexpected is not None:
+        raise run.unexpected
+    return DeployResult(version, manifest.commit, env.name, env.alias, tuple(results))
+
+
+def _functions(manifest: Manifest, env: Environment) -> dict[str, str]:
+    """service -> function, for every artifact of the release."""
+    unmapped = [a.service for a in manifest.artifacts if a.service not in env.functions]
+    if unmapped:
+        raise ConfigError(
+            f"environment {env.name!r} has no function for service(s) {', '.join(unmapped)} "
+            f"of v{manifest.version}",
+            f"map every service of the release under environments.{env.name}.functions "
+            "in vault.yml",
+        )
+    skipped = sorted(set(env.functions) - {a.service for a in manifest.artifacts})
+    if skipped:
+        log.warning("v%s has no artifact for %s: those functions are left as they are",
+                    manifest.version, ", ".join(skipped))
+    return {a.service: env.functions[a.service] for a in manifest.artifacts}
+
+
+def _all(pool: ThreadPoolExecutor, call: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
+    """``call`` on every item in the pool; the first error (in item order) is raised."""
+    return [f.result() for f in [pool.submit(call, item) for item in items]]
+
+
+def _inspect_all(
+    pool: ThreadPoolExecutor,
+    lambda_: Any,
+    env: Environment,
+    functions: dict[str, str],
+    records: dict[str, ArtifactRecord],
+) -> list[Target]:
+    found = _all(
+        pool,
+        lambda service: _inspect(lambda_, service, functions[service], records[service], env.alias),
+        functions,
+    )
+    missing = [f"{s} → {functions[s]}" for s, t in zip(functions, found, strict=True) if t is None]
+    if missing:
+        raise DeployError(
+            f"{len(missing)} function(s) missing in environment {env.name!r} "
+            f"({env.region}): {', '.join(missing)}; nothing was changed",
+            f"create the functions first, or fix environments.{env.name}.functions "
+            "(and region) in vault.yml",
+        )
+    return [t for t in found if t is not None]
+
+
+def _inspect(
+    lambda_: Any, service: str, function: str, record: ArtifactRecord, alias: str
+) -> Target | None:
+    """The function's state, or None when it does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        config = lambda_.get_function(FunctionName=function)["Configuration"]
+        alias_config = _alias(lambda_, function, alias)
+        previous = alias_config.get("FunctionVersion") if alias_config else None
+        previous_sha = (
+            lambda_.get_function_configuration(FunctionName=function, Qualifier=previous)[
+                "CodeSha256"
+            ]
+            if previous
+            else None
+        )
+    except ClientError as exc:
+        if aws.error_code(exc) in NOT_FOUND:
+            return None
+        raise _explain(exc, f"reading function {function!r}") from None
+    return Target(
+        service=service,
+        function=function,
+        record=record,
+        region=str(config["FunctionArn"]).split(":")[3],
+        revision_id=config.get("RevisionId"),
+        previous=previous,
+        alias_revision_id=alias_config.get("RevisionId") if alias_config else None,
+        previous_sha256=previous_sha,
+    )
+
+
+def _alias(lambda_: Any, function: str, alias: str) -> dict[str, Any] | None:
+    """GetAlias, or None when the alias does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return dict(lambda_.get_alias(FunctionName=function, Name=alias))
+    except ClientError as exc:
+        if aws.error_code(exc) in NOT_FOUND:
+            return None
+        raise
+
+
+def _check_bucket_region(vault: Vault, targets: Sequence[Target]) -> None:
+    """Lambda reads code only from a bucket in the function's own region."""
+    bucket_region = vault.location()
+    elsewhere = [f"{t.function} ({t.region})" for t in targets if t.region != bucket_region]
+    if elsewhere:
+        raise DeployError(
+            f"bucket {vault.bucket!r} is in {bucket_region}, but Lambda only reads code "
+            f"from its own region: {', '.join(elsewhere)}; nothing was changed",
+            "give this environment a bucket in the functions' region (environments[].bucket; "
+            "`vault dr-sync` copies releases there) or fix its region in vault.yml",
+        )
+
+
+def _explain(exc: ClientError, what: str) -> DeployError:
+    code = aws.error_code(exc)
+    hint = PERMISSIONS_HINT if "AccessDenied" in code else None
+    return DeployError(f"{what} failed: {aws.describe(exc)}", hint)
+
+
+class _Run:
+    """One deploy of one release to one environment's alias."""
+
+    def __init__(self, lambda_: Any, bucket: str, alias: str, version: str) -> None:
+        self.lambda_ = lambda_
+        self.bucket = bucket
+        self.alias = alias
+        self.version = version
+        self.stop = threading.Event()
+        self.unexpected: BaseException | None = None
+
+    def deploy_all(
+        self, pool: ThreadPoolExecutor, targets: Sequence[Target]
+    ) -> list[ServiceResult]:
+        """Deploy in the pool; after the first failure, services not yet started are skipped."""
+        futures = [pool.submit(self.deploy, t) for t in targets]
+        return [self._outcome(f, t, "failed") for f, t in zip(futures, targets, strict=True)]
+
+    def restore_all(
+        self, pool: ThreadPoolExecutor, targets: Sequence[Target], results: Sequence[ServiceResult]
+    ) -> list[ServiceResult]:
+        """Put back every alias this run may have moved; untouched services keep their result."""
+        futures = [
+            pool.submit(self.restore, t, r) if r.status in ("deployed", "failed") else None
+            for t, r in zip(targets, results, strict=True)
+        ]
+        return [
+            self._outcome(f, t, "restore_failed") if f is not None else r
+            for f, t, r in zip(futures, targets, results, strict=True)
+        ]
+
+    def _outcome(
+        self, future: Future[ServiceResult], target: Target, status: Status
+    ) -> ServiceResult:
+        """The future's result; an unexpected error is kept (raised after restoring)."""
+        exc = future.exception()
+        if exc is None:
+            return future.result()
+        self.unexpected = self.unexpected or exc
+        return self._result(target, status, None, error=f"{type(exc).__name__}: {exc}")
+
+    def deploy(self, target: Target) -> ServiceResult:
+        """Update, wait, publish, check CodeSha256, move the alias."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if target.previous_sha256 == target.record.code_sha256:
+            log.info("%s: %s:%s already serves these bytes (version %s)",
+                     target.service, target.function, self.alias, target.previous)
+            return self._result(target, "unchanged", target.previous)
+        if self.stop.is_set():
+            return self._result(target, "skipped", target.previous)
+        try:
+            published = self._publish(target)
+            self._move_alias(target, published)
+        except (ClientError, BotoCoreError, VaultActionsError) as exc:
+            self.stop.set()
+            error = _describe(exc)
+            log.error("%s: deploy to %s failed: %s", target.service, target.function, error)
+            return self._result(target, "failed", target.previous, error=error)
+        except BaseException:
+            self.stop.set()
+            raise
+        log.info("%s: %s:%s → version %s", target.service, target.function, self.alias, published)
+        return self._result(target, "deployed", published)
+
+    def _publish(self, target: Target) -> str:
+        """UpdateFunctionCode from the pinned object version, wait, PublishVersion, check."""
+        record = target.record
+        update: dict[str, Any] = {
+            "FunctionName": target.function,
+            "S3Bucket": self.bucket,
+            "S3Key": record.key,
+            "S3ObjectVersion": record.version_id,
+            "Publish": False,
+        }
+        if target.revision_id:
+            update["RevisionId"] = target.revision_id
+        self._retry(lambda: self.lambda_.update_function_code(**update), "update", target)
+        self.lambda_.get_waiter("function_updated_v2").wait(
+            FunctionName=target.function,
+            WaiterConfig={"Delay": WAIT_DELAY_SECONDS, "MaxAttempts": WAIT_MAX_ATTEMPTS},
+        )
+        published = self._retry(
+            lambda: self.lambda_.publish_version(
+                FunctionName=target.function,
+                CodeSha256=record.code_sha256,
+                Description=f"v{self.version}",
+            ),
+            "publish",
+            target,
+        )
+        if published["CodeSha256"] != record.code_sha256:
+            raise TamperError(
+                f"{target.function} version {published['Version']} runs code with CodeSha256 "
+                f"{published['CodeSha256']!r}, but v{self.version} recorded "
+                f"{record.code_sha256!r} for {record.key}",
+                "the vault object changed during the deploy: do not deploy this version; "
+                "investigate who writes to the vault and release a new version",
+            )
+        return str(published["Version"])
+
+    def _move_alias(self, target: Target, function_version: str) -> None:
+        args: dict[str, Any] = {
+            "FunctionName": target.function,
+            "Name": self.alias,
+            "FunctionVersion": function_version,
+        }
+        if target.previous is None:
+            self._retry(lambda: self.lambda_.create_alias(**args), "create alias", target)
+            return
+        if target.alias_revision_id:
+            args["RevisionId"] = target.alias_revision_id
+        self._retry(lambda: self.lambda_.update_alias(**args), "move alias", target)
+
+    def restore(self, target: Target, result: ServiceResult) -> ServiceResult:
+        """Point the alias back at its previous version (delete it if it was new)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            current = _alias(self.lambda_, target.function, self.alias)
+            serving = current.get("FunctionVersion") if current else None
+            if serving == target.previous:
+                return result
+            if target.previous is None:
+                self._retry(
+                    lambda: self.lambda_.delete_alias(
+                        FunctionName=target.function, Name=self.alias
+                    ),
+                    "delete alias",
+                    target,
+                )
+            else:
+                self._retry(
+                    lambda: self.lambda_.update_alias(
+                        FunctionName=target.function, Name=self.alias,
+                        FunctionVersion=target.previous,
+                    ),
+                    "restore alias",
+                    target,
+                )
+        except (ClientError, BotoCoreError) as exc:
+            error = _describe(exc)
+            log.error("%s: could not restore %s:%s: %s",
+                      target.service, target.function, self.alias, error)
+            return self._result(target, "restore_failed", result.function_version, error=error)
+        log.warning("%s: %s:%s restored to %s", target.service, target.function, self.alias,
+                    target.previous or "(no alias: removed)")
+        status: Status = "failed" if result.status == "failed" else "restored"
+        return self._result(target, status, target.previous, error=result.error)
+
+    def _retry(self, call: Callable[[], T], what: str, target: Target) -> T:
+        return aws.retry_codes(call, CONFLICT, f"{target.service}: {what} {target.function}")
+
+    def _result(
+        self, target: Target, status: Status, function_version: str | None, error: str | None = None
+    ) -> ServiceResult:
+        return ServiceResult(
+            service=target.service,
+            function=target.function,
+            alias=self.alias,
+            function_version=function_version,
+            code_sha256=target.record.code_sha256,
+            status=status,
+            previous=target.previous,
+            error=error,
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    from botocore.exceptions import ClientError
+
+    return aws.describe(exc) if isinstance(exc, ClientError) else str(exc)

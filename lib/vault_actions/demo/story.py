@@ -1,0 +1,650 @@
+"""``vault demo``: the manual's Release Graveyard, played for real on an embedded AWS.
+
+A temporary git repository holds two sample services (``demo/services/``) and a vault.yml
+whose smoke checks hit one ``FunctionServer`` per environment. Three commits make three
+releases with the real ``vault`` commands (run in this process through ``cli.main``):
+
+1. ``feat:`` → v1.0.0 passes DEV (its checks only ask ``/health``) and dies in QA, whose
+   checks find the price quoted as a string;
+2. ``fix:`` → v1.0.1 passes DEV and QA; in UAT the product owner finds EU listings quoted
+   in USD and rejects it;
+3. ``fix:`` → v1.0.2 passes every gate, goes live in PROD and is synced to DR.
+
+Gate decisions are asked on the terminal (``--yes`` takes the story's answers), and the
+story follows them: a release that dies makes way for the next commit, and the first
+release live in PROD ends the story.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import shlex
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, TextIO
+
+from vault_actions.errors import ConfigError, VaultActionsError
+from vault_actions.integrations import git
+
+log = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+DR_REGION = "us-west-2"
+VAULT_BUCKET = "vault-demo-artifacts"
+DR_BUCKET = "vault-demo-artifacts-dr"
+ROLE = "vault-demo-lambda"
+RUNTIME = "python3.12"
+FUNCTION_TIMEOUT = 10
+SERVICES = {"price-fetcher": "price_fetcher.handler", "config-service": "config_service.handler"}
+PROMOTION = ("dev", "qa", "uat", "prod")
+DR = "dr"
+QA_LEAD, MANAGER, PRODUCT_OWNER = "qa-lead", "manager", "product-owner"
+DEVELOPER = ("Dana Developer", "dana@example.com")
+SMOKE_TIMEOUT_SECONDS = 2
+SMOKE_RETRY_SECONDS = 0.5
+PO_REQUEST = "/price-fetcher/price?symbol=SAP"
+BAR_WIDTH = 24
+SWEEP = "████"  # the block that sweeps a bar of unknown length
+INTERRUPTED = 130  # the exit code cli.main returns on Ctrl-C
+GRAVEYARD_FILE = "graveyard.md"
+BUILD_SCRIPT = (
+    "import json, os, shutil; shutil.rmtree('dist', ignore_errors=True); "
+    "shutil.copytree('src', 'dist'); "
+    "open('dist/version.json', 'w').write(json.dumps({'version': os.environ['VAULT_VERSION']}))"
+)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One commit of the story: its message, its change, and what the product owner says."""
+
+    message: str
+    patch: str | None
+    intro: str
+    po_rejects: str | None = None
+
+
+STORY = (
+    Attempt(
+        "feat: price quotes for US and EU listings; stage settings",
+        None,
+        "Dana merges the first price-fetcher and config-service. DEV's smoke checks only "
+        "ask /health; QA's also check a quote: ACME must cost the JSON number 12.34 USD.",
+    ),
+    Attempt(
+        "fix: quote prices as JSON numbers, not strings",
+        "1-price-as-number.patch",
+        "QA's smoke test caught v1.0.0 quoting \"12.34\" (a string). Nobody patches v1.0.0: "
+        "Dana fixes the code and the fix ships as a new version.",
+        po_rejects="SAP trades on XETRA in euros, but its quote says USD: "
+        "EU listings must be quoted in EUR",
+    ),
+    Attempt(
+        "fix: quote EU listings in their exchange's currency",
+        "2-eu-listings-in-eur.patch",
+        "The product owner rejected v1.0.1 in UAT. Dana quotes each listing in the "
+        "currency of its exchange.",
+    ),
+)
+
+
+def function_name(service: str, environment: str) -> str:
+    """The demo's Lambda function of ``service`` in ``environment``."""
+    return f"{service}-{environment}"
+
+
+def functions_of(environment: str) -> dict[str, str]:
+    """service → function name for one environment."""
+    return {service: function_name(service, environment) for service in SERVICES}
+
+
+# ---------------------------------------------------------------- terminal
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A gate decision: approved, or rejected with a reason."""
+
+    approved: bool
+    reason: str | None = None
+
+
+class Console:
+    """Progress on ``stream`` (stderr): phase headers, ✅/❌ lines, bars, and questions."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        assume_yes: bool,
+        ask: Callable[[], str] = input,
+        animate: bool | None = None,
+    ) -> None:
+        self.stream = stream
+        self.assume_yes = assume_yes
+        self._ask = ask
+        self.animate = stream.isatty() if animate is None else animate
+
+    def write(self, text: str = "") -> None:
+        """One line."""
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def phase(self, title: str) -> None:
+        """A phase header."""
+        self.write()
+        self.write(f"━━ {title}")
+
+    def ok(self, text: str) -> None:
+        """A success line."""
+        self.write(f"  ✅ {text}")
+
+    def fail(self, text: str) -> None:
+        """A failure line."""
+        self.write(f"  ❌ {text}")
+
+    def note(self, text: str) -> None:
+        """An indented remark."""
+        self.write(f"  {text}")
+
+    @contextlib.contextmanager
+    def progress(self, label: str, total: int | None = None) -> Iterator[Callable[[], None]]:
+        """A text progress bar while the block runs (only on a terminal).
+
+        With ``total`` the bar fills as the yielded ``advance()`` is called; without it a
+        block sweeps the bar. The bar is erased at the end, for the ✅/❌ line.
+        """
+        done = [0]
+        lock = threading.Lock()
+
+        def advance() -> None:
+            with lock:
+                done[0] += 1
+
+        if not self.animate:
+            yield advance
+            return
+        stop = threading.Event()
+        started = time.monotonic()
+
+        def draw() -> None:
+            tick = 0
+            while not stop.wait(0.1):
+                tick += 1
+                self.stream.write(f"\r\033[K  ⏳ {label} {_bar(tick, done[0], total)} "
+                                  f"{time.monotonic() - started:4.1f}s")
+                self.stream.flush()
+
+        painter = threading.Thread(target=draw, daemon=True)
+        painter.start()
+        try:
+            yield advance
+        finally:
+            stop.set()
+            painter.join()
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+    def decide(self, who: str, question: str, *, approve: bool, reason: str) -> Decision:
+        """Ask ``who`` to approve or reject; ``--yes`` takes the story's answer.
+
+        ``approve`` and ``reason`` are the story's answer, and the defaults on Enter.
+        """
+        if self.assume_yes:
+            verdict = "approves" if approve else f"rejects: {reason}"
+            self.write(f"  🤖 {who} {verdict} (--yes)")
+            return Decision(approve, None if approve else reason)
+        default = "approve" if approve else "reject"
+        while True:
+            answer = self.ask(f"  ❓ {question} [a]pprove / [r]eject (Enter: {default}): ")
+            choice = answer.strip().lower() or default[0]
+            if choice in ("a", "approve", "y", "yes"):
+                return Decision(True)
+            if choice in ("r", "reject", "n", "no"):
+                typed = self.ask(f"     why? (Enter: {reason}): ").strip()
+                return Decision(False, typed or reason)
+            self.write("     answer a or r")
+
+    def ask(self, prompt: str) -> str:
+        """Prompt on the stream and read one line."""
+        self.stream.write(prompt)
+        self.stream.flush()
+        try:
+            return self._ask()
+        except EOFError:
+            raise ConfigError(
+                "stdin closed while the demo waited for a gate decision",
+                "run it in a terminal, or pass --yes to play the story without asking",
+            ) from None
+
+
+def _bar(tick: int, done: int, total: int | None) -> str:
+    if total:
+        filled = round(BAR_WIDTH * min(done, total) / total)
+        return f"[{'█' * filled}{'░' * (BAR_WIDTH - filled)}] {done}/{total}"
+    room = BAR_WIDTH - len(SWEEP)
+    step = tick % (2 * room)
+    start = step if step < room else 2 * room - step
+    return f"[{'░' * start}{SWEEP}{'░' * (room - start)}]"
+
+
+# ---------------------------------------------------------------- embedded AWS
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The boto3 clients the demo provisions with (built by commands/demo.py)."""
+
+    s3: Any
+    s3_dr: Any
+    iam: Any
+    lambdas: Mapping[str, Any]  # region → Lambda client
+
+
+def environment_region(environment: str) -> str:
+    """us-west-2 for DR, us-east-1 for the rest."""
+    return DR_REGION if environment == DR else REGION
+
+
+def provision(clients: Clients, console: Console) -> None:
+    """The vault and DR buckets (versioned, object-locked), a role, every function."""
+    for s3, bucket, region in ((clients.s3, VAULT_BUCKET, REGION),
+                               (clients.s3_dr, DR_BUCKET, DR_REGION)):
+        kwargs: dict[str, Any] = {"Bucket": bucket, "ObjectLockEnabledForBucket": True}
+        if region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        s3.create_bucket(**kwargs)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        console.ok(f"bucket s3://{bucket} in {region}: versioning and object lock on")
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }]}
+    role = clients.iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    placeholder = _placeholder_zip()
+    jobs = [(env, service) for env in (*PROMOTION, DR) for service in SERVICES]
+    with console.progress("creating Lambda functions", len(jobs)) as advance:
+
+        def create(job: tuple[str, str]) -> None:
+            env, service = job
+            clients.lambdas[environment_region(env)].create_function(
+                FunctionName=function_name(service, env), Runtime=RUNTIME,
+                Role=role["Role"]["Arn"], Handler=SERVICES[service],
+                Code={"ZipFile": placeholder}, Timeout=FUNCTION_TIMEOUT,
+                Environment={"Variables": {"STAGE": env}},
+                Description=f"{service} in {env} (vault demo)",
+            )
+            advance()
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(create, jobs))
+    console.ok(f"{len(jobs)} Lambda functions: {', '.join(PROMOTION)} in {REGION}, "
+               f"{DR} in {DR_REGION} (placeholder code, no alias yet)")
+
+
+def _placeholder_zip() -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("PLACEHOLDER.txt", "no release deployed yet\n")
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- repository
+
+
+def _copy_tree(source: Traversable, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        if item.name == "__pycache__":
+            continue
+        if item.is_dir():
+            _copy_tree(item, dest / item.name)
+        else:
+            (dest / item.name).write_bytes(item.read_bytes())
+
+
+def _sources() -> Traversable:
+    return resources.files("vault_actions.demo") / "services"
+
+
+def smoke_settings(environment: str, base_url: str) -> dict[str, Any]:
+    """The smoke checks of one environment: DEV and DR ask /health, the others more."""
+    checks: list[dict[str, Any]] = [
+        {"name": f"{service} health", "path": f"/{service}/health", "json": {"status": "ok"}}
+        for service in SERVICES
+    ]
+    if environment not in ("dev", DR):
+        checks.append({
+            "name": "quote ACME", "path": "/price-fetcher/price?symbol=ACME",
+            "json": {"symbol": "ACME", "price": 12.34, "currency": "USD"},
+        })
+    if environment in ("qa", "uat"):
+        checks.append({"name": "stage settings", "path": "/config-service/config",
+                       "json": {"stage": environment}})
+    return {
+        "base-url": base_url,
+        "timeout-seconds": SMOKE_TIMEOUT_SECONDS,
+        "retry-interval-seconds": SMOKE_RETRY_SECONDS,
+        "checks": checks,
+    }
+
+
+def config_document(urls: Mapping[str, str]) -> dict[str, Any]:
+    """vault.yml as data; ``urls`` maps environment → its FunctionServer's URL."""
+    build = shlex.join([sys.executable, "-c", BUILD_SCRIPT])
+    environments: list[dict[str, Any]] = []
+    for name in PROMOTION:
+        env: dict[str, Any] = {"name": name, "functions": functions_of(name)}
+        if name == "uat":
+            env["gate"] = {"approvers": [QA_LEAD]}
+        if name == "prod":
+            env["gate"] = {"approvers": [MANAGER]}
+            env["read-only"] = True
+        env["smoke"] = smoke_settings(name, urls[name])
+        environments.append(env)
+    environments.append({
+        "name": DR, "region": DR_REGION, "bucket": DR_BUCKET, "mirror-of": "prod",
+        "functions": functions_of(DR), "smoke": smoke_settings(DR, urls[DR]),
+    })
+    return {
+        "vault": {"bucket": VAULT_BUCKET, "region": REGION},
+        "services": [
+            {"name": service, "path": f"services/{service}", "build": build}
+            for service in SERVICES
+        ],
+        "environments": environments,
+        "notifications": {"slack-webhook-env": "VAULT_DEMO_SLACK_WEBHOOK_URL"},
+    }
+
+
+def create_repository(repo: Path, urls: Mapping[str, str]) -> Path:
+    """A git repository with the services' first sources and vault.yml (not committed)."""
+    import yaml
+
+    repo.mkdir(parents=True)
+    git.run(["init", "--quiet", "--initial-branch=main"], repo)
+    name, email = DEVELOPER
+    for key, value in (("user.name", name), ("user.email", email), ("commit.gpgsign", "false"),
+                       ("tag.gpgsign", "false"), ("core.hooksPath", os.devnull)):
+        git.run(["config", key, value], repo)
+    for service in SERVICES:
+        _copy_tree(_sources() / service, repo / "services" / service)
+    (repo / ".gitignore").write_text("dist/\n")
+    path = repo / "vault.yml"
+    header = "# Written by `vault demo`: the smoke base URLs are the demo's function servers.\n"
+    path.write_text(header + yaml.safe_dump(config_document(urls), sort_keys=False))
+    return path
+
+
+def commit(repo: Path, attempt: Attempt) -> str:
+    """Apply the attempt's fix (if any) and commit everything; the short sha."""
+    if attempt.patch is not None:
+        with resources.as_file(_sources() / "fixes" / attempt.patch) as patch:
+            git.run(["apply", str(patch)], repo)
+    git.run(["add", "--all"], repo)
+    git.run(["commit", "--quiet", "--message", attempt.message], repo)
+    return git.head_sha(repo)[:7]
+
+
+# ---------------------------------------------------------------- the story
+
+
+@dataclass(frozen=True)
+class Ran:
+    """One ``vault`` command run in this process: its exit code and --json output."""
+
+    argv: tuple[str, ...]
+    code: int
+    data: Any
+
+    @property
+    def ok(self) -> bool:
+        """True on exit code 0."""
+        return self.code == 0
+
+    @property
+    def error(self) -> str:
+        """The error message the command reported ('' when it succeeded)."""
+        return str(self._error.get("message", ""))
+
+    @property
+    def error_type(self) -> str:
+        """The class of the error the command reported ('' when it succeeded)."""
+        return str(self._error.get("type", ""))
+
+    @property
+    def _error(self) -> dict[str, Any]:
+        found = self.data.get("error") if isinstance(self.data, dict) else None
+        return found if isinstance(found, dict) else {}
+
+
+@dataclass
+class Fates:
+    """How each release of the story ended: version → outcome text."""
+
+    outcomes: dict[str, str] = field(default_factory=dict)
+    live: str | None = None
+
+
+class Story:
+    """Plays the story with the real ``vault`` commands against ``config``."""
+
+    def __init__(
+        self, console: Console, config: Path, urls: Mapping[str, str], *, verbose: bool
+    ) -> None:
+        self.console = console
+        self.config = config
+        self.repo = config.parent
+        self.urls = urls
+        self.verbose = verbose
+        self.fates = Fates()
+
+    def vault(self, *argv: str) -> Ran:
+        """``vault <argv> --config <vault.yml> --json`` through the CLI's own entry point."""
+
+        from vault_actions.cli.main import main as cli_main
+
+        self.console.write(f"  $ vault {shlex.join(argv)}")
+        out, err = io.StringIO(), io.StringIO()
+        quiet = contextlib.nullcontext() if self.verbose else contextlib.redirect_stderr(err)
+        common = ["--config", str(self.config), "--json", *(["-v"] if self.verbose else [])]
+        with contextlib.redirect_stdout(out), quiet:
+            code = cli_main([*argv, *common])
+        if code == INTERRUPTED:
+            raise KeyboardInterrupt
+        text = out.getvalue().strip()
+        data = json.loads(text) if text else None
+        if code != 0 and not isinstance(data, dict):
+            data = {"error": {"message": err.getvalue().strip() or f"exit code {code}"}}
+        return Ran(tuple(argv), code, data)
+
+    def must(self, ran: Ran) -> Any:
+        """The command's data; VaultActionsError when the demo cannot go on without it."""
+        if ran.ok:
+            return ran.data
+        self.console.fail(ran.error)
+        raise VaultActionsError(
+            f"the demo stopped: `vault {shlex.join(ran.argv)}` failed: {ran.error}",
+            f"rerun with -v for the full logs; the repository is {self.repo}",
+        )
+
+    def play(self) -> Fates:
+        """Every attempt until a release is live in PROD (then synced to DR)."""
+        for number, attempt in enumerate(STORY, 1):
+            self.console.phase(f"🗓️  Attempt {number}: {attempt.message}")
+            self.console.note(attempt.intro)
+            sha = commit(self.repo, attempt)
+            self.console.ok(f"commit {sha} on main: {attempt.message}")
+            version = self.build()
+            outcome = self.promote(version, attempt)
+            self.fates.outcomes[version] = outcome
+            if outcome == "live":
+                self.fates.live = version
+                self.sync_dr(version)
+                return self.fates
+            self.console.write(f"  🪦 v{version} {outcome}: it never deploys again. "
+                               "Fail forward: the next fix ships as a new version.")
+        self.console.write("  No release reached PROD: every attempt was stopped.")
+        return self.fates
+
+    def build(self) -> str:
+        """``vault build``: the Factory; the version it released."""
+        with self.console.progress("building, zipping, tagging, uploading"):
+            data = self.must(self.vault("build"))
+        version = str(data["version"])
+        sizes = ", ".join(f"{a['service']} {a['size']:,} B" for a in data["artifacts"])
+        self.console.ok(f"v{version} tagged and locked in the vault ({sizes})")
+        return version
+
+    def promote(self, version: str, attempt: Attempt) -> str:
+        """DEV → QA → UAT → PROD; 'live' or how the release died."""
+        for env in PROMOTION:
+            if env in ("uat", "prod"):
+                died = self.gate(env, version)
+                if died:
+                    return died
+            self.deploy(env, version)
+            if not self.smoke(env, version):
+                return f"died in {env.upper()} (smoke_failed)"
+            if env == "uat":
+                died = self.review(version, attempt)
+                if died:
+                    return died
+        return "live"
+
+    def gate(self, env: str, version: str) -> str | None:
+        """The approver of ``env``'s gate decides; how the release died, or None."""
+        approver = QA_LEAD if env == "uat" else MANAGER
+        self.console.write(f"  🛑 {env.upper()} gate: waiting for {approver}")
+        decision = self.console.decide(
+            approver, f"{approver}: deploy v{version} to {env.upper()}?",
+            approve=True, reason=f"not ready for {env.upper()}",
+        )
+        return self.decide(env, version, approver, decision)
+
+    def review(self, version: str, attempt: Attempt) -> str | None:
+        """The product owner tries the release in UAT; how it died, or None."""
+        body = _fetch(self.urls["uat"] + PO_REQUEST)
+        self.console.write(f"  👓 {PRODUCT_OWNER} tries GET {PO_REQUEST} in UAT: {body}")
+        decision = self.console.decide(
+            PRODUCT_OWNER, f"{PRODUCT_OWNER}: accept v{version} in UAT?",
+            approve=attempt.po_rejects is None,
+            reason=attempt.po_rejects or "the feature does not work as specified",
+        )
+        if decision.approved:
+            self.console.ok(f"{PRODUCT_OWNER} accepts v{version} in UAT")
+            return None
+        return self.decide("uat", version, PRODUCT_OWNER, decision)
+
+    def decide(self, env: str, version: str, who: str, decision: Decision) -> str | None:
+        """``vault approve`` or ``vault reject``; how the release died, or None."""
+        if decision.approved:
+            self.must(self.vault("approve", "--env", env, "--version", version, "--by", who))
+            self.console.ok(f"approved for {env.upper()} by {who} (in the ledger)")
+            return None
+        reason = decision.reason or "rejected"
+        self.must(self.vault("reject", "--env", env, "--version", version, "--by", who,
+                             "--reason", reason))
+        self.console.fail(f"rejected in {env.upper()} by {who}: {reason}")
+        return f"rejected in {env.upper()} by {who}"
+
+    def deploy(self, env: str, version: str) -> None:
+        """``vault deploy``: the exact vault bytes to the environment's aliases."""
+        with self.console.progress(f"deploying v{version} to {env.upper()}"):
+            data = self.must(self.vault("deploy", "--env", env, "--version", version))
+        targets = ", ".join(
+            f"{s['function']}:{s['alias']} → {s['function_version']}" for s in data["services"]
+        )
+        self.console.ok(f"v{version} deployed to {env.upper()}: {targets}")
+
+    def smoke(self, env: str, version: str) -> bool:
+        """``vault smoke``: True when it passed (the ledger says either way)."""
+        ran = self.vault("smoke", "--env", env, "--version", version)
+        if ran.ok:
+            results = ran.data.get("results", [])
+            names = ", ".join(r["name"] for r in results)
+            self.console.ok(f"smoke passed in {env.upper()}: {len(results)} checks ({names})")
+            return True
+        if ran.error_type != "SmokeFailed":
+            self.must(ran)
+        self.console.fail(f"smoke FAILED in {env.upper()}: {ran.error}")
+        return False
+
+    def sync_dr(self, version: str) -> None:
+        """Phase 5: ``vault dr-sync`` to us-west-2, then what DR serves."""
+        self.console.phase("💾 Disaster recovery: sync PROD's release to us-west-2")
+        with self.console.progress(f"copying v{version} to {DR_BUCKET}, deploying {DR.upper()}"):
+            self.must(self.vault("dr-sync", "--version", version))
+        self.console.ok(f"v{version} Globally Synced: dr_synced is in the ledger")
+        body = _fetch(self.urls[DR] + "/price-fetcher/health")
+        self.console.ok(f"{DR.upper()} ({DR_REGION}) serves GET /price-fetcher/health: {body}")
+
+    def report(self, output: Path) -> tuple[str, Any]:
+        """``vault graveyard`` into ``output`` (Markdown) and ``vault status`` data."""
+        self.console.phase("🪦 The Release Graveyard, from the ledger")
+        self.must(self.vault("graveyard", "--output", str(output)))
+        status = self.must(self.vault("status"))
+        return output.read_text(encoding="utf-8"), status
+
+
+def _fetch(url: str) -> str:
+    """The body of GET ``url`` (error statuses included), for the story's narration."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310
+            return str(response.read().decode())
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code} {exc.read().decode(errors='replace')}"
+
+
+# ---------------------------------------------------------------- process environment
+
+
+@contextlib.contextmanager
+def isolated_environment(aws_env: Mapping[str, str]) -> Iterator[None]:
+    """``aws_env`` set, and nothing of the caller's AWS profile or GitHub run, meanwhile.
+
+    The demo must never reach a real AWS account, a GitHub repository or a Slack channel.
+    """
+    saved = dict(os.environ)
+    try:
+        for name in list(os.environ):
+            if name.startswith("GITHUB_") or name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+                del os.environ[name]
+        os.environ.update(aws_env)
+        os.environ["AWS_CONFIG_FILE"] = os.devnull
+        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def quiet_logs(verbose: bool) -> Iterator[None]:
+    """Only errors from the commands' logs (the demo narrates), emulator warnings kept."""
+    package = logging.getLogger("vault_actions")
+    emulator = logging.getLogger("vault_actions.demo.emulator")
+    levels = (package.level, emulator.level)
+    if not verbose:
+        package.setLevel(logging.ERROR)
+        emulator.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        package.setLevel(levels[0])
+        emulator.setLevel(levels[1])

@@ -1,0 +1,378 @@
+"""Journeys rendered for people: status text, step-summary tables and the release graveyard.
+
+Pure functions over ledger data, no I/O. Every user-supplied string (reasons, actors,
+details) is escaped for where it lands: a Mermaid label, a Markdown table cell, a terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from vault_actions.config import Config
+from vault_actions.promotion.journey import Journey, Lag
+from vault_actions.store.ledger import Event
+from vault_actions.text import markdown_cell, mermaid_text, plain
+
+STATE_OF_FATAL = {"smoke_failed": "failed", "rejected": "rejected", "cancelled": "cancelled"}
+STATE_OF_PROGRESS = {
+    "deployed": "deployed",
+    "smoke_passed": "passed",
+    "deploy_failed": "deploy_failed",
+    "rolled_back": "rolled_back",
+    "dr_synced": "synced",
+}
+DETAIL_CHARS = 120
+
+CLASS_DEFS = (
+    "classDef success fill:#dcfce7,stroke:#16a34a,stroke-width:2px,color:#064e3b,rx:5,ry:5;",
+    "classDef fail fill:#fee2e2,stroke:#dc2626,stroke-width:2px,color:#7f1d1d,rx:5,ry:5;",
+    "classDef active fill:#e0f2fe,stroke:#0284c7,stroke-width:3px,color:#075985,rx:5,ry:5;",
+    "classDef dead opacity:0.6,fill:#f3f4f6,stroke:#9ca3af,stroke-width:2px,"
+    "stroke-dasharray: 5 5;",
+)
+
+def _link(url: str | None, text: str) -> str:
+    if not url or urlsplit(url).scheme not in ("http", "https"):
+        return markdown_cell(url or "")
+    return f"[{text}]({quote(url, safe=':/?=&%#@+~.,-_')})"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where a version stands in one environment, and the event that says so.
+
+    ``state`` is one of pending, approved, deployed, passed, deploy_failed, rolled_back,
+    synced (DR), or the fatal failed, rejected, cancelled.
+    """
+
+    environment: str
+    state: str
+    event: Event | None
+    approval: Event | None
+
+    @property
+    def reached(self) -> bool:
+        """False when nothing happened to the version in this environment."""
+        return self.state != "pending"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {
+            "environment": self.environment,
+            "state": self.state,
+            "at": self.event.at if self.event else None,
+            "by": self.event.who if self.event else None,
+            "reason": self.event.reason if self.event else None,
+            "run_url": self.event.run_url if self.event else None,
+            "approved_by": self.approval.who if self.approval else None,
+            "approved_at": self.approval.at if self.approval else None,
+        }
+
+
+def stage(journey: Journey, environment: str) -> Stage:
+    """The version's state in ``environment``: a death there wins, else the latest step."""
+    events = journey.in_environment(environment)
+    approval = next((e for e in reversed(events) if e.event == "approved"), None)
+    fatal = next((e for e in events if e.fatal), None)
+    if fatal is not None:
+        return Stage(environment, STATE_OF_FATAL[fatal.event], fatal, approval)
+    progress = [e for e in events if e.event in STATE_OF_PROGRESS]
+    if progress:
+        return Stage(environment, STATE_OF_PROGRESS[progress[-1].event], progress[-1], approval)
+    if approval is not None:
+        return Stage(environment, "approved", approval, approval)
+    return Stage(environment, "pending", None, None)
+
+
+def track(cfg: Config, journeys: Iterable[Journey] = ()) -> list[str]:
+    """Environment names in display order: promotion order, mirrors, then any unknown."""
+    names = [e.name for e in (*cfg.promotion_order, *cfg.mirrors)]
+    for journey in journeys:
+        names += [
+            e.environment
+            for e in journey.events
+            if e.environment is not None and e.environment not in names
+        ]
+    return list(dict.fromkeys(names))
+
+
+def live_in(journey: Journey, live: Mapping[str, str]) -> list[str]:
+    """The environments where this version is live."""
+    return [env for env, version in live.items() if version == journey.version]
+
+
+def outcome(cfg: Config, journey: Journey) -> str:
+    """``Died in QA``, ``Cancelled``, ``Success``, ``Rolled back in PROD`` or ``In progress``."""
+    death = journey.death
+    if death is not None:
+        return f"Died in {death.environment.upper()}" if death.environment else "Cancelled"
+    final = cfg.promotion_order[-1].name if cfg.promotion_order else None
+    if final is None or journey.last("deployed", final) is None:
+        return "In progress"
+    return "Success" if journey.standing(final) else f"Rolled back in {final.upper()}"
+
+
+def version_json(
+    cfg: Config, journey: Journey, live: Mapping[str, str], attempt: int
+) -> dict[str, Any]:
+    """One version's journey as plain data."""
+    here = live_in(journey, live)
+    death = journey.death
+    return {
+        "version": journey.version,
+        "attempt": attempt,
+        "state": "dead" if death else ("live" if here else "alive"),
+        "outcome": outcome(cfg, journey),
+        "died_in": death.environment if death else None,
+        "death": death.to_json() if death else None,
+        "live_in": here,
+        "environments": [
+            s.to_json()
+            for s in (stage(journey, env) for env in track(cfg, [journey]))
+            if s.reached
+        ],
+        "events": [e.to_json() for e in journey.events],
+    }
+
+
+def status_data(
+    cfg: Config,
+    journeys: Mapping[str, Journey],
+    live: Mapping[str, str],
+    lags: Sequence[Lag],
+    attempts: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The structured status: every journey, what is live where, DR lag."""
+    numbers = attempts or {v: n for n, v in enumerate(journeys, 1)}
+    return {
+        "versions": [version_json(cfg, j, live, numbers[v]) for v, j in journeys.items()],
+        "live": dict(live),
+        "dr_lag": [lag.to_json() for lag in lags],
+    }
+
+
+def _stage_line(st: Stage, width: int) -> str:
+    event = st.event
+    line = f"  {st.environment:<{width}}  {st.state:<13}"
+    if event is not None:
+        line += f"  {event.when}  {plain(event.who)}"
+        if event.reason:
+            line += f"  ({plain(event.reason)})"
+    if st.approval is not None and st.approval is not event:
+        line += f"  · approved by {plain(st.approval.who)} at {st.approval.when}"
+    return line.rstrip()
+
+
+def _summary(journey: Journey, live: Mapping[str, str]) -> str:
+    if journey.death is not None:
+        return f"🪦 dead: {journey.death.describe()}"
+    here = live_in(journey, live)
+    return "✅ alive" + (f", live in {', '.join(here)}" if here else "")
+
+
+def status_text(
+    cfg: Config,
+    journeys: Mapping[str, Journey],
+    live: Mapping[str, str],
+    lags: Sequence[Lag],
+) -> str:
+    """The journeys for a terminal: one block per version, then what is live and DR lag."""
+    names = track(cfg, journeys.values())
+    width = max(len(n) for n in names) if names else 0
+    blocks: list[str] = []
+    for journey in journeys.values():
+        stages = [stage(journey, env) for env in names]
+        lines = [f"v{journey.version}  {plain(_summary(journey, live))}"]
+        lines += [_stage_line(s, width) for s in stages if s.reached]
+        blocks.append("\n".join(lines))
+    where = ", ".join(f"{env} v{version}" for env, version in live.items()) or "nothing"
+    blocks.append(f"live: {where}")
+    blocks += [f"⚠️  {lag.describe()}" for lag in lags]
+    return "\n\n".join(blocks)
+
+
+def journey_table(cfg: Config, journey: Journey, live: Mapping[str, str]) -> str:
+    """A Markdown table of one version's journey, for a step summary."""
+    rows = [
+        f"### v{journey.version}: {markdown_cell(_summary(journey, live))}",
+        "",
+        "| Environment | State | When | Who | Note |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for st in (stage(journey, env) for env in track(cfg, [journey])):
+        if not st.reached:
+            continue
+        event = st.event
+        notes = [f"reason: {event.reason}"] if event and event.reason else []
+        if st.approval is not None and st.approval is not event:
+            notes.append(f"approved by {st.approval.who} at {st.approval.when}")
+        note = "; ".join(notes)
+        rows.append(
+            f"| {st.environment} | {st.state} | {event.when if event else ''} "
+            f"| {markdown_cell(event.who) if event else ''} | {markdown_cell(note)} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+@dataclass(frozen=True)
+class _Node:
+    key: str
+    label: str  # already safe for a quoted Mermaid label
+    css: str
+    environment: str | None = None
+
+
+def _approved_by(st: Stage) -> str:
+    return f"by {mermaid_text(st.approval.who)}" if st.approval else ""
+
+
+def _label(st: Stage, title: str, live_final: bool, has_smoke: bool) -> tuple[list[str], str]:
+    why = f"({mermaid_text(st.event.reason)})" if st.event and st.event.reason else ""
+    fixed: dict[str, tuple[list[str], str]] = {
+        "failed": ([f"{title}: ❌ FAILED"], "fail"),
+        "rejected": ([f"{title}: 🛑 REJECTED", why], "fail"),
+        "cancelled": ([f"{title}: ⛔ CANCELLED", why], "fail"),
+        "deploy_failed": ([f"{title}: ⚠️ DEPLOY FAILED"], "fail"),
+        "rolled_back": ([f"{title}: ↩️ ROLLED BACK"], "fail"),
+        "synced": ([f"💾 {title}: SYNCED"], "success"),
+        "approved": ([f"{title}: Approved", _approved_by(st), "(awaiting deploy)"], "active"),
+    }
+    if st.state in fixed:
+        return fixed[st.state]
+    if live_final:
+        return [f"🚀 {title}: LIVE"], "active"
+    if st.state == "deployed" and has_smoke:
+        return [f"{title}: ⏳ Smoke test pending"], "active"
+    if st.approval is not None:
+        return [f"{title}: Approved", _approved_by(st)], "success"
+    return [f"{title}: {'Pass' if st.state == 'passed' else 'Deployed'}"], "success"
+
+
+def _nodes(cfg: Config, journey: Journey, live: Mapping[str, str]) -> list[_Node]:
+    final = cfg.promotion_order[-1].name if cfg.promotion_order else None
+    smoke = {e.name: e.smoke is not None for e in cfg.environments}
+    nodes = [_Node("B", f"Build v{journey.version}", "success")]
+    for index, env in enumerate(track(cfg, [journey])):
+        st = stage(journey, env)
+        if not st.reached:
+            continue
+        live_final = env == final and live.get(env) == journey.version
+        parts, css = _label(st, env.upper(), live_final, smoke.get(env, False))
+        nodes.append(_Node(f"E{index}", "<br/>".join(p for p in parts if p), css, env))
+    death = journey.death
+    if death is not None and death.environment is None:
+        reason = f"<br/>({mermaid_text(death.reason)})" if death.reason else ""
+        nodes.append(_Node("X", f"⛔ CANCELLED{reason}", "fail"))
+    return nodes
+
+
+def _edges(cfg: Config, prefix: str, nodes: Sequence[_Node], death: Event | None) -> list[str]:
+    by_env = {n.environment: n for n in nodes if n.environment}
+    mirrors = {m.name: by_env.get(str(m.mirror_of)) for m in cfg.mirrors}
+    edges: list[str] = []
+    previous = nodes[0]
+    for node in nodes[1:]:
+        source = mirrors.get(node.environment or "")
+        if source is not None:
+            edges.append(f"{prefix}{source.key} -.-> {prefix}{node.key}")
+            continue
+        edges.append(f"{prefix}{previous.key} --> {prefix}{node.key}")
+        previous = node
+    if death is not None:
+        key = by_env[death.environment].key if death.environment else "X"
+        edges.append(f"{prefix}{key} -.-> {prefix}G")
+    return edges
+
+
+def _subgraph(cfg: Config, attempt: int, journey: Journey, live: Mapping[str, str]) -> list[str]:
+    prefix = f"V{attempt}_"
+    nodes = _nodes(cfg, journey, live)
+    title = f"🗓️ Attempt {attempt}: v{journey.version} ({outcome(cfg, journey)})"
+    lines = [f'    subgraph V{attempt} ["{title}"]', "        direction TB"]
+    lines += [f'        {prefix}{n.key}["{n.label}"]:::{n.css}' for n in nodes]
+    if journey.death is not None:
+        lines.append(f'        {prefix}G("🪦 GRAVEYARD<br/>(Abandoned)"):::dead')
+    lines += [f"        {edge}" for edge in _edges(cfg, prefix, nodes, journey.death)]
+    lines.append("    end")
+    return lines
+
+
+def _numbered(journeys: Mapping[str, Journey], last: int | None) -> list[tuple[int, Journey]]:
+    numbered = list(enumerate(journeys.values(), 1))
+    return numbered[-last:] if last else numbered
+
+
+def graveyard_mermaid(
+    cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str], last: int | None = None
+) -> str:
+    """The release graveyard as a Mermaid flowchart: one subgraph per version, chained."""
+    numbered = _numbered(journeys, last)
+    lines = ["flowchart TD", *(f"    {c}" for c in CLASS_DEFS)]
+    for attempt, journey in numbered:
+        lines += _subgraph(cfg, attempt, journey, live)
+    if len(numbered) > 1:
+        lines.append("    " + " --> ".join(f"V{n}" for n, _ in numbered))
+    if not numbered:
+        lines.append('    EMPTY["No release recorded in the ledger yet"]')
+    return "\n".join(lines) + "\n"
+
+
+def _details(event: Event) -> str:
+    if event.reason:
+        return event.reason
+    pairs = [
+        f"{k}: {v}" for k, v in sorted(event.details.items())
+        if k != "by" and isinstance(v, str | int | float | bool)
+    ]
+    return ", ".join(pairs)
+
+
+def _who(event: Event) -> str:
+    if event.who != event.actor:
+        return f"{event.who} (recorded by {event.actor})"
+    return event.who
+
+
+def audit_table(events: Sequence[Event]) -> str:
+    """Every event as a Markdown table row: version, environment, event, when, who, run."""
+    rows = [
+        "| Version | Environment | Event | When | Who | Details | Run |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    rows += [
+        f"| v{e.version} | {e.environment or '—'} | {e.event} | {e.when} "
+        f"| {markdown_cell(_who(e))} | {markdown_cell(_details(e), DETAIL_CHARS)} "
+        f"| {_link(e.run_url, 'run')} |"
+        for e in events
+    ]
+    return "\n".join(rows) + "\n"
+
+
+def graveyard_markdown(
+    cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str], last: int | None = None
+) -> str:
+    """The graveyard for a step summary or a file: the Mermaid chart and the audit table."""
+    shown = [j for _, j in _numbered(journeys, last)]
+    events = sorted((e for j in shown for e in j.events), key=lambda e: (e.time, e.id))
+    return (
+        "## 🪦 Release graveyard\n\n"
+        f"```mermaid\n{graveyard_mermaid(cfg, journeys, live, last)}```\n\n"
+        "### Audit trail\n\n"
+        f"{audit_table(events)}"
+    )
+
+
+def graveyard_data(
+    cfg: Config,
+    journeys: Mapping[str, Journey],
+    live: Mapping[str, str],
+    lags: Sequence[Lag],
+    last: int | None = None,
+) -> dict[str, Any]:
+    """The graveyard as plain data: the shown versions with their attempt numbers."""
+    numbered = _numbered(journeys, last)
+    shown = {j.version: j for _, j in numbered}
+    return status_data(cfg, shown, live, lags, {j.version: n for n, j in numbered})

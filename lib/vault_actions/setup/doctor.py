@@ -1,0 +1,399 @@
+"""Checks a live vault's protections item by item: what holds, what does not, what to change.
+
+The promises come from infra/vault.yaml: every bucket the pipeline reads code from is
+versioned, object-locked with a default retention, private, encrypted, TLS-only, refuses
+every delete and every write without ``If-None-Match``, and lives in the region of the
+functions that read it; every function in vault.yml exists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from functools import cache, partial
+from typing import Any
+
+from vault_actions.config import Config, Environment
+from vault_actions.integrations import aws
+
+ClientFactory = Callable[[str, str], Any]
+Probe = Callable[[], tuple[bool, str]]
+
+TEMPLATE = "infra/vault.yaml"
+# Keys the put-once and no-delete statements must cover: an artifact and a ledger event.
+SAMPLE_KEYS = ("v0.0.0/doctor-probe.zip", "ledger/v0.0.0/doctor-probe.json")
+DELETE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
+PUBLIC_ACCESS_FLAGS = (
+    "BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets",
+)
+LEGACY_LOCATIONS = {"EU": "eu-west-1"}  # GetBucketLocation of buckets made long ago
+ENCRYPTIONS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
+# Error codes that mean "this is not configured" (not "cannot read it"), in words.
+ABSENT = {
+    "NoSuchPublicAccessBlockConfiguration": "no public access block",
+    "ServerSideEncryptionConfigurationNotFoundError": "no default encryption",
+    "ObjectLockConfigurationNotFoundError": "object lock is not enabled",
+    "NoSuchBucketPolicy": "the bucket has no policy",
+    "ResourceNotFoundException": "does not exist",
+}
+READ_PERMISSIONS = (
+    "s3:GetBucketLocation, s3:GetBucketVersioning, s3:GetBucketObjectLockConfiguration, "
+    "s3:GetBucketPublicAccessBlock, s3:GetEncryptionConfiguration, s3:GetBucketPolicy, "
+    "lambda:GetFunction"
+)
+Conditions = dict[tuple[str, str], tuple[str, ...]]
+PUT_ONCE = {("null", "s3:if-none-match"): ("true",)}
+MULTIPART_EXEMPTION = {("bool", "s3:objectcreationoperation"): ("true",)}
+TLS_ONLY = {("bool", "aws:securetransport"): ("false",)}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One promise: whether it holds, what was found, and what to change when it does not."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every item checked, in order."""
+
+    items: tuple[Item, ...]
+
+    @property
+    def failed(self) -> tuple[Item, ...]:
+        """The broken promises."""
+        return tuple(i for i in self.items if not i.ok)
+
+    @property
+    def ok(self) -> bool:
+        """True when every promise holds."""
+        return not self.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``vault doctor --json``."""
+        return {
+            "ok": self.ok,
+            "failed": len(self.failed),
+            "items": [asdict(i) for i in self.items],
+        }
+
+
+def examine(cfg: Config, client: ClientFactory) -> Report:
+    """Check every bucket vault.yml reads code from and every function it deploys."""
+    clients: dict[tuple[str, str], Any] = {}
+
+    def cached(service: str, region: str) -> Any:
+        if (service, region) not in clients:
+            clients[service, region] = client(service, region)
+        return clients[service, region]
+
+    items: list[Item] = []
+    for bucket, readers in bucket_readers(cfg).items():
+        items += bucket_items(partial(cached, "s3"), bucket, readers, cfg.vault.region)
+    for env in cfg.environments:
+        items += function_items(cached("lambda", env.region), env)
+    return Report(tuple(items))
+
+
+def bucket_readers(cfg: Config) -> dict[str, dict[str, str]]:
+    """bucket -> {who reads it: region}: vault.region, and each environment's functions."""
+    readers: dict[str, dict[str, str]] = {cfg.vault.bucket: {"vault.region": cfg.vault.region}}
+    for env in cfg.environments:
+        readers.setdefault(env.bucket, {})[f"{env.name}'s functions"] = env.region
+    return readers
+
+
+def bucket_items(
+    s3_in: Callable[[str], Any], bucket: str, readers: dict[str, str], home: str
+) -> list[Item]:
+    """Region, versioning, object lock, public access, encryption and the bucket policy."""
+    from botocore.exceptions import ClientError
+
+    try:
+        location = s3_in(home).get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except ClientError as exc:
+        return [Item(
+            f"{bucket}: exists",
+            False,
+            f"cannot be read: {aws.describe(exc)}",
+            f"create it with {TEMPLATE} or fix the bucket name in vault.yml "
+            f"(reading it needs {READ_PERMISSIONS})",
+        )]
+    region = LEGACY_LOCATIONS.get(location, location) if location else "us-east-1"
+    s3 = s3_in(region)
+
+    @cache  # one read for the three policy items (an error is not cached: it re-raises)
+    def policy() -> dict[str, Any]:
+        return dict(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]))
+
+    return [
+        region_item(bucket, region, readers),
+        _check(f"{bucket}: versioning", _versioning_fix(bucket),
+               lambda: versioning(s3.get_bucket_versioning(Bucket=bucket))),
+        _check(f"{bucket}: object-lock", _object_lock_fix(bucket),
+               lambda: object_lock(s3.get_object_lock_configuration(Bucket=bucket))),
+        _check(f"{bucket}: public-access-block", _public_access_fix(bucket),
+               lambda: public_access(s3.get_public_access_block(Bucket=bucket))),
+        _check(f"{bucket}: encryption", _encryption_fix(bucket),
+               lambda: encryption(s3.get_bucket_encryption(Bucket=bucket))),
+        _check(f"{bucket}: deny-delete", _statement_fix(bucket, "DenyObjectDeletes"),
+               lambda: deny_delete(policy(), bucket)),
+        _check(f"{bucket}: conditional-write", _statement_fix(bucket, "DenyUnconditionalWrites"),
+               lambda: conditional_write(policy(), bucket)),
+        _check(f"{bucket}: tls-only", _statement_fix(bucket, "DenyInsecureTransport"),
+               lambda: tls_only(policy(), bucket)),
+    ]
+
+
+def function_items(lambda_: Any, env: Environment) -> list[Item]:
+    """One item per function of ``env``: it exists in ``env.region``."""
+
+    def exists(function: str) -> tuple[bool, str]:
+        lambda_.get_function(FunctionName=function)
+        return True, f"exists in {env.region}"
+
+    return [
+        _check(
+            f"{env.name}: function {function}",
+            f"create {function} in {env.region}, or map service {service} to an existing "
+            f"function under environments[{env.name}].functions in vault.yml",
+            partial(exists, function),
+        )
+        for service, function in env.functions.items()
+    ]
+
+
+def _check(name: str, fix: str, probe: Probe) -> Item:
+    """Run one probe; a missing configuration fails the item, so does an unreadable one."""
+    from botocore.exceptions import ClientError
+
+    try:
+        ok, detail = probe()
+    except ClientError as exc:
+        code = aws.error_code(exc)
+        if code in ABSENT:
+            return Item(name, False, f"{ABSENT[code]} ({code})", fix)
+        return Item(
+            name,
+            False,
+            f"cannot be read: {aws.describe(exc)}",
+            f"run vault doctor with credentials allowed {READ_PERMISSIONS}; if it is "
+            f"missing: {fix}",
+        )
+    return Item(name, ok, detail, "" if ok else fix)
+
+
+def region_item(bucket: str, region: str, readers: dict[str, str]) -> Item:
+    """The bucket is in the region of everything that reads code from it."""
+    name = f"{bucket}: region"
+    wrong = {who: r for who, r in readers.items() if r != region}
+    if not wrong:
+        return Item(name, True, f"in {region}, like {', '.join(readers)}")
+    found = ", ".join(f"{who} {'is' if who == 'vault.region' else 'are'} in {r}"
+                      for who, r in wrong.items())
+    wanted = ", ".join(sorted(set(wrong.values())))
+    return Item(
+        name,
+        False,
+        f"the bucket is in {region}, but {found}: Lambda only reads code from a bucket "
+        "in its own region",
+        f"use a bucket in {wanted} for them (deploy {TEMPLATE} with Role=dr in that "
+        "region for a DR bucket) and set its name in vault.yml, or fix the region there",
+    )
+
+
+def versioning(response: dict[str, Any]) -> tuple[bool, str]:
+    """Versioning must be Enabled."""
+    status = response.get("Status")
+    return status == "Enabled", f"status {status or 'never enabled'}"
+
+
+def object_lock(response: dict[str, Any]) -> tuple[bool, str]:
+    """Object Lock must be enabled with a default retention."""
+    conf = response.get("ObjectLockConfiguration", {})
+    if conf.get("ObjectLockEnabled") != "Enabled":
+        return False, "object lock is not enabled"
+    retention = conf.get("Rule", {}).get("DefaultRetention", {})
+    period = (f"{retention['Days']} days" if retention.get("Days")
+              else f"{retention['Years']} years" if retention.get("Years") else "")
+    if not retention.get("Mode") or not period:
+        return False, "enabled, but without a default retention: new objects are not locked"
+    return True, f"enabled; default retention {retention['Mode']} {period}"
+
+
+def public_access(response: dict[str, Any]) -> tuple[bool, str]:
+    """All four public access block flags must be on."""
+    conf = response.get("PublicAccessBlockConfiguration", {})
+    off = [flag for flag in PUBLIC_ACCESS_FLAGS if not conf.get(flag)]
+    if off:
+        return False, f"{', '.join(off)} off"
+    return True, "all four flags on"
+
+
+def encryption(response: dict[str, Any]) -> tuple[bool, str]:
+    """A default server-side encryption rule must exist."""
+    rules = response.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+    found = [r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules]
+    good = [a for a in found if a in ENCRYPTIONS]
+    if not good:
+        return False, f"no default encryption rule (found: {found or 'none'})"
+    return True, f"default encryption {good[0]}"
+
+
+def deny_delete(document: dict[str, Any], bucket: str) -> tuple[bool, str]:
+    """Everyone is denied, without conditions, deleting objects and object versions."""
+    pairs = [(a, f"{bucket}/{k}") for a in DELETE_ACTIONS for k in SAMPLE_KEYS]
+    return _denied(document, pairs, lambda c: not c, "deletes of objects and versions",
+                   f"nothing denies everyone, unconditionally, {' and '.join(DELETE_ACTIONS)} "
+                   f"on {bucket}/*")
+
+
+def conditional_write(document: dict[str, Any], bucket: str) -> tuple[bool, str]:
+    """Everyone is denied s3:PutObject without If-None-Match on v*/ and ledger/ keys."""
+    pairs = [("s3:PutObject", f"{bucket}/{k}") for k in SAMPLE_KEYS]
+    return _denied(
+        document, pairs, lambda c: c in (PUT_ONCE, PUT_ONCE | MULTIPART_EXEMPTION),
+        "s3:PutObject without If-None-Match",
+        "nothing denies s3:PutObject when s3:if-none-match is absent (Null = true) on "
+        "v*/ and ledger/ keys: an existing version could be overwritten",
+    )
+
+
+def tls_only(document: dict[str, Any], bucket: str) -> tuple[bool, str]:
+    """Everyone is denied every request over plain HTTP."""
+    key = f"{bucket}/{SAMPLE_KEYS[0]}"
+    pairs = [("s3:GetObject", key), ("s3:PutObject", key), ("s3:ListBucket", bucket)]
+    return _denied(document, pairs, lambda c: c == TLS_ONLY, "requests without TLS",
+                   "nothing denies s3:* when aws:SecureTransport is false")
+
+
+def _denied(
+    document: dict[str, Any],
+    pairs: Iterable[tuple[str, str]],
+    conditions_ok: Callable[[Conditions], bool],
+    what: str,
+    failure: str,
+) -> tuple[bool, str]:
+    statements = _as_list(document.get("Statement"))
+    sids: list[str] = []
+    for action, resource in pairs:
+        found = [
+            str(s.get("Sid", "(no Sid)"))
+            for s in statements
+            if isinstance(s, dict) and s.get("Effect") == "Deny" and _everyone(s)
+            and _covers_action(s, action) and _covers_resource(s, resource)
+            and conditions_ok(_conditions(s))
+        ]
+        if not found:
+            return False, failure
+        sids += [sid for sid in found if sid not in sids]
+    return True, f"{what} denied to everyone ({', '.join(sids)})"
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _glob(pattern: str, value: str, *, fold: bool = False) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.IGNORECASE if fold else 0) is not None
+
+
+def _everyone(statement: dict[str, Any]) -> bool:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    return isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))
+
+
+def _covers_action(statement: dict[str, Any], action: str) -> bool:
+    if "NotAction" in statement:
+        return not any(_glob(p, action, fold=True) for p in _as_list(statement["NotAction"]))
+    return any(_glob(p, action, fold=True) for p in _as_list(statement.get("Action")))
+
+
+def _resource_matches(pattern: str, resource: str) -> bool:
+    """``resource`` is ``bucket`` or ``bucket/key``; partitions (aws, aws-cn…) all match."""
+    if pattern == "*":
+        return True
+    found = re.fullmatch(r"arn:[^:]*:s3:::(.*)", pattern)
+    return found is not None and _glob(found.group(1), resource)
+
+
+def _covers_resource(statement: dict[str, Any], resource: str) -> bool:
+    if "NotResource" in statement:
+        return not any(_resource_matches(p, resource) for p in _as_list(statement["NotResource"]))
+    return any(_resource_matches(p, resource) for p in _as_list(statement.get("Resource")))
+
+
+def _conditions(statement: dict[str, Any]) -> Conditions:
+    """{(operator, key): values}, lower-cased: IAM condition keys are case-insensitive."""
+    out: Conditions = {}
+    for operator, entries in (statement.get("Condition") or {}).items():
+        for key, values in entries.items():
+            out[operator.lower(), key.lower()] = tuple(
+                str(v).lower() for v in _as_list(values)
+            )
+    return out
+
+
+def _versioning_fix(bucket: str) -> str:
+    return (
+        f"aws s3api put-bucket-versioning --bucket {bucket} "
+        "--versioning-configuration Status=Enabled (then enable object lock)"
+    )
+
+
+def _object_lock_fix(bucket: str) -> str:
+    return (
+        f"aws s3api put-object-lock-configuration --bucket {bucket} --object-lock-configuration "
+        "'ObjectLockEnabled=Enabled,Rule={DefaultRetention={Mode=GOVERNANCE,Days=365}}' "
+        f"(versioning must be enabled; {TEMPLATE} sets RetentionMode and RetentionDays)"
+    )
+
+
+def _public_access_fix(bucket: str) -> str:
+    return (
+        f"aws s3api put-public-access-block --bucket {bucket} "
+        "--public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,"
+        "BlockPublicPolicy=true,RestrictPublicBuckets=true"
+    )
+
+
+def _encryption_fix(bucket: str) -> str:
+    return (
+        f"aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-"
+        "configuration '{\"Rules\":[{\"ApplyServerSideEncryptionByDefault\":"
+        "{\"SSEAlgorithm\":\"AES256\"}}]}'"
+    )
+
+
+def _statement_fix(bucket: str, sid: str) -> str:
+    return (
+        f"restore statement {sid} of {TEMPLATE}'s BucketPolicy in the policy of {bucket} "
+        "(redeploying the stack does it)"
+    )
+
+
+def render(report: Report) -> str:
+    """A checklist: ✅/❌ per item, with the fix under each failed one."""
+    lines = []
+    for item in report.items:
+        lines.append(f"{'✅' if item.ok else '❌'} {item.name}: {item.detail}")
+        if not item.ok:
+            lines.append(f"   → {item.fix}")
+    total = len(report.items)
+    if report.ok:
+        lines.append(f"\nAll {total} checks pass: the vault keeps its promises.")
+    else:
+        lines.append(f"\n{len(report.failed)} of {total} checks fail: change what the "
+                     "→ lines say, then run vault doctor again.")
+    return "\n".join(lines)

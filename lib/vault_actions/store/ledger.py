@@ -1,0 +1,268 @@
+"""The ledger: an append-only record of every release's journey, and the promotion policy.
+
+Each event is its own put-once JSON object, ``ledger/v<version>/<time>-<uuid>.json`` in the
+vault bucket, so concurrent writers never lose one and nothing is ever modified or
+deleted. Everything else (journeys, what is live where, who may go where) is derived from
+the events and never stored beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from vault_actions.errors import VaultError, VersionError
+from vault_actions.store.manifest import validate_version, version_prefix
+from vault_actions.store.vault import Vault, b64_sha256
+
+if TYPE_CHECKING:
+    from vault_actions.context import RunContext
+
+    pass
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 1
+EVENTS = (
+    "built", "deployed", "deploy_failed", "smoke_passed", "smoke_failed",
+    "approved", "rejected", "rolled_back", "dr_synced", "cancelled",
+)
+FATAL = frozenset({"smoke_failed", "rejected", "cancelled"})
+# Events that put a version's code live in their environment (DR sync deploys to DR).
+LIVE_EVENTS = frozenset({"deployed", "dr_synced"})
+READERS = 16
+GITHUB_GATE = "github-environment"  # details.source of approvals read from GitHub's gate
+FOREIGN_HINT = "ledger events are written only by vault-actions; check who wrote this object"
+NEW_VERSION_HINT = "push a fix: or feat: commit to main; the next build releases a new version"
+
+_ENV_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of a release's journey, exactly as stored in the ledger."""
+
+    id: str
+    version: str
+    event: str
+    environment: str | None
+    at: str
+    actor: str
+    commit: str | None
+    run_url: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def time(self) -> datetime:
+        """``at`` as an aware datetime."""
+        return datetime.fromisoformat(self.at)
+
+    @property
+    def when(self) -> str:
+        """``at`` for people: ``2026-03-01 10:00:01 UTC``."""
+        return self.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    @property
+    def who(self) -> str:
+        """Who decided (``details.by`` for gate decisions), else who ran it."""
+        by = self.details.get("by")
+        return str(by) if by else self.actor
+
+    @property
+    def reason(self) -> str | None:
+        """``details.reason`` when one was given."""
+        reason = self.details.get("reason")
+        return str(reason) if reason else None
+
+    @property
+    def fatal(self) -> bool:
+        """True when this event kills the version."""
+        return self.event in FATAL
+
+    def describe(self) -> str:
+        """``smoke_failed in qa at <when> by <who>`` (with the reason when there is one)."""
+        where = f" in {self.environment}" if self.environment else ""
+        text = f"{self.event}{where} at {self.when} by {self.who}"
+        return f"{text} ({self.reason})" if self.reason else text
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form."""
+        return {"schema": SCHEMA, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, raw: Any, where: str) -> Event:
+        """Parse a stored event; VaultError naming ``where`` when it is not one."""
+        try:
+            return _parse_event(raw)
+        except (TypeError, ValueError, KeyError, VersionError) as exc:
+            raise VaultError(
+                f"{where} is not a valid ledger event ({exc})",
+                FOREIGN_HINT,
+            ) from None
+
+
+def _optional_str(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} must be a string or null, not {value!r}")
+    return value
+
+
+def _required_str(raw: Mapping[str, Any], key: str) -> str:
+    value = raw[key]
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{key} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _parse_event(raw: Any) -> Event:
+    if not isinstance(raw, dict):
+        raise TypeError("not a JSON object")
+    details = raw.get("details", {})
+    if not isinstance(details, dict):
+        raise TypeError(f"details must be an object, not {details!r}")
+    event = Event(
+        id=_required_str(raw, "id"),
+        version=_required_str(raw, "version"),
+        event=_required_str(raw, "event"),
+        environment=_optional_str(raw, "environment"),
+        at=_required_str(raw, "at"),
+        actor=_required_str(raw, "actor"),
+        commit=_optional_str(raw, "commit"),
+        run_url=_optional_str(raw, "run_url"),
+        details=details,
+    )
+    if validate_version(event.version) != event.version:
+        raise ValueError(f"version {event.version!r} must not carry a 'v' prefix")
+    if event.time.tzinfo is None:
+        raise ValueError(f"at {event.at!r} has no time zone")
+    return event
+
+
+def order(event: Event) -> tuple[datetime, str]:
+    """Events sort by time, then id."""
+    return (event.time, event.id)
+
+
+class Ledger:
+    """The ledger in one vault bucket. The S3 client is passed in (see ``aws.client``)."""
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        prefix: str = "ledger/",
+        *,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self._store = Vault(s3, bucket)
+        self.prefix = prefix if prefix.endswith("/") else f"{prefix}/"
+        self._clock = clock
+
+    def uri(self, key: str = "") -> str:
+        """``s3://bucket/ledger/…``."""
+        return f"s3://{self.bucket}/{key or self.prefix}"
+
+    def key(self, version: str, event_id: str) -> str:
+        """Where an event is stored: ``ledger/v1.2.3/<id>.json``."""
+        return f"{self.prefix}{version_prefix(version)}{event_id}.json"
+
+    def record(
+        self,
+        version: str,
+        event: str,
+        environment: str | None,
+        ctx: RunContext,
+        *,
+        commit: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Event:
+        """Append one event (put-once, never overwritten) and return it."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown ledger event {event!r}; events are {', '.join(EVENTS)}")
+        if environment is not None and not _ENV_NAME.fullmatch(environment):
+            raise ValueError(f"invalid environment name {environment!r}")
+        moment = self._clock().astimezone(UTC)
+        recorded = Event(
+            id=f"{moment:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}",
+            version=validate_version(version),
+            event=event,
+            environment=environment,
+            at=moment.isoformat(timespec="microseconds"),
+            actor=ctx.actor,
+            commit=commit or ctx.sha,
+            run_url=ctx.run_url,
+            details=dict(details or {}),
+        )
+        body = json.dumps(recorded.to_json(), sort_keys=True).encode()
+        self._put(self.key(recorded.version, recorded.id), body)
+        log.info("ledger: v%s %s", recorded.version, recorded.describe())
+        return recorded
+
+    def _put(self, key: str, body: bytes) -> None:
+        """Put-once; a 412 on these same bytes is our own earlier attempt, so success."""
+        taken = VaultError(
+            f"{self.uri(key)} already holds another event",
+            FOREIGN_HINT,
+        )
+        self._store.put_once(key, body, b64_sha256(body), taken)
+
+    def events(self, version: str | None = None) -> list[Event]:
+        """Every event (of one version, or of all), ordered by (at, id)."""
+        prefix = self.prefix + (version_prefix(validate_version(version)) if version else "")
+        keys = self._keys(prefix)
+        if not keys:
+            return []
+        with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
+            found = list(pool.map(self._read, keys))
+        return sorted(found, key=order)
+
+    def _keys(self, prefix: str) -> list[str]:
+        from botocore.exceptions import ClientError
+
+        keys: list[str] = []
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                keys += [o["Key"] for o in page.get("Contents", ()) if o["Key"].endswith(".json")]
+        except ClientError as exc:
+            raise self._store.explain(exc, "listing", prefix) from None
+        return keys
+
+    def _read(self, key: str) -> Event:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+            raw = json.loads(response["Body"].read())
+        except ClientError as exc:
+            raise self._store.explain(exc, "reading", key) from None
+        except ValueError as exc:
+            raise VaultError(
+                f"{self.uri(key)} is not JSON ({exc})",
+                FOREIGN_HINT,
+            ) from None
+        event = Event.from_json(raw, self.uri(key))
+        if key != self.key(event.version, event.id) or not _ID.fullmatch(event.id):
+            raise VaultError(
+                f"{self.uri(key)} holds event {event.id!r} of v{event.version}, "
+                "which belongs elsewhere",
+                FOREIGN_HINT,
+            )
+        return event

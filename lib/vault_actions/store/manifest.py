@@ -1,0 +1,108 @@
+"""The release manifest: what the vault holds for one version, written last, put-once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import semver
+
+from vault_actions.errors import VaultError, VersionError
+
+SCHEMA = 1
+
+
+def version_prefix(version: str) -> str:
+    """The vault folder of a version: ``v1.2.3/``."""
+    return f"v{version}/"
+
+
+def artifact_key(version: str, service: str) -> str:
+    """Where a service's zip lives: ``v1.2.3/price-fetcher.zip``."""
+    return f"{version_prefix(version)}{service}.zip"
+
+
+def manifest_key(version: str) -> str:
+    """Where a version's manifest lives: ``v1.2.3/manifest.json``."""
+    return f"{version_prefix(version)}manifest.json"
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """One service's zip as stored: key, size, digests and the S3 VersionId."""
+
+    service: str
+    key: str
+    size: int
+    sha256: str
+    code_sha256: str
+    version_id: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A release: version, tag, commit, provenance and the artifacts it is made of."""
+
+    version: str
+    tag: str
+    commit: str
+    built_at: str
+    built_by: str
+    run_url: str | None
+    bucket: str
+    region: str
+    artifacts: tuple[ArtifactRecord, ...]
+
+    def artifact(self, service: str) -> ArtifactRecord:
+        """The record of ``service``; VaultError when the release lacks it."""
+        for record in self.artifacts:
+            if record.service == service:
+                return record
+        raise VaultError(
+            f"release v{self.version} has no artifact for service {service!r}",
+            "services added to vault.yml after a release ship with the next release",
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as stored in the vault."""
+        data = asdict(self)
+        data["schema"] = SCHEMA
+        data["artifacts"] = [asdict(a) for a in self.artifacts]
+        return data
+
+    def dumps(self) -> bytes:
+        """Canonical bytes: sorted keys, so a rebuilt manifest compares equal."""
+        return json.dumps(self.to_json(), sort_keys=True, indent=2).encode() + b"\n"
+
+    @classmethod
+    def loads(cls, raw: bytes, where: str) -> Manifest:
+        """Parse stored bytes; VaultError naming ``where`` if they are not a manifest."""
+        try:
+            data = json.loads(raw)
+            data.pop("schema", None)
+            records = tuple(ArtifactRecord(**a) for a in data.pop("artifacts"))
+            return cls(artifacts=records, **data)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise VaultError(
+                f"{where} is not a valid release manifest ({exc})",
+                "the manifest is written only by `vault build`; check who wrote this object",
+            ) from None
+
+
+VERSION_HINT = (
+    "use MAJOR.MINOR.PATCH, optionally with a v prefix and a -prerelease suffix: "
+    "1.2.3, v1.2.3 or 2.0.0-rc.1 (digits, letters, dots and hyphens; no +build metadata)"
+)
+
+
+def validate_version(value: str) -> str:
+    """Check a ``--version`` override (``1.2.3`` or ``v1.2.3``); return it without the ``v``."""
+    candidate = value.removeprefix("v")
+    try:
+        parsed = semver.Version.parse(candidate)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.build is not None:
+        raise VersionError(f"version {value!r} is not allowed", VERSION_HINT)
+    return candidate
