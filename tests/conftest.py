@@ -242,3 +242,11 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_passthru(re.compile(r"http://127\.0\.0\.1:\d+"))
         yield mock
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e (act runs, the demo) is marked ``e2e``."""
+    e2e = Path(__file__).resolve().parent / "e2e"
+    for item in items:
+        if e2e in Path(item.fspath).resolve().parents:
+            item.add_marker(pytest.mark.e2e)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import git, parse_outputs, write_config, write_service
-from tests.test_vault import error_response
+from tests.unit.store.test_vault import error_response
 from vault_actions import config
 from vault_actions.build import factory
 from vault_actions.context import RunContext

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO_ROOT as ROOT
+
 TEMPLATES = sorted((ROOT / "workflows-templates").glob("*.yml"))
 ACTIONS = sorted(ROOT.glob("action-*/action.yml"))
 PINS = dict(

@@ -13,7 +13,7 @@ import pytest
 import responses
 
 from tests.conftest import GhaFiles, make_vault_bucket
-from tests.test_deploy import (
+from tests.unit.deliver.test_deploy import (
     CTX,
     alias_target,
     build_release,
@@ -25,7 +25,7 @@ from tests.test_deploy import (
     small_zip,
     versions_of,
 )
-from tests.test_github import deployment, status
+from tests.unit.integrations.test_github import deployment, status
 from vault_actions import cli, config
 from vault_actions.cli.commands import dr_sync
 from vault_actions.deliver import dr

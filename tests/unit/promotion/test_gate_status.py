@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import GhaFiles, make_vault_bucket
-from tests.test_ledger import STORY, VAULT_YML, Clock, context
+from tests.unit.store.test_ledger import STORY, VAULT_YML, Clock, context
 from vault_actions import cli
 from vault_actions.promotion.journey import journey_of
 from vault_actions.store.ledger import Ledger

@@ -10,9 +10,9 @@ import pytest
 import responses
 
 from tests.conftest import GhaFiles, git, write_config, write_service
-from tests.test_config import GOOD, write
-from tests.test_deploy import make_pipeline, make_world
-from tests.test_github import bodies, deployment, status, user
+from tests.unit.deliver.test_deploy import make_pipeline, make_world
+from tests.unit.integrations.test_github import bodies, deployment, status, user
+from tests.unit.test_config import GOOD, write
 from vault_actions.build import changelog
 from vault_actions.cli.commands import build as build_command
 from vault_actions.cli.commands import conclude as conclude_command

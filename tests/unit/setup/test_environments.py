@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import responses
 
-from tests.test_config import GOOD, write
-from tests.test_github import bodies, user
+from tests.unit.integrations.test_github import bodies, user
+from tests.unit.test_config import GOOD, write
 from vault_actions import config
 from vault_actions.cli.commands import environments
 from vault_actions.cli.main import main

@@ -11,7 +11,7 @@ import pytest
 import responses
 
 from tests.conftest import GhaFiles
-from tests.test_config import GOOD, write
+from tests.unit.test_config import GOOD, write
 from vault_actions import config
 from vault_actions.cli.main import main
 from vault_actions.context import RunContext

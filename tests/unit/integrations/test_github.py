@@ -13,7 +13,7 @@ import requests
 import responses
 
 from tests.conftest import GhaFiles
-from tests.test_deploy import (
+from tests.unit.deliver.test_deploy import (
     Pipeline,
     alias_target,
     failing_lambda,

@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from tests.test_ledger import parsed_config, story_events
+from tests.unit.store.test_ledger import parsed_config, story_events
 from vault_actions.promotion.journey import dr_lags, journeys, live_versions
 from vault_actions.report import status as report
 from vault_actions.store.ledger import Event

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.act_harness import ActRun, FakeGitHub, act_available, run_act
 from tests.conftest import AWS_ENV, GIT_ENV, MotoServer, git, make_vault_bucket
+from tests.e2e.act_harness import ActRun, FakeGitHub, act_available, run_act
 from vault_actions.cli.main import main
 from vault_actions.demo.emulator import FunctionServer
 from vault_actions.integrations import aws

@@ -2,7 +2,7 @@
 
 The suite itself is mounted as ``vault-actions/vault-actions@v1`` with
 ``--local-repository``; the third-party actions it pins by SHA are replaced by the
-stand-ins in ``tests/act_stubs`` (nothing here can reach GitHub). act itself copies the
+stand-ins in ``tests/e2e/act_stubs`` (nothing here can reach GitHub). act itself copies the
 consumer repository into the workspace for ``actions/checkout`` of the current ref; the
 checkout stand-in clones it (``VAULT_TEST_SOURCE_REPO``) for any other ref.
 """
@@ -24,7 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO_ROOT
+
 STUBS = Path(__file__).resolve().parent / "act_stubs"
 SUITE = "vault-actions/vault-actions"
 STUB_OF = {

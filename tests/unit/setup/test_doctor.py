@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import MotoServer
-from tests.test_infra import (
+from tests.unit.setup.test_infra import (
     Deployed,
     bucket_config,
     client,

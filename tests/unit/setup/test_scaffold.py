@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.act_harness import REPO_ROOT
+from tests.e2e.act_harness import REPO_ROOT
 from vault_actions import __version__, config
 from vault_actions.cli.main import main
 
