@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -13,6 +14,7 @@ from vault_actions.errors import ConfigError
 
 DEFAULT_CONFIG = "vault.yml"
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # the schema's $defs/name
 
 
 @dataclass(frozen=True)
@@ -170,15 +172,75 @@ def load(path: str | Path = DEFAULT_CONFIG) -> Config:
 
     path = Path(path).absolute()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
             f"config file {path} not found",
             "create a vault.yml (see `vault init`) or pass --config PATH",
         ) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(path, text, exc) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse(raw, path)
+
+
+# What PyYAML's problems mean, in words: (problem fragment, what is wrong, what to do).
+_YAML_PROBLEMS = (
+    ("mapping values are not allowed", "a ':' where no key can start",
+     "quote a value that contains ': ' (build: \"echo a: b\"), or give the line above "
+     "its missing ':'"),
+    ("'\\t' that cannot start", "a tab character", "indent with spaces: YAML forbids tabs"),
+    ("cannot start any token", "this character cannot start a plain value",
+     "quote the value ('@…', '`…' and '%…' need quotes)"),
+    ("expected <block end>", "this line is not indented like the lines around it",
+     "indent the keys of one mapping (and the items of one list) by the same spaces"),
+    ("did not find expected key", "this line is not indented like the lines around it",
+     "indent the keys of one mapping (and the items of one list) by the same spaces"),
+    ("could not find expected ':'", "a key without its ':'", "write key: value"),
+    ("undefined alias", "an alias (*name) with no anchor (&name)",
+     "define the anchor before the alias, or write the value out"),
+    ("expected ',' or '}'", "an inline {…} mapping is not closed or lacks a ','",
+     "separate its entries with ', ' and close it with '}'"),
+    ("expected ',' or ']'", "an inline […] list is not closed or lacks a ','",
+     "separate its items with ', ' and close it with ']'"),
+)
+_UNCLOSED = (
+    ("quoted scalar", "a quote opened here is never closed", "close the quote"),
+    ("flow sequence", "a '[' opened here is never closed", "close the list with ']'"),
+    ("flow mapping", "a '{' opened here is never closed", "close the mapping with '}'"),
+)
+
+
+def _syntax_error(path: Path, text: str, exc: Any) -> ConfigError:
+    """``file:line:col``, the line with a caret under the column, and a hint in words."""
+    problem = str(exc.problem or "")
+    context = str(exc.context or "")
+    mark = exc.problem_mark
+    what, hint = problem, "fix the YAML at the caret (`vault validate` re-checks it)"
+    for fragment, meaning, todo in _YAML_PROBLEMS:
+        if fragment in problem:
+            what, hint = meaning, todo
+            break
+    opened = exc.context_mark
+    for fragment, meaning, todo in _UNCLOSED:
+        if fragment not in context or opened is None:
+            continue
+        if "end of stream" in problem or "<stream end>" in problem:
+            mark, what, hint = opened, meaning, todo
+        elif opened.line != mark.line:
+            what += f" (it opened on line {opened.line + 1})"
+        break
+    lines = text.splitlines() or [""]
+    row = min(mark.line, len(lines) - 1)
+    source = lines[row].replace("\t", " ")
+    number = f"{row + 1:>4} | "
+    excerpt = f"{number}{source}\n{' ' * (len(number) - 2)}| {' ' * mark.column}^"
+    return ConfigError(
+        f"{path}:{row + 1}:{mark.column + 1}: not valid YAML: {what}\n{excerpt}", hint
+    )
 
 
 def parse(raw: Any, path: Path) -> Config:
@@ -189,11 +251,27 @@ def parse(raw: Any, path: Path) -> Config:
     return config
 
 
-def _key_path(parts: Any) -> str:
-    out = ""
+def _key_path(parts: Any, raw: Any) -> str:
+    """``services[price-fetcher].buld``: list items by their name when they have one."""
+    out, node = "", raw
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            valid = isinstance(name, str) and _NAME.fullmatch(name)
+            out += f"[{name}]" if valid else f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+        node = _child(node, part)
     return out or "(top level)"
+
+
+def _child(node: Any, part: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and part < len(node):
+        return node[part]
+    return None
 
 
 def _validate_schema(raw: Any, path: Path) -> None:
@@ -203,30 +281,40 @@ def _validate_schema(raw: Any, path: Path) -> None:
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
         return
-    lines = [f"{_key_path(e.absolute_path)}: {_explain(e)}" for e in errors[:10]]
+    lines = [line for e in errors for line in _explain(e, raw)][:10]
     raise ConfigError(
         f"{path} is invalid:\n    " + "\n    ".join(lines),
         "fix the keys listed above (`vault validate` re-checks the file)",
     )
 
 
-def _explain(err: Any) -> str:
-    """Turn a jsonschema error into 'what is wrong; what is allowed'."""
+def _explain(err: Any, raw: Any) -> list[str]:
+    """Turn a jsonschema error into 'where: what is wrong; what is allowed' lines."""
+    where = _key_path(err.absolute_path, raw)
     schema_ = err.schema if isinstance(err.schema, dict) else {}
     described = schema_.get("description")
     if err.validator == "additionalProperties":
-        allowed = ", ".join(sorted(schema_.get("properties", {}))) or "none"
-        extra = sorted(set(err.instance) - set(schema_.get("properties", {})))
-        return f"unknown key {', '.join(map(repr, extra))}; allowed keys: {allowed}"
+        known = sorted(schema_.get("properties", {}))
+        extra = sorted(set(err.instance) - set(known))
+        prefix = "" if where == "(top level)" else f"{where}."
+        return [f"{prefix}{key}: unknown key{_did_you_mean(key, known)}; allowed keys: "
+                f"{', '.join(known) or 'none'}" for key in extra]
     if err.validator in ("pattern", "anyOf") and described:
-        return f"{err.instance!r} is not valid: expected {described}"
+        return [f"{where}: {err.instance!r} is not valid: expected {described}"]
     if err.validator == "type":
-        return f"{err.instance!r} has the wrong type: expected {err.validator_value}"
+        return [f"{where}: {err.instance!r} has the wrong type: expected {err.validator_value}"]
     if err.validator == "enum":
-        return f"{err.instance!r} is not allowed: use one of {err.validator_value}"
+        return [f"{where}: {err.instance!r} is not allowed: use one of {err.validator_value}"]
     if err.validator == "propertyNames":
-        return f"{err.message}: names must be lowercase letters, digits and '-'"
-    return str(err.message)
+        return [f"{where}: {err.message}: names must be lowercase letters, digits and '-'"]
+    return [f"{where}: {err.message}"]
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _build(raw: dict[str, Any], path: Path) -> Config:
@@ -308,8 +396,8 @@ def _check_semantics(config: Config) -> None:
         problems.append(f"services: duplicate service name(s) {', '.join(dup)}")
     if dup := _duplicates(env_names):
         problems.append(f"environments: duplicate environment name(s) {', '.join(dup)}")
-    for i, env in enumerate(config.environments):
-        problems += _environment_problems(i, env, config, service_names, env_names)
+    for env in config.environments:
+        problems += _environment_problems(env, config, service_names, env_names)
     if problems:
         raise ConfigError(
             f"{config.path} is invalid:\n    " + "\n    ".join(problems),
@@ -318,9 +406,9 @@ def _check_semantics(config: Config) -> None:
 
 
 def _environment_problems(
-    i: int, env: Environment, config: Config, services: list[str], envs: list[str]
+    env: Environment, config: Config, services: list[str], envs: list[str]
 ) -> list[str]:
-    where = f"environments[{i}] ({env.name})"
+    where = f"environments[{env.name}]"
     problems = [
         f"{where}.functions.{name}: unknown service; services are: {', '.join(services)}"
         for name in env.functions

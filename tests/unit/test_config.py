@@ -81,24 +81,24 @@ def test_good_config_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d.update(extra=1), r"\(top level\): unknown key 'extra'; allowed keys: environments, notifications, services, vault"),
+        (lambda d: d.update(extra=1), r"extra: unknown key; allowed keys: environments, notifications, services, vault"),
         (lambda d: d["vault"].update(bucket="Bad_Bucket"), r"vault.bucket: 'Bad_Bucket' is not valid: expected an S3 bucket name"),
         (lambda d: d["vault"].update(region="mars-1"), r"vault.region: 'mars-1' is not valid: expected an AWS region"),
         (lambda d: d["services"][0].update(name="Price_Fetcher"), r"services\[0\].name: 'Price_Fetcher' is not valid: expected lowercase letters"),
         (lambda d: d["services"][0].update(name="-rm"), r"services\[0\].name: '-rm' is not valid"),
         (lambda d: d["services"][0].update(name="../x"), r"services\[0\].name: '../x' is not valid"),
         (lambda d: d["services"][0].update(name="$(reboot)"), r"services\[0\].name: '\$\(reboot\)' is not valid"),
-        (lambda d: d["services"][0].update(build=["npm"]), r"services\[0\].build: \['npm'\] has the wrong type: expected string"),
+        (lambda d: d["services"][0].update(build=["npm"]), r"services\[price-fetcher\].build: \['npm'\] has the wrong type: expected string"),
         (lambda d: d["services"][1].update(name="price-fetcher"), r"services: duplicate service name\(s\) price-fetcher"),
-        (lambda d: d["environments"][1]["functions"].update({"ghost": "g"}), r"environments\[1\] \(qa\).functions.ghost: unknown service; services are: price-fetcher, config-service"),
+        (lambda d: d["environments"][1]["functions"].update({"ghost": "g"}), r"environments\[qa\].functions.ghost: unknown service; services are: price-fetcher, config-service"),
         (lambda d: d["environments"][1]["functions"].pop("config-service"), r"no function for service 'config-service'"),
-        (lambda d: d["environments"][3]["smoke"]["checks"][0].update(method="POST"), r"environments\[3\] \(prod\).smoke.checks\[0\].method: POST is not allowed in a read-only environment"),
+        (lambda d: d["environments"][3]["smoke"]["checks"][0].update(method="POST"), r"environments\[prod\].smoke.checks\[0\].method: POST is not allowed in a read-only environment"),
         (lambda d: d["environments"][4].pop("bucket"), r"Lambda in us-west-2 cannot read the vault bucket in us-east-1"),
         (lambda d: d["environments"][4].update({"mirror-of": "nowhere"}), r"mirror-of: 'nowhere' is not another environment"),
         (lambda d: d["environments"][0]["smoke"]["checks"][0].update(method="FETCH"), r"'FETCH' is not allowed: use one of"),
         (lambda d: d.pop("services"), r"'services' is a required property"),
-        (lambda d: d["environments"][2].update(gate={}), r"environments\[2\].gate: \{\} is not valid: expected who may approve"),
-        (lambda d: d["environments"][2].update(gate={"approvers": []}), r"environments\[2\].gate: .* is not valid: expected who may approve"),
+        (lambda d: d["environments"][2].update(gate={}), r"environments\[uat\].gate: \{\} is not valid: expected who may approve"),
+        (lambda d: d["environments"][2].update(gate={"approvers": []}), r"environments\[uat\].gate: .* is not valid: expected who may approve"),
     ],
 )
 def test_invalid_configs_are_explained(tmp_path: Path, change: Any, expected: str) -> None:
@@ -137,7 +137,7 @@ def test_validate_command(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
     ok = vault_cli("validate", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert "is valid: 2 service(s); dev → qa → uat → prod; dr (mirror of prod)" in ok.stdout
+    assert "is valid: 2 services; dev → qa → uat → prod; dr (mirror of prod)" in ok.stdout
     write(tmp_path, mutated(lambda d: d["vault"].update(region="nowhere")))
     bad = vault_cli("validate", "--json", cwd=tmp_path)
     assert bad.returncode == 1

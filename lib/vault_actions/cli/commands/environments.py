@@ -140,11 +140,11 @@ def setup(gh: Github, cfg: Config, repository: str, *, dry_run: bool) -> Result:
 
 
 def _check_reviewer_counts(cfg: Config) -> None:
-    for i, env in enumerate(cfg.environments):
+    for env in cfg.environments:
         gate = env.gate
         if gate and len(gate.approvers) + len(gate.teams) > MAX_REVIEWERS:
             raise ConfigError(
-                f"{cfg.path}: environments[{i}] ({env.name}).gate lists "
+                f"{cfg.path}: environments[{env.name}].gate lists "
                 f"{len(gate.approvers) + len(gate.teams)} approvers and teams; GitHub allows "
                 f"{MAX_REVIEWERS} required reviewers per environment",
                 "list at most six, e.g. replace several people with a team",
