@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from vault_actions.errors import ArtifactError
+from vault_actions.text import plural
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,9 @@ def pack(
         raise
     artifact = Artifact(out, writer.offset, writer.sha256.hexdigest(), len(files))
     logger.info(
-        "packed %s: %d files, %d bytes, sha256 %s",
-        out, artifact.file_count, artifact.size, artifact.sha256,
+        "packed %s: %s, %s, sha256 %s",
+        out, plural(artifact.file_count, "file"), plural(artifact.size, "byte"),
+        artifact.sha256,
     )
     return artifact
 

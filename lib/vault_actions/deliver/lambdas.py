@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from vault_actions.errors import ConfigError, DeployError, TamperError, VaultActionsError
 from vault_actions.integrations import aws
+from vault_actions.text import plural
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -209,7 +210,7 @@ def _inspect_all(
     missing = [f"{s} → {functions[s]}" for s, t in zip(functions, found, strict=True) if t is None]
     if missing:
         raise DeployError(
-            f"{len(missing)} function(s) missing in environment {env.name!r} "
+            f"{plural(len(missing), 'function')} missing in environment {env.name!r} "
             f"({env.region}): {', '.join(missing)}; nothing was changed",
             f"create the functions first, or fix environments.{env.name}.functions "
             "(and region) in vault.yml",

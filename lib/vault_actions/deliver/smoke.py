@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from vault_actions.config import READ_ONLY_METHODS, Check, Environment
 from vault_actions.errors import ConfigError
+from vault_actions.text import plural
 
 if TYPE_CHECKING:
     import requests
@@ -352,7 +353,7 @@ def markdown(report: SmokeReport) -> str:
         cells = [_cell(r.name), "✅" if r.ok else "❌", status, latency, str(r.attempts),
                  _cell(r.reason)]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"{len(report.results)} check(s) in {report.duration:.1f} s"]
+    lines += ["", f"{plural(len(report.results), 'check')} in {report.duration:.1f} s"]
     return "\n".join(lines)
 
 

@@ -63,12 +63,7 @@ class Vault:
         """A VaultError saying what failed on ``key`` (or the bucket) and what to grant."""
         code = aws.error_code(exc)
         target = self.uri(key) if key else f"s3://{self.bucket}"
-        if code in ("NoSuchBucket", "404") and not key:
-            return VaultError(
-                f"vault bucket {self.bucket!r} does not exist ({what})",
-                "create it (see infra/vault.yaml) or fix vault.bucket in vault.yml",
-            )
-        if code == "NoSuchBucket":
+        if code == "NoSuchBucket" or (code == "404" and not key):
             return VaultError(
                 f"vault bucket {self.bucket!r} does not exist ({what} {target})",
                 "create it (see infra/vault.yaml) or fix vault.bucket in vault.yml",

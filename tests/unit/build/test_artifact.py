@@ -432,3 +432,16 @@ def test_zip64_structures_are_valid(
         assert {n: zf.read(n) for n in zf.namelist()} == files
     if UNZIP:
         subprocess.run([UNZIP, "-tq", str(built.path)], check=True, capture_output=True)
+
+
+def test_pack_log_counts_in_words(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """It said "1 files, 1 bytes"."""
+    dist = tmp_path / "dist"
+    write(dist, "handler.py", b"x")
+    with caplog.at_level("INFO", logger="vault_actions.build.artifact"):
+        pack(dist, tmp_path / "one.zip")
+    assert ": 1 file, " in caplog.text and "1 files" not in caplog.text
+    write(dist, "other.py", b"y")
+    with caplog.at_level("INFO", logger="vault_actions.build.artifact"):
+        pack(dist, tmp_path / "two.zip")
+    assert ": 2 files, " in caplog.text

@@ -574,7 +574,9 @@ def test_cli_text_nothing_to_release(
 def test_cli_first_release_text(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
     repo.commit("feat: a")
     assert cli.main(["version", "--repo", str(repo.path)]) == 0
-    assert capsys.readouterr().out.startswith("first release → v1.0.0 (minor)")
+    assert capsys.readouterr().out.startswith(
+        "first release → v1.0.0 (no release tag yet: the first one is 1.0.0)\n"
+    )
 
 
 def test_cli_not_a_repo(

@@ -321,7 +321,7 @@ def test_all_missing_functions_are_named_and_nothing_changes(world: World) -> No
         world.deploy(env, "1.0.0")
 
     message = str(caught.value)
-    assert "2 function(s) missing in environment 'dev'" in message
+    assert "2 functions missing in environment 'dev'" in message
     assert f"alpha → alpha-dev-{world.tag}" in message
     assert f"gamma → gamma-dev-{world.tag}" in message
     assert "nothing was changed" in message

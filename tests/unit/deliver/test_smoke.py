@@ -465,7 +465,7 @@ def test_passing_smoke_is_recorded_summarised_and_announced(
     )
     out = capsys.readouterr().out
     assert f"::add-mask::{SLACK}" in out
-    assert "v1.0.0 passed 1 smoke check(s) in qa" in out
+    assert "v1.0.0 passed 1 smoke check in qa" in out
 
 
 def test_failing_smoke_kills_the_version_and_stops_the_pipeline(
@@ -502,7 +502,7 @@ def test_failing_smoke_kills_the_version_and_stops_the_pipeline(
     assert "| GET /health | ❌ | 503 |" in gha_env.summary_text()
     out = capsys.readouterr().out
     assert (
-        "::error title=Smoke test failed::v1.0.0 failed 1 of 1 smoke check(s) in qa: "
+        "::error title=Smoke test failed::v1.0.0 failed 1 of 1 smoke check in qa: "
         "GET /health: expected status 200, got 503"
     ) in out
     assert json.loads(slack.calls[0].request.body)["text"].startswith(

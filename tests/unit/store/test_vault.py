@@ -138,8 +138,12 @@ def test_access_denied_is_explained(s3: Any, vault_bucket: str) -> None:
 
 def test_missing_bucket_is_explained(s3: Any) -> None:
     vault = Vault(s3, "no-such-vault", "us-east-1")
-    with pytest.raises(VaultError, match="vault bucket 'no-such-vault' does not exist"):
+    with pytest.raises(VaultError) as err:
         vault.check_bucket()
+    # it said "(reading versioning of)": the sentence lost its object
+    assert err.value.message == (
+        "vault bucket 'no-such-vault' does not exist (reading versioning of s3://no-such-vault)"
+    )
 
 
 def test_bucket_without_versioning_is_refused(s3: Any) -> None:

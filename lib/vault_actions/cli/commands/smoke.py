@@ -14,6 +14,7 @@ from vault_actions import config, context
 from vault_actions.cli import gha
 from vault_actions.cli.commands import Result, open_ledger
 from vault_actions.errors import ConfigError, PromotionRefused, SmokeFailed
+from vault_actions.text import plural
 
 if TYPE_CHECKING:
     from vault_actions.deliver.smoke import SmokeReport
@@ -162,14 +163,15 @@ def _finish(report: SmokeReport | None) -> Result:
         )
         more = len(failures) - MAX_LISTED_FAILURES
         raise SmokeFailed(
-            f"v{report.version} failed {len(failures)} of {len(report.results)} smoke "
-            f"check(s) in {report.env}: {listed}" + (f" (and {more} more)" if more > 0 else ""),
+            f"v{report.version} failed {len(failures)} of "
+            f"{plural(len(report.results), 'smoke check')} in {report.env}: {listed}"
+            + (f" (and {more} more)" if more > 0 else ""),
             f"v{report.version} is dead (smoke_failed recorded in {report.env}); push a fix: "
             "or feat: commit to main and the next build releases a new version",
         )
     data = {"result": "passed", **report.to_json()}
     text = (
-        f"v{report.version} passed {len(report.results)} smoke check(s) in {report.env} "
+        f"v{report.version} passed {plural(len(report.results), 'smoke check')} in {report.env} "
         f"in {report.duration:.1f} s"
     )
     return Result(data, text)

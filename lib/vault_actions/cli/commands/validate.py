@@ -6,6 +6,7 @@ import argparse
 
 from vault_actions import config
 from vault_actions.cli.commands import Result
+from vault_actions.text import plural
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +18,7 @@ def run(args: argparse.Namespace) -> Result:
     cfg = config.load(args.config)
     envs = " → ".join(e.name for e in cfg.promotion_order)
     mirrors = ", ".join(f"{m.name} (mirror of {m.mirror_of})" for m in cfg.mirrors)
-    text = f"{cfg.path} is valid: {len(cfg.services)} service(s); {envs}"
+    text = f"{cfg.path} is valid: {plural(len(cfg.services), 'service')}; {envs}"
     if mirrors:
         text += f"; {mirrors}"
     data = {

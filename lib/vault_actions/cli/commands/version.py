@@ -19,9 +19,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _describe(plan: version.VersionPlan) -> str:
     """The plan for people: the decision, then one line per commit in range."""
     since = f"since v{plan.current}" if plan.current else "in the history"
-    if plan.next is not None:
-        start = f"v{plan.current}" if plan.current else "first release"
-        head = f"{start} → {plan.tag} ({plan.bump})"
+    if plan.next is not None and plan.current is None:
+        head = f"first release → {plan.tag} (no release tag yet: the first one is 1.0.0)"
+    elif plan.next is not None:
+        head = f"v{plan.current} → {plan.tag} ({plan.bump})"
     elif plan.current is not None and not plan.commits:
         head = f"nothing to release: HEAD is already v{plan.current}"
     else:
