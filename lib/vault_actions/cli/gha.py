@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vault_actions.cli import style
 from vault_actions.context import in_actions
 from vault_actions.errors import ConfigError
 
@@ -41,7 +42,7 @@ def error(message: str, title: str = "") -> None:
     if in_actions():
         _command("error", message, title=title)
     else:
-        print(f"error: {message}", file=sys.stderr)
+        print(f"{style.label('error:', style.RED, sys.stderr)} {message}", file=sys.stderr)
 
 
 def warning(message: str, title: str = "") -> None:
@@ -49,7 +50,7 @@ def warning(message: str, title: str = "") -> None:
     if in_actions():
         _command("warning", message, title=title)
     else:
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"{style.label('warning:', style.YELLOW, sys.stderr)} {message}", file=sys.stderr)
 
 
 def mask(value: str) -> None:

@@ -9,47 +9,97 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from vault_actions import __version__
+from vault_actions.cli import style
 from vault_actions.cli.commands import Result
+from vault_actions.config import DEFAULT_CONFIG
 from vault_actions.errors import VaultActionsError
 
-# name -> (module, one-line help). Modules are imported only when their command runs.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("validate", "check a vault.yml; non-zero exit when invalid"),
-    "version": ("version", "compute the next release version from Conventional Commits"),
-    "build": ("build", "build, zip, tag and lock every service in the vault"),
-    "deploy": ("deploy", "deploy a release from the vault to one environment"),
-    "smoke": ("smoke", "smoke-test a release in one environment"),
-    "approve": ("gate", "record an approval of a release for a gated environment"),
-    "reject": ("gate", "record a rejection: the release dies in that environment"),
-    "status": ("status", "show each release's journey from the ledger"),
-    "conclude": ("conclude", "record how every stage of a release run ended"),
-    "graveyard": ("graveyard", "render the release graveyard (Mermaid, Markdown, JSON)"),
-    "dr-sync": ("dr_sync", "copy a release live in PROD to the DR region and deploy it"),
-    "setup-environments": ("environments", "create the repository's GitHub environments"),
-    "init": ("init", "write the workflow templates and a starter vault.yml"),
-    "doctor": ("doctor", "check that a live vault keeps its promises"),
-    "demo": ("demo", "play the whole pipeline on an embedded AWS"),
-    "action": ("action", argparse.SUPPRESS),
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command: its module, its one-line purpose, an example, what exit 1 means."""
+
+    module: str
+    purpose: str
+    example: str
+    fails: str = "the error printed on stderr says what to change"
+    config: bool = True  # reads vault.yml (offers --config)
+
+
+# Modules are imported only when their command runs: `vault --help` stays fast.
+COMMANDS: dict[str, Command] = {
+    "validate": Command("validate", "check a vault.yml against the schema and its own rules",
+                        "vault validate --config vault.yml", "vault.yml is invalid"),
+    "version": Command("version", "compute the next release version from Conventional Commits",
+                       "vault version --repo ."),
+    "build": Command("build", "build, zip, tag and lock every service in the vault",
+                     "vault build --push", "a build, the zips or the vault refused"),
+    "deploy": Command("deploy", "deploy a release from the vault to one environment",
+                      "vault deploy --env qa --version 1.4.0",
+                      "the promotion is refused or a function did not update"),
+    "smoke": Command("smoke", "smoke-test a release in one environment",
+                     "vault smoke --env qa --version 1.4.0",
+                     "a check failed: smoke_failed is recorded and the version is dead"),
+    "approve": Command("gate", "record an approval of a release for a gated environment",
+                       "vault approve --env uat --version 1.4.0 --by qa-lead",
+                       "the approval is refused (not an approver, or the release is dead)"),
+    "reject": Command("gate", "record a rejection: the release dies in that environment",
+                      "vault reject --env uat --version 1.4.0 --reason 'EU prices in USD'"),
+    "status": Command("status", "show each release's journey from the ledger",
+                      "vault --json status --version 1.4.0"),
+    "conclude": Command("conclude", "record how every stage of a release run ended",
+                        "vault conclude --version 1.4.0 --stages '{\"qa\": {\"result\": "
+                        "\"failure\"}}'"),
+    "graveyard": Command("graveyard", "render the release graveyard (Mermaid, Markdown, JSON)",
+                         "vault graveyard --output graveyard.md --last 10"),
+    "dr-sync": Command("dr_sync", "copy a release live in PROD to the DR region and deploy it",
+                       "vault dr-sync --version 1.4.0"),
+    "setup-environments": Command(
+        "environments", "create the repository's GitHub environments from vault.yml",
+        "vault setup-environments --repo acme/shop --dry-run"),
+    "init": Command("init", "write the workflow templates and a vault.yml for this repository",
+                    "vault init --role-arn-prefix arn:aws:iam::123456789012:role/vault-"),
+    "doctor": Command("doctor", "check that a live vault keeps its promises",
+                      "vault doctor --config vault.yml", "a promise is broken (see the ❌ lines)"),
+    "demo": Command("demo", "play the whole pipeline on an embedded AWS",
+                    "vault demo --yes", config=False),
+    "action": Command("action", argparse.SUPPRESS, "vault action build"),
 }
 
 log = logging.getLogger("vault_actions")
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print a JSON result on stdout")
-    common.add_argument(
-        "--config", default="vault.yml", metavar="PATH", help="vault.yml path (default: vault.yml)"
-    )
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logs, tracebacks")
-    return common
+def _flags(parser: argparse.ArgumentParser, *, config: bool, top: bool) -> None:
+    """The global flags. On a sub-command their default is SUPPRESS, so that a flag given
+    before the sub-command (``vault --json status``) is not reset by the sub-parser."""
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    parser.add_argument("--json", action="store_true", default=default(False),
+                        help="print a JSON result on stdout")
+    if config:
+        parser.add_argument("--config", default=default(DEFAULT_CONFIG), metavar="PATH",
+                            help=f"vault.yml path (default: {DEFAULT_CONFIG})")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default(False),
+                        help="debug logs, tracebacks")
+
+
+def _epilog(command: Command) -> str:
+    codes = [("0", "success"), ("1", command.fails), ("2", "usage error: unknown or missing "
+             "flags"), ("130", "interrupted (Ctrl-C)")]
+    lines = ["example:", f"  {command.example}", "", "exit codes:"]
+    lines += [f"  {code:<4} {meaning}" for code, meaning in codes]
+    return "\n".join(lines)
 
 
 def _command_module(name: str) -> ModuleType:
-    return importlib.import_module(f"vault_actions.cli.commands.{COMMANDS[name][0]}")
+    return importlib.import_module(f"vault_actions.cli.commands.{COMMANDS[name].module}")
 
 
 def build_parser(selected: str | None) -> argparse.ArgumentParser:
@@ -57,21 +107,33 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vault",
         description="Build once, store the bytes once, promote those exact bytes everywhere.",
+        epilog="Global flags (--json, --config, -v) go before or after the sub-command. "
+        "`vault COMMAND --help` shows an example and the exit codes.",
     )
     parser.add_argument("--version", action="version", version=f"vault-actions {__version__}")
+    _flags(parser, config=True, top=True)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = _common()
-    for name, (_, help_text) in COMMANDS.items():
-        kwargs = {"help": help_text} if help_text != argparse.SUPPRESS else {}
-        sub = subparsers.add_parser(name, parents=[common], **kwargs)  # type: ignore[arg-type]
+    for name, command in COMMANDS.items():
+        kwargs: dict[str, Any] = {}
+        if command.purpose != argparse.SUPPRESS:
+            kwargs = {"help": command.purpose, "description": f"{command.purpose}.",
+                      "epilog": _epilog(command)}
+        sub = subparsers.add_parser(
+            name, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
+        )
+        _flags(sub, config=command.config, top=False)
         if name == selected:
             _command_module(name).configure(sub)
     return parser
 
 
 def _selected(argv: Sequence[str]) -> str | None:
-    for arg in argv:
-        if not arg.startswith("-"):
+    """The sub-command named in ``argv``, skipping global flags and --config's value."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--config":
+            next(args, None)
+        elif not arg.startswith("-"):
             return arg if arg in COMMANDS else None
     return None
 
@@ -117,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.data, indent=2, default=str))
     elif result.text:
-        print(result.text)
+        print(style.paint(result.text, sys.stdout))
     return result.exit_code
 
 
