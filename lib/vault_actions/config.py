@@ -11,9 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from vault_actions.errors import ConfigError
+from vault_actions.text import plural
 
 DEFAULT_CONFIG = "vault.yml"
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+# What `vault init` writes where it cannot know the answer; `vault validate` refuses them.
+PLACEHOLDER = "REPLACE-ME"
+PLACEHOLDER_LOGINS = frozenset({"your-qa-lead", "your-manager"})
+_TO_FILL = {
+    "bucket": "the name of the bucket (infra/vault.yaml creates it)",
+    "approvers": "the GitHub login of someone who may approve",
+    "teams": "a GitHub team (ORG/SLUG) whose members may approve",
+    "build": "the command that fills the dist folder with the Lambda's code",
+    "base-url": "the URL this environment serves (or remove smoke:)",
+    "command": "your smoke-test command (or remove it)",
+}
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # the schema's $defs/name
 
 
@@ -245,6 +257,7 @@ def _syntax_error(path: Path, text: str, exc: Any) -> ConfigError:
 
 def parse(raw: Any, path: Path) -> Config:
     """Validate an already-parsed document and build the Config."""
+    _refuse_placeholders(raw, path)
     _validate_schema(raw, path)
     config = _build(raw, path)
     _check_semantics(config)
@@ -272,6 +285,35 @@ def _child(node: Any, part: Any) -> Any:
     if isinstance(node, list) and isinstance(part, int) and part < len(node):
         return node[part]
     return None
+
+
+def _placeholders(node: Any, parts: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """(key path, value) of every placeholder string in the document."""
+    if isinstance(node, dict):
+        return [f for key, value in node.items() for f in _placeholders(value, (*parts, key))]
+    if isinstance(node, list):
+        return [f for i, value in enumerate(node) for f in _placeholders(value, (*parts, i))]
+    if isinstance(node, str) and (
+        PLACEHOLDER.casefold() in node.casefold() or node in PLACEHOLDER_LOGINS
+    ):
+        return [(parts, node)]
+    return []
+
+
+def _refuse_placeholders(raw: Any, path: Path) -> None:
+    found = _placeholders(raw)
+    if not found:
+        return
+    lines = []
+    for parts, value in found:
+        key = next((p for p in reversed(parts) if isinstance(p, str)), "")
+        wanted = _TO_FILL.get(key, "the real value")
+        lines.append(f"{_key_path(parts, raw)}: {value!r} is a placeholder; write {wanted}")
+    raise ConfigError(
+        f"{path} still holds {plural(len(found), 'placeholder')} from `vault init`:\n    "
+        + "\n    ".join(lines),
+        "fill in each key listed above, then run `vault validate` again",
+    )
 
 
 def _validate_schema(raw: Any, path: Path) -> None:

@@ -25,19 +25,30 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 6
 
 
-def client(service: str, region: str | None = None) -> Any:
+def client(
+    service: str,
+    region: str | None = None,
+    *,
+    attempts: int = MAX_ATTEMPTS,
+    timeout_seconds: float | None = None,
+) -> Any:
     """A boto3 client with standard-mode retries (throttling, 5xx, SlowDown).
 
     Without ``region``, ``AWS_REGION`` (what the AWS SDKs and configure-aws-credentials
-    set) or ``AWS_DEFAULT_REGION`` applies.
+    set) or ``AWS_DEFAULT_REGION`` applies. ``attempts`` and ``timeout_seconds`` (connect
+    and read) shorten a call whose failure is expected and harmless.
     """
     import boto3
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "max_attempts": attempts},
         max_pool_connections=32,
     )
+    if timeout_seconds is not None:
+        config = config.merge(
+            Config(connect_timeout=timeout_seconds, read_timeout=timeout_seconds)
+        )
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     session: Any = boto3.session.Session()
     return session.client(service, region_name=region, config=config)

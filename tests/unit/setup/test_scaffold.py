@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,11 +13,26 @@ import yaml
 from tests.e2e.act_harness import REPO_ROOT
 from vault_actions import __version__, config
 from vault_actions.cli.main import main
+from vault_actions.errors import ConfigError
+from vault_actions.setup import scaffold
 
 PREFIX = "arn:aws:iam::123456789012:role/vault-"
 
 
-def test_init_writes_pinned_callers_that_lint_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No AWS credentials anywhere (as on a laptop that never signed in)."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_init_writes_pinned_callers_that_lint_clean(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "Shop"
     repo.mkdir()
     assert main(["init", "--dir", str(repo), "--role-arn-prefix", PREFIX]) == 0
@@ -29,7 +46,8 @@ def test_init_writes_pinned_callers_that_lint_clean(tmp_path: Path, capsys: pyte
     dr = yaml.load((workflows / "dr-sync.yml").read_text(), Loader=yaml.BaseLoader)
     assert dr["on"]["workflow_run"]["workflows"] == ["release"]
     assert "conclusion == 'success'" in dr["jobs"]["dr-sync"]["if"]
-    assert config.load(repo / "vault.yml").vault.bucket == "shop-vault"
+    with pytest.raises(ConfigError, match="placeholder"):
+        config.load(repo / "vault.yml")
 
     files = sorted(str(p) for p in workflows.iterdir())
     subprocess.run(["actionlint", *files], check=True, capture_output=True)
@@ -40,7 +58,7 @@ def test_init_writes_pinned_callers_that_lint_clean(tmp_path: Path, capsys: pyte
     assert zizmor.returncode == 0, zizmor.stdout + zizmor.stderr
 
 
-def test_init_keeps_existing_files_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_keeps_existing_files_unless_forced(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "vault.yml").write_text("# mine\n")
     assert main(["init", "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, "--ref", "v1"]) == 0
     assert (tmp_path / "vault.yml").read_text() == "# mine\n"
@@ -58,3 +76,144 @@ def test_init_refuses_values_that_break_the_yaml(tmp_path: Path, flag: str, valu
     assert main(argv) == 1
     assert f"{flag} " in capsys.readouterr().err
     assert not (tmp_path / ".github").exists()
+
+
+# --- vault init reads the repository (issue 14, finding 3) ------------------------------
+
+
+def _orders_and_payments(repo: Path) -> None:
+    """The issue's repository: services/orders (Python) and services/payments (Python with
+    a Makefile)."""
+    orders = repo / "services/orders"
+    (orders / "orders").mkdir(parents=True)
+    (orders / "requirements.txt").write_text("# no third-party dependencies yet\n")
+    (orders / "handler.py").write_text("from orders import total\n\ndef handler(e, c):\n    return total(e)\n")
+    (orders / "orders/__init__.py").write_text("def total(e):\n    return sum(e['items'])\n")
+    (orders / "test_handler.py").write_text("def test_x():\n    pass\n")
+    payments = repo / "services/payments"
+    (payments / "src").mkdir(parents=True)
+    (payments / "src/payments.py").write_text("def handler(e, c):\n    return 'paid'\n")
+    (payments / "requirements.txt").write_text("")
+    (payments / "Makefile").write_text(
+        "PYTHON ?= python3\n\nbuild:\n\trm -rf dist && mkdir -p dist && cp -R src/. dist/\n"
+        "\ntest:\n\t$(PYTHON) -m pytest\n"
+    )
+
+
+def test_init_finds_the_services_and_their_builds(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = tmp_path / "shop"
+    _orders_and_payments(repo)
+    assert main(["init", "--dir", str(repo), "--role-arn-prefix", PREFIX]) == 0
+    out = capsys.readouterr().out
+    doc = yaml.safe_load((repo / "vault.yml").read_text())
+    assert doc["services"] == [
+        {"name": "orders", "path": "services/orders",
+         "build": "rm -rf dist && mkdir dist && python3 -m pip install -r requirements.txt "
+                  "--target dist && cp -R handler.py orders dist/",
+         "dist": "dist"},
+        {"name": "payments", "path": "services/payments", "build": "make build", "dist": "dist"},
+    ]
+    assert {e["name"]: e["functions"] for e in doc["environments"]}["qa"] == {
+        "orders": "orders-qa", "payments": "payments-qa"}
+    assert "service orders: services/orders" in out and "Makefile: build target" in out
+
+    # the written commands really build: each one fills its dist folder with the handler
+    # (python3 is an interpreter with pip, as on a runner after setup-python; a uv venv has none)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys._base_executable)  # type: ignore[attr-defined]
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INDEX": "1"}
+    for service in doc["services"]:
+        folder = repo / service["path"]
+        done = subprocess.run(["bash", "-c", service["build"]], cwd=folder, env=env,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        shipped = sorted(p.relative_to(folder / service["dist"]).as_posix()
+                         for p in (folder / service["dist"]).rglob("*.py"))
+        assert shipped == {"orders": ["handler.py", "orders/__init__.py"],
+                           "payments": ["payments.py"]}[service["name"]]
+
+
+def test_placeholders_fail_validate_naming_each_key(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = tmp_path / "shop"
+    _orders_and_payments(repo)
+    assert main(["init", "--dir", str(repo), "--role-arn-prefix", PREFIX]) == 0
+    assert "replace-me-vault-bucket (NoCredentialsError" in capsys.readouterr().out
+    assert main(["validate", "--config", str(repo / "vault.yml")]) == 1
+    err = capsys.readouterr().err
+    assert "still holds 7 placeholders from `vault init`" in err
+    for line in (
+        "vault.bucket: 'replace-me-vault-bucket' is a placeholder; write the name of the bucket",
+        "environments[dev].smoke.base-url: 'https://REPLACE-ME.dev.example.com' is a "
+        "placeholder; write the URL this environment serves (or remove smoke:)",
+        "environments[uat].gate.approvers[0]: 'your-qa-lead' is a placeholder; write the "
+        "GitHub login of someone who may approve",
+        "environments[prod].gate.approvers[0]: 'your-manager' is a placeholder",
+        "environments[dr].bucket: 'replace-me-vault-bucket-dr' is a placeholder",
+    ):
+        assert line in err, err
+    assert "→ fill in each key listed above" in err
+
+    text = (repo / "vault.yml").read_text()
+    for old, new in (("replace-me-vault-bucket", "shop-artifacts"), ("your-qa-lead", "octo-qa"),
+                     ("your-manager", "octo-boss"), ("REPLACE-ME.", "")):
+        text = text.replace(old, new)
+    (repo / "vault.yml").write_text(text)
+    assert main(["validate", "--config", str(repo / "vault.yml")]) == 0
+    assert "2 services; dev → qa → uat → prod" in capsys.readouterr().out
+
+
+def test_the_bucket_is_unique_to_the_account(tmp_path: Path, aws_env: object, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = tmp_path / "Shop_Front"
+    _orders_and_payments(repo)
+    assert main(["init", "--dir", str(repo), "--role-arn-prefix", PREFIX, "--region", "eu-west-1",
+                 "--dr-region", "eu-central-1"]) == 0
+    doc = yaml.safe_load((repo / "vault.yml").read_text())
+    assert doc["vault"]["bucket"] == "shop-front-vault-123456789012-eu-west-1"
+    assert doc["environments"][-1]["bucket"] == "shop-front-vault-123456789012-eu-central-1"
+    assert "(account 123456789012 (AWS credentials, sts:GetCallerIdentity))" in capsys.readouterr().out
+
+
+def test_a_long_repository_name_still_makes_a_valid_bucket() -> None:
+    name = scaffold.propose_bucket("a" * 80, "123456789012", "ap-southeast-2")
+    assert len(name) == 63 and name.endswith("-vault-123456789012-ap-southeast-2")
+    assert scaffold.propose_bucket("shop", None, "us-east-1") == "replace-me-vault-bucket"
+
+
+def test_init_recognises_npm_python_make_and_go(tmp_path: Path) -> None:
+    def files(folder: str, contents: dict[str, str]) -> None:
+        for rel, text in contents.items():
+            (tmp_path / folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / folder / rel).write_text(text)
+
+    files("apps/web", {"package.json": '{"scripts": {"build": "tsc -p ."}}',
+                       "package-lock.json": "{}", "tsconfig.json": '{"compilerOptions": {"outDir": "./build"}}'})
+    files("apps/bundle", {"package.json": '{"scripts": {"build": "esbuild src/i.ts --bundle --outdir=out"}}',
+                          "yarn.lock": ""})
+    files("packages/lib-only", {"package.json": '{"scripts": {"test": "jest"}}'})  # no build: no service
+    files("packages/api", {"pyproject.toml": '[project]\nname = "api"\n'})
+    files("services/api", {"go.mod": "module example.com/api\n"})
+    files("services/notes", {"README.md": "just docs"})
+    found = {s.name: s for s in scaffold.discover(tmp_path)}
+    assert sorted(found) == ["bundle", "packages-api", "services-api", "web"]
+    assert (found["web"].build, found["web"].dist) == ("npm ci && npm run build", "build")
+    assert (found["bundle"].build, found["bundle"].dist) == ("yarn install --frozen-lockfile && yarn build", "out")
+    assert found["packages-api"].build == "rm -rf dist && mkdir dist && python3 -m pip install --target dist ."
+    assert found["services-api"].build.endswith("go build -tags lambda.norpc -o dist/bootstrap .")
+    assert "GOOS=linux" in found["services-api"].build
+
+
+def test_a_repository_that_is_one_service(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text('{"scripts": {"build": "vite build"}}')
+    (tmp_path / "dist").mkdir()
+    [svc] = scaffold.discover(tmp_path)
+    assert (svc.path, svc.build, svc.dist) == (".", "npm install && npm run build", "dist")
+
+
+def test_nothing_found_leaves_a_build_placeholder(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, "--bucket", "my-vault"]) == 0
+    assert "no service found" in capsys.readouterr().out
+    assert main(["validate", "--config", str(tmp_path / "vault.yml")]) == 1
+    assert "services[app].build: 'REPLACE-ME' is a placeholder; write the command that fills " \
+        "the dist folder" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""``vault init``: write the caller workflows and a starter vault.yml."""
+"""``vault init``: write the caller workflows and a vault.yml for the repository it reads."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from vault_actions.cli.commands import Result
 from vault_actions.setup import scaffold
 
 SUITE = "vault-actions/vault-actions"
+STS_TIMEOUT_SECONDS = 5
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +25,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch", default="main", help="release branch (default: main)")
     parser.add_argument("--region", default="us-east-1", help="vault region (default: us-east-1)")
     parser.add_argument("--dr-region", default="us-west-2", help="DR region (default: us-west-2)")
-    parser.add_argument("--bucket", help="vault bucket (default: <repository folder>-vault)")
+    parser.add_argument(
+        "--bucket",
+        help="vault bucket (default: <repository>-vault-<account id>-<region>, the account "
+        "read from the AWS credentials; without credentials a placeholder to fill in)",
+    )
     parser.add_argument(
         "--role-arn-prefix", required=True, metavar="ARN",
         help="e.g. arn:aws:iam::123456789012:role/vault- (the roles are <prefix>build, …)",
@@ -32,9 +37,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
 
 
+def _account(region: str) -> tuple[str | None, str]:
+    """The AWS account of the current credentials (STS), or None and why not."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from vault_actions.integrations import aws
+
+    sts = aws.client("sts", region, attempts=1, timeout_seconds=STS_TIMEOUT_SECONDS)
+    try:
+        account = str(sts.get_caller_identity()["Account"])
+    except ClientError as exc:  # no credentials (or refused ones) only means: no proposal
+        return None, aws.describe(exc)
+    except BotoCoreError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    return account, f"account {account} (AWS credentials, sts:GetCallerIdentity)"
+
+
 def run(args: argparse.Namespace) -> Result:
-    """Write what is missing (everything with --force)."""
+    """Read the repository's services; write what is missing (everything with --force)."""
     root = Path(args.dir).resolve()
+    services = scaffold.discover(root)
+    if args.bucket:
+        bucket, dr_bucket, source = args.bucket, f"{args.bucket}-dr", "--bucket"
+    else:
+        account, source = _account(args.region)
+        bucket = scaffold.propose_bucket(root.name, account, args.region)
+        dr_bucket = scaffold.propose_bucket(root.name, account, args.dr_region)
+        if account is None:
+            dr_bucket += "-dr"
     settings = scaffold.Settings(
         suite=args.suite,
         ref=args.ref,
@@ -42,18 +72,27 @@ def run(args: argparse.Namespace) -> Result:
         config=Path(args.config).name,
         region=args.region,
         dr_region=args.dr_region,
-        bucket=args.bucket or f"{root.name.lower()}-vault",
+        bucket=bucket,
+        dr_bucket=dr_bucket,
         role_prefix=args.role_arn_prefix,
+        services=services,
     )
     written, kept = scaffold.write(scaffold.plan(root, settings), force=args.force)
     lines = [f"wrote {p.relative_to(root)}" for p in written]
     lines += [f"kept  {p.relative_to(root)} (exists; --force overwrites)" for p in kept]
-    lines.append(f"pinned to {settings.suite}@{settings.ref}; next: edit vault.yml, then")
+    lines += [f"  service {s.name}: {s.path} · build: {s.build} · dist: {s.dist} ({s.evidence})"
+              for s in services] or ["  no service found in services/*, packages/*, apps/* or "
+                                     "the repository itself: fill in services[app]"]
+    lines.append(f"  vault bucket {bucket} ({source})")
+    lines.append(f"pinned to {settings.suite}@{settings.ref}; next: fill in every REPLACE-ME "
+                 "and approver in vault.yml, then")
     lines.append("`vault validate`, `vault setup-environments` and `vault doctor`")
     data = {
         "written": [str(p) for p in written],
         "kept": [str(p) for p in kept],
         "suite": settings.suite,
         "ref": settings.ref,
+        "bucket": bucket,
+        "services": [vars(s) for s in services],
     }
     return Result(data, "\n".join(lines))
