@@ -415,3 +415,43 @@ def test_teams_of_a_user_account_need_an_organization(
 
     assert "ORG/SLUG" in str(caught.value.hint)
     assert not any(re.search(r"/orgs/", c.request.url) for c in api.calls)
+
+
+def test_dry_run_without_a_token_plans_from_vault_yml_alone(
+    vault_yml: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14, finding 4: `setup-environments --dry-run` demanded GITHUB_TOKEN."""
+    for name in ("GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(name, raising=False)
+
+    with responses.RequestsMock() as no_github:  # any request to GitHub would fail the test
+        assert main(["setup-environments", "--config", str(vault_yml), "--repo", "acme/shop",
+                     "--dry-run"]) == 0
+        text = capsys.readouterr().out
+        assert main(["setup-environments", "--config", str(vault_yml), "--dry-run", "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert len(no_github.calls) == 0
+
+    assert text.splitlines()[:6] == [
+        "acme/shop — dry run from vault.yml alone, nothing compared or written:",
+        "  dev      would set     no reviewers · deploys from protected branches",
+        "  qa       would set     no reviewers · deploys from protected branches",
+        "  uat      would set     reviewers: qa-lead, acme/qa-leads (no self-review) · deploys from protected branches",
+        "  prod     would set     reviewers: manager, QA-Lead, acme/release-managers (no self-review) · deploys from protected branches",
+        "  dr       would set     no reviewers · deploys from protected branches",
+    ]
+    assert text.splitlines()[6].startswith("⚠ not compared with GitHub (no GITHUB_TOKEN): which of these environments exist")
+    assert "whether every approver and team exists" in text and "GITHUB_TOKEN=$(gh auth token)" in text
+    assert data["compared"] is False and data["repository"] is None
+    assert [e["name"] for e in data["environments"]] == NAMES
+    assert data["environments"][2]["reviewers"] == [
+        {"type": "User", "id": None, "name": "qa-lead"}, {"type": "Team", "id": None, "name": "ORG/qa-leads"},
+    ]
+
+
+def test_without_a_token_a_real_run_points_at_the_dry_run(
+    vault_yml: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    assert main(["setup-environments", "--config", str(vault_yml), "--repo", "acme/shop"]) == 1
+    assert "or preview from vault.yml alone with --dry-run" in capsys.readouterr().err

@@ -54,16 +54,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Read vault.yml, connect with $GITHUB_TOKEN to $GITHUB_API_URL, set up environments."""
-    from vault_actions.integrations import github
-
+    """Read vault.yml, connect with $GITHUB_TOKEN to $GITHUB_API_URL, set up environments
+    (``--dry-run`` without a token: the plan from vault.yml alone)."""
     cfg = config.load(args.config)
     ctx = context.RunContext.from_env()
-    repository = _repository(args.repo or ctx.repository or "")
     token = os.environ.get("GITHUB_TOKEN", "")
+    if not token and args.dry_run:
+        named = args.repo or ctx.repository
+        return offline_plan(cfg, _repository(named) if named else None)
+    repository = _repository(args.repo or ctx.repository or "")
     if not token:
-        raise ConfigError("no GitHub token: GITHUB_TOKEN is not set", ADMIN_ACCESS_HINT)
+        raise ConfigError(
+            "no GitHub token: GITHUB_TOKEN is not set",
+            f"{ADMIN_ACCESS_HINT}; or preview from vault.yml alone with --dry-run",
+        )
     gha.mask(token)
+    from vault_actions.integrations import github
+
     return setup(github.connect(token, ctx.api_url), cfg, repository, dry_run=args.dry_run)
 
 
@@ -100,14 +107,61 @@ class Change:
 
     def describe(self) -> str:
         """``uat  created  reviewers: qa-lead, acme/qa (no self-review) · branches: …``."""
-        names = ", ".join(r.name for r in self.rules.ordered_reviewers())
-        reviewers = f"reviewers: {names}" if names else "no reviewers"
-        if self.rules.prevent_self_review:
-            reviewers += " (no self-review)"
-        branches = {"protected": "protected branches", "all": "any branch"}.get(
-            self.rules.branches, self.rules.branches
-        )
-        return f"{self.name:<8} {self.action:<13} {reviewers} · deploys from {branches}"
+        names = [r.name for r in self.rules.ordered_reviewers()]
+        return _describe(self.name, self.action, names, self.rules.prevent_self_review,
+                         self.rules.branches)
+
+
+def _describe(
+    name: str, action: str, reviewers: list[str], prevent_self_review: bool, branches: str
+) -> str:
+    who = f"reviewers: {', '.join(reviewers)}" if reviewers else "no reviewers"
+    if prevent_self_review:
+        who += " (no self-review)"
+    where = {"protected": "protected branches", "all": "any branch"}.get(branches, branches)
+    return f"{name:<8} {action:<13} {who} · deploys from {where}"
+
+
+NOT_COMPARED = (
+    "not compared with GitHub (no GITHUB_TOKEN): which of these environments exist and how "
+    "they are set now (so whether each is created, updated or unchanged), whether every "
+    "approver and team exists, whether the repository's plan allows required reviewers "
+    "(private repositories need GitHub Enterprise Cloud) and whether the default branch is "
+    f"protected. To compare, {ADMIN_ACCESS_HINT} and run it again"
+)
+
+
+def offline_plan(cfg: Config, repository: str | None) -> Result:
+    """What ``setup`` would ask GitHub for, from vault.yml alone (no token, no request)."""
+    _check_reviewer_counts(cfg)
+    owner = repository.split("/")[0] if repository else "ORG"
+    planned: list[dict[str, Any]] = []
+    lines = [f"{repository or 'the repository'} — dry run from {cfg.path.name} alone, "
+             "nothing compared or written:"]
+    for env in cfg.environments:
+        users = sorted(env.gate.approvers, key=str.casefold) if env.gate else []
+        teams = sorted((t if "/" in t else f"{owner}/{t}" for t in env.gate.teams),
+                       key=str.casefold) if env.gate else []
+        reviewed = bool(users or teams)
+        planned.append({
+            "name": env.name,
+            "action": "would set",
+            "reviewers": [{"type": "User", "id": None, "name": u} for u in users]
+            + [{"type": "Team", "id": None, "name": t} for t in teams],
+            "prevent_self_review": reviewed,
+            "branches": "protected",
+        })
+        lines.append("  " + _describe(env.name, "would set", [*users, *teams], reviewed,
+                                      "protected"))
+    lines.append(f"⚠ {NOT_COMPARED}.")
+    data = {
+        "repository": repository,
+        "dry_run": True,
+        "compared": False,
+        "environments": planned,
+        "warnings": [f"{NOT_COMPARED}."],
+    }
+    return Result(data, "\n".join(lines))
 
 
 def setup(gh: Github, cfg: Config, repository: str, *, dry_run: bool) -> Result:
