@@ -1,8 +1,10 @@
-"""User-supplied text made safe for where it lands: a terminal, Markdown, a Mermaid label."""
+"""User-supplied text made safe for where it lands: a terminal, Markdown, a Mermaid label, HTML."""
 
 from __future__ import annotations
 
+import html
 import re
+from urllib.parse import urlsplit
 
 REASON_CHARS = 80
 
@@ -40,3 +42,15 @@ def markdown_cell(text: str, limit: int | None = None) -> str:
     return "".join(f"\\{c}" if c in _MARKDOWN_UNSAFE else c for c in line)
 
 
+def html_text(text: object, limit: int | None = None) -> str:
+    """User text for HTML or SVG text and attribute values (quoted): one line, escaped."""
+    line = plain(str(text))
+    line = shorten(line, limit) if limit else line
+    return html.escape(line, quote=True)
+
+
+def html_url(url: str | None) -> str | None:
+    """An http(s) URL escaped for an ``href`` attribute, or None for any other scheme."""
+    if not url or urlsplit(url).scheme not in ("http", "https"):
+        return None
+    return html.escape(plain(url), quote=True)

@@ -57,6 +57,13 @@ COMMANDS: dict[str, Command] = {
                         "\"failure\"}}'"),
     "graveyard": Command("graveyard", "render the release graveyard (Mermaid, Markdown, JSON)",
                          "vault graveyard --output graveyard.md --last 10"),
+    "evidence": Command("evidence", "export the evidence of every change to an environment",
+                        "vault evidence --since 2026-01-01 --format csv --output prod.csv",
+                        "a change in the period lacks an independent, verified approval"),
+    "metrics": Command("metrics", "delivery metrics: frequency, lead time, failure rate, restore",
+                       "vault --json metrics --since 2026-01-01"),
+    "report": Command("report", "write a self-contained HTML report (graveyard, evidence, "
+                      "metrics)", "vault report --html report.html --since 2026-01-01"),
     "dr-sync": Command("dr_sync", "copy a release live in PROD to the DR region and deploy it",
                        "vault dr-sync --version 1.4.0"),
     "setup-environments": Command(

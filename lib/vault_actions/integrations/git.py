@@ -39,6 +39,16 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class Authored:
+    """Who wrote one commit and when it was committed (ISO-8601 with offset)."""
+
+    sha: str
+    author: str
+    email: str
+    committed_at: str
+
+
+@dataclass(frozen=True)
 class Tag:
     """One tag and the sha of the commit it points at (annotated tags are peeled)."""
 
@@ -108,6 +118,16 @@ def commits(repo: Path | str, revision: str) -> list[Commit]:
             sha, _, message = record.partition("\n")
             found.append(Commit(sha, message))
     return found
+
+
+def authored(repo: Path | str, revision: str) -> list[Authored]:
+    """Author and commit time of each commit ``git log <revision>`` lists, newest first."""
+    out = run(
+        ["log", "-z", "--topo-order", "--format=%H%x1f%an%x1f%ae%x1f%cI", "--end-of-options",
+         revision],
+        repo,
+    )
+    return [Authored(*record.strip("\n").split("\x1f")) for record in out.split("\0") if record]
 
 
 def tags(repo: Path | str, merged_into: str = "HEAD") -> list[Tag]:

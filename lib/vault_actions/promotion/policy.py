@@ -19,7 +19,7 @@ def may_approve(env: Environment, name: str) -> bool:
     return name.casefold() in {a.casefold() for a in approvers}
 
 
-def _counts(env: Environment, approval: Event) -> bool:
+def approval_counts(env: Environment, approval: Event) -> bool:
     """An approval counts if its author is an approver, or if GitHub's environment gate
     (whose required reviewers include the gate's teams) approved it: GitHub checked the
     team membership that the ledger cannot see."""
@@ -71,7 +71,7 @@ def check_approval(journey: Journey, env: Environment) -> None:
     if not env.gated:
         return
     approvals = [e for e in journey.in_environment(env.name) if e.event == "approved"]
-    if any(_counts(env, e) for e in approvals):
+    if any(approval_counts(env, e) for e in approvals):
         return
     version = journey.version
     approvers = ", ".join(env.gate.approvers) if env.gate and env.gate.approvers else ""

@@ -1,0 +1,243 @@
+"""Evidence for auditors: changes that reached PROD, their approvals and authors, the stops."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_vault_bucket
+from tests.unit.report import story
+from tests.unit.store.test_ledger import VAULT_YML, parsed_config
+from vault_actions.cli.main import main
+from vault_actions.errors import ConfigError
+from vault_actions.promotion.journey import journeys
+from vault_actions.report import evidence as ev
+from vault_actions.report.period import Period
+from vault_actions.store.ledger import Event
+
+MARCH = Period.parse("2026-03-01", "2026-03-04")
+
+
+def attested(event: Event) -> ev.Proof:
+    """A verifier that accepts every event as written by its recorded decider (the logic
+    under test is what evidence makes of a proof, not the proof itself)."""
+    return ev.Proof(True, event.who, "accepted by the test's verifier")
+
+
+def gather(
+    tmp_path: Path, events: list[Event] | None = None, *, verify: ev.Verifier = attested,
+    commits: list[tuple[str, str, str, str, str]] = story.COMMITS, period: Period = MARCH,
+) -> ev.Evidence:
+    repo = story.repo(tmp_path / "repo", commits)
+    found = journeys(events or story.events())
+    return ev.gather(parsed_config(), found, "prod", period, verify=verify,
+                     commits=ev.git_commits(repo))
+
+
+def test_each_change_that_reached_prod_has_its_commits_approvals_and_stages(
+    tmp_path: Path,
+) -> None:
+    found = gather(tmp_path)
+
+    assert [c.version for c in found.changes] == ["1.0.2", "1.0.3", "1.0.4"]
+    first, canary, live = found.changes
+    assert first.deployed.at == "2026-03-02T09:01:00.000000+00:00"
+    assert first.previous is None and canary.previous == "1.0.2"
+    assert live.previous == "1.0.2"  # v1.0.3 was rolled back: PROD still ran v1.0.2
+    assert [(c.author, c.at) for c in first.commits.commits] == [  # type: ignore[union-attr]
+        ("bob", "2026-03-02T08:00:00+00:00"), ("alice", "2026-03-01T15:00:00+00:00"),
+        ("alice", "2026-03-01T09:00:00+00:00")]
+    assert [c.author for c in canary.commits.commits] == ["carol"]  # type: ignore[union-attr]
+    assert [c.author for c in live.commits.commits] == ["alice", "carol"]  # type: ignore[union-attr]
+    assert {c.commits.source for c in found.changes} == {"git"}  # type: ignore[union-attr]
+
+    assert [(a.identity, a.event.environment, a.counts) for a in first.approvals] == [
+        ("qa-lead", "uat", True), ("manager", "prod", True)]
+    assert first.approvals[1].to_json()["source"] == "github-environment"
+    assert first.duties.verdict == "independent"
+    assert "manager" in first.duties.detail
+
+    stages = {s.environment: s for s in first.stages}
+    assert list(stages) == ["dev", "qa", "uat", "prod", "dr"]
+    assert stages["prod"].smoke_result == "passed"
+    assert stages["prod"].smoke.at == "2026-03-02T09:02:00.000000+00:00"  # type: ignore[union-attr]
+    assert stages["uat"].smoke_result == "none"
+    assert stages["dr"].deployed.event == "dr_synced"  # type: ignore[union-attr]
+
+    assert canary.outcome == "rolled back"
+    assert canary.rolled_back.at == "2026-03-03T11:06:00.000000+00:00"  # type: ignore[union-attr]
+    prod = next(s for s in canary.stages if s.environment == "prod")
+    assert prod.rollout == story.CANARY
+    assert first.outcome == "replaced by v1.0.4" and live.outcome == "live"
+    assert first.runs == [f"{story.RUN}3", f"{story.RUN}4"]
+    assert found.compliant and not found.lacking
+
+
+def test_the_stopped_versions_say_where_when_and_why(tmp_path: Path) -> None:
+    found = gather(tmp_path)
+
+    stops = [(s.version, s.environment, s.kind, s.event.at[:16], s.event.who, s.why)
+             for s in found.stops]
+    assert stops == [
+        ("1.0.0", "qa", "failed", "2026-03-01T09:31", "octocat",
+         "health: expected status 200, got 500"),
+        ("1.0.1", "uat", "rejected", "2026-03-01T16:00", "manager", "Biz Logic Error"),
+        ("1.0.3", "prod", "rolled back", "2026-03-03T11:06", "octocat",
+         "alarm prod-5xx went to ALARM at 10%"),
+    ]
+
+
+def test_unverifiable_approvals_are_shown_as_such_and_fail_the_evidence(tmp_path: Path) -> None:
+    found = gather(tmp_path, verify=ev.no_proof)
+
+    assert not found.compliant
+    assert [c.version for c in found.lacking] == ["1.0.2", "1.0.3", "1.0.4"]
+    problem = found.changes[0].problems[0]
+    assert problem == ("the approval by manager is unverifiable "
+                       "(no attestation is stored with the event)")
+    approval = found.changes[0].to_json()["approvals"][1]
+    assert approval["proof"] == {"verified": False, "identity": None,
+                                 "note": "no attestation is stored with the event"}
+    assert found.stops[0].proof.label == "unverifiable"
+
+
+def test_an_approver_who_authored_the_change_is_not_independent(tmp_path: Path) -> None:
+    commits = [*story.COMMITS[:4], ("v1.0.4", "manager", "boss@example.com",
+                                    "2026-03-04T09:00:00+00:00", "fix: my own fix")]
+    found = gather(tmp_path, commits=commits)
+
+    live = found.changes[-1]
+    assert live.duties.verdict == "violated"
+    assert live.problems == ("manager approved a change they authored",)
+    assert [c.version for c in found.lacking] == ["1.0.4"]
+
+
+def test_an_author_is_matched_by_the_local_part_of_their_email(tmp_path: Path) -> None:
+    commits = [*story.COMMITS[:3], ("v1.0.3", "M. Anager", "manager@example.com",
+                                    "2026-03-03T10:00:00+00:00", "feat: x"), story.COMMITS[4]]
+    found = gather(tmp_path, commits=commits)
+    assert [c.version for c in found.lacking] == ["1.0.3", "1.0.4"]  # v1.0.4 carries it too
+
+
+def test_an_approval_by_someone_who_is_no_approver_does_not_count(tmp_path: Path) -> None:
+    forged = [replace(e, details={**e.details, "by": "eve", "source": "vault approve"})
+              if e.event == "approved" and e.environment == "prod" and e.version == "1.0.4"
+              else e for e in story.events()]
+    found = gather(tmp_path, forged)
+
+    live = found.changes[-1]
+    assert live.problems == ("eve is not one of prod's approvers",)
+    assert live.duties.verdict == "no approval"
+
+
+def test_a_change_whose_authors_are_unknown_cannot_show_independence(tmp_path: Path) -> None:
+    found = ev.gather(parsed_config(), journeys(story.events()), "prod", MARCH, verify=attested)
+
+    assert found.changes[0].duties.verdict == "unknown"
+    assert found.changes[0].problems == (
+        "the commit authors are not known, so independence cannot be shown",)
+
+
+def test_commits_recorded_by_the_built_event_come_before_git(tmp_path: Path) -> None:
+    recorded = [{"sha": "a" * 40, "author": "dana", "email": "dana@example.com",
+                 "at": "2026-03-02T07:00:00+00:00"}]
+    events = [replace(e, details={"commits": recorded}) if e.event == "built" else e
+              for e in story.events()]
+    found = journeys(events)
+    lookup = ev.first_known(ev.built_commits(found), ev.git_commits(tmp_path / "no-repo"))
+    result = ev.gather(parsed_config(), found, "prod", MARCH, verify=attested, commits=lookup)
+
+    first = result.changes[0].commits
+    assert first is not None and first.source == "ledger"
+    assert len(first.commits) == 3  # v1.0.0, v1.0.1 and v1.0.2 each recorded one
+    assert result.changes[1].commits.commits[0].author == "dana"  # type: ignore[union-attr]
+
+
+def test_the_period_selects_changes_and_stops_by_their_time(tmp_path: Path) -> None:
+    found = gather(tmp_path, period=Period.parse("2026-03-03", "2026-03-03"))
+    assert [c.version for c in found.changes] == ["1.0.3"]
+    assert [s.version for s in found.stops] == ["1.0.3"]
+    with pytest.raises(ConfigError, match="'yesterday' is not a date"):
+        Period.parse("yesterday", None)
+    with pytest.raises(ConfigError, match="is not after"):
+        Period.parse("2026-03-04", "2026-03-01")
+
+
+HOSTILE = '=HYPERLINK("http://evil")|<script>alert(1)</script>\n::stop'
+
+
+def test_user_text_cannot_break_out_of_csv_markdown_or_html(tmp_path: Path) -> None:
+    from vault_actions.report import html
+
+    events = [replace(e, details={**e.details, "by": HOSTILE, "reason": HOSTILE})
+              if e.event == "rejected" else e for e in story.events()]
+    found = gather(tmp_path, events)
+
+    rows = list(csv.DictReader(io.StringIO(ev.to_csv(found))))
+    stopped = next(r for r in rows if r["version"] == "1.0.1")
+    assert stopped["problems_or_why"].startswith("'=HYPERLINK")
+    assert all(not v.startswith(("=", "+", "@")) for r in rows for v in r.values())
+    markdown = ev.to_markdown(found)
+    assert "<script>" not in markdown and "\\|&lt;script&gt;" in markdown
+    page = html.document("t", "s", [html.evidence_section(found)])
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_the_csv_has_one_row_per_change_and_per_stop(tmp_path: Path) -> None:
+    rows = list(csv.DictReader(io.StringIO(ev.to_csv(gather(tmp_path)))))
+    assert [(r["kind"], r["version"]) for r in rows] == [
+        ("change", "1.0.2"), ("change", "1.0.3"), ("change", "1.0.4"),
+        ("stopped", "1.0.0"), ("stopped", "1.0.1"), ("stopped", "1.0.3")]
+    first = rows[0]
+    assert first["compliant"] == "yes"
+    assert "manager for prod via github-environment (verified)" in first["approvals"]
+    assert "prod: deployed 2026-03-02T09:01:00.000000+00:00, smoke passed" in first["environments"]
+    assert first["runs"] == f"{story.RUN}3 {story.RUN}4"
+
+
+# --- the command, against a real ledger on moto ------------------------------------------
+
+
+@pytest.fixture
+def story_vault(s3: Any, tmp_path: Path) -> Path:
+    bucket = make_vault_bucket(s3, "evidence-story")
+    story.record(s3, bucket)
+    path = tmp_path / "vault.yml"
+    path.write_text(VAULT_YML.format(bucket=bucket, dr_bucket=f"{bucket}-dr"))
+    story.repo(tmp_path / "repo")
+    return path
+
+
+def test_vault_evidence_exits_1_while_approvals_are_unverifiable(
+    story_vault: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "evidence.json"
+    code = main(["evidence", "--config", str(story_vault), "--since", "2026-03-01",
+                 "--until", "2026-03-04", "--format", "json", "--output", str(out),
+                 "--repo", str(tmp_path / "repo")])
+
+    assert code == 1
+    data = json.loads(out.read_text())
+    assert [c["version"] for c in data["changes"]] == ["1.0.2", "1.0.3", "1.0.4"]
+    assert data["changes"][0]["commits"][0]["author"] == "bob"
+    assert [s["version"] for s in data["stopped"]] == ["1.0.0", "1.0.1", "1.0.3"]
+    err = capsys.readouterr().err
+    assert "v1.0.2 in prod lacks an independent, verified approval" in err
+    assert f"wrote the evidence (json) to {out}" in capsys.readouterr().out or out.exists()
+
+
+def test_vault_evidence_markdown_on_stdout(
+    story_vault: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["evidence", "--config", str(story_vault), "--since", "2026-03-01",
+                 "--repo", str(tmp_path / "repo"), "--env", "qa"])
+    printed = capsys.readouterr().out
+    assert code == 1  # qa has no gate: nothing approved its changes
+    assert "## Evidence: changes to qa" in printed
+    assert "qa has no gate: nothing approved this change" in printed
