@@ -203,6 +203,14 @@ class Stage:
         """The rollout the deploy recorded (``details.rollout``), if any."""
         return self.deployed.details.get("rollout") if self.deployed else None
 
+    @property
+    def rollout_text(self) -> str:
+        """``strategy canary, percent 10, bake_minutes 5`` ('' without a rollout)."""
+        rollout = self.rollout
+        if isinstance(rollout, dict):
+            return ", ".join(f"{k} {v}" for k, v in rollout.items())
+        return str(rollout) if rollout else ""
+
     def to_json(self) -> dict[str, Any]:
         """Plain data."""
         def at(event: Event | None) -> str | None:
@@ -449,8 +457,9 @@ def _duties(approvals: Sequence[Approval], commits: Commits | None) -> Duties:
     independent = [a for a in counted if a.identity.casefold() not in authors]
     if independent:
         who = ", ".join(sorted({a.identity for a in independent}))
+        count = len(commits.commits)
         return Duties("independent", f"approved by {who}, who authored none of its "
-                      f"{len(commits.commits)} commits")
+                      f"{count} commit{'' if count == 1 else 's'}")
     who = ", ".join(sorted({a.identity for a in counted}))
     return Duties("violated", f"approved only by {who}, who authored commits of the change")
 
@@ -484,17 +493,17 @@ def _problems(
 def _stops(journey: Journey, proofs: Mapping[str, Proof]) -> Iterable[Stop]:
     """The death, and each rollback that stuck (the version no longer stands there)."""
     if journey.death is not None:
-        yield Stop(journey.version, journey.death, _why(journey.death),
+        yield Stop(journey.version, journey.death, why(journey.death),
                    proofs[journey.death.id])
     died_in = journey.death.environment if journey.death else None
     for event in journey.events:
         env = event.environment
         if event.event == "rolled_back" and env and env != died_in \
                 and journey.standing(env) is None and event is journey.last("rolled_back", env):
-            yield Stop(journey.version, event, _why(event), proofs[event.id])
+            yield Stop(journey.version, event, why(event), proofs[event.id])
 
 
-def _why(event: Event) -> str:
+def why(event: Event) -> str:
     """The reason given, or what the event's details say went wrong."""
     if event.reason:
         return event.reason
@@ -535,7 +544,7 @@ def _stage_text(s: Stage) -> str:
     if s.smoke is not None:
         bits.append(f"smoke {s.smoke_result} {s.smoke.at}")
     if s.rollout:
-        bits.append(f"rollout {s.rollout}")
+        bits.append(f"rollout {s.rollout_text}")
     if s.rolled_back is not None:
         bits.append(f"rolled back {s.rolled_back.at}")
     return f"{s.environment}: {', '.join(bits)}"

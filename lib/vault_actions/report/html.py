@@ -45,7 +45,12 @@ table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border: 1px solid var(--line); padding: 6px 8px; text-align: left; vertical-align: top; }
 th { background: #f3f4f6; }
 td ul { margin: 0; padding-left: 16px; }
-.tag { font-weight: bold; white-space: nowrap; }
+.tag { font-weight: bold; }
+table.evidence td:nth-child(1) { min-width: 90px; }
+table.evidence td:nth-child(2) { min-width: 110px; }
+table.evidence td:nth-child(3) { min-width: 150px; }
+table.evidence td:nth-child(4) { min-width: 260px; }
+table.evidence td:nth-child(6) { min-width: 300px; }
 .tag.ok { color: var(--ok); } .tag.bad { color: var(--bad); } .tag.warn { color: #92400e; }
 .muted { color: var(--muted); }
 .scroll { overflow-x: auto; }
@@ -95,11 +100,12 @@ def _when(event: Event | None) -> str:
     return html_text(event.when) if event else "—"
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], css: str = "") -> str:
     """A table; cells are already HTML."""
     th = "".join(f'<th scope="col">{html_text(h)}</th>' for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    table = f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+    table = f'<table class="{css}"><thead>'
+    table += f"<tr>{th}</tr></thead><tbody>{body}</tbody></table>"
     return f'<div class="scroll">{table}</div>'
 
 
@@ -133,7 +139,7 @@ def _stages(change: Change) -> str:
             bits.append(_tag(s.smoke_result == "passed", f"smoke passed {s.smoke.when}",
                              f"smoke failed {s.smoke.when}"))
         if s.rollout:
-            bits.append(f"rollout {html_text(s.rollout)}")
+            bits.append(f"rollout {html_text(s.rollout_text)}")
         if s.rolled_back is not None:
             bits.append(f'<span class="tag bad">↩ rolled back {_when(s.rolled_back)}</span>')
         items.append(f"<li><b>{html_text(s.environment)}</b>: {'; '.join(bits) or '—'}</li>")
@@ -180,7 +186,8 @@ def evidence_section(evidence: Evidence) -> str:
                "independent, verified approval</span></p>" if evidence.compliant else
                f'<p><span class="verdict fail">✗ {lacking} of {len(evidence.changes)} changes '
                "lack an independent, verified approval</span></p>")
-    changes = _table(head, [_change_row(c) for c in evidence.changes]) if evidence.changes \
+    changes = _table(head, [_change_row(c) for c in evidence.changes], "evidence") \
+        if evidence.changes \
         else '<p class="muted">No change reached this environment in the period.</p>'
     stop_head = ["Version", "Where", "What", "When", "By", "Why", "Run", "Proof"]
     stops = _table(stop_head, [_stop_row(s) for s in evidence.stops]) if evidence.stops \

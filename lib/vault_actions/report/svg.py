@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from vault_actions.config import Config
 from vault_actions.promotion.journey import Journey
+from vault_actions.report.evidence import why
 from vault_actions.report.status import Stage, outcome, stage, track
 from vault_actions.text import html_text
 
@@ -57,7 +58,15 @@ DEFS = """<svg width="0" height="0" style="position:absolute" aria-hidden="true"
 
 
 def _look(st: Stage, live_here: bool) -> Look:
-    return LOOKS["live"] if live_here and st.state not in ("rolled_back",) else LOOKS[st.state]
+    return LOOKS["live"] if live_here else LOOKS[st.state]
+
+
+def _shown_live(cfg: Config, live: Mapping[str, str]) -> dict[str, str]:
+    """What is live in the final environment and its mirrors: the places LIVE is drawn
+    (earlier environments show how the version fared there, like the Mermaid graveyard)."""
+    final = cfg.promotion_order[-1].name if cfg.promotion_order else None
+    ends = {final} | {m.name for m in cfg.mirrors}
+    return {env: version for env, version in live.items() if env in ends}
 
 
 def _cell(x: int, y: int, look: Look, lines: Sequence[str], title: str) -> str:
@@ -111,6 +120,7 @@ def _svg(width: int, height: int, label: str, body: str) -> str:
 def graveyard(cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str]) -> str:
     """Every version a row (oldest first): its state in each environment, then how it ended."""
     names = track(cfg, journeys.values())
+    live = _shown_live(cfg, live)
     width = LABEL_W + (len(names) + 1) * (CELL_W + GAP) + END_W + PAD
     header = "".join(
         f'<text x="{LABEL_W + i * (CELL_W + GAP) + CELL_W // 2}" y="{PAD + 10}" '
@@ -151,8 +161,7 @@ def _graveyard_row(
     death = journey.death
     if death is not None:
         where = (death.environment or "run").upper()
-        parts.append(_tombstone(end_x, y + 4, [f"died in {where}", death.when,
-                                               death.reason or death.event]))
+        parts.append(_tombstone(end_x, y + 4, [f"died in {where}", death.when, why(death)]))
     else:
         here = [n.upper() for n, v in live.items() if v == journey.version]
         text = f"● live in {', '.join(here)}" if here else outcome(cfg, journey)
@@ -165,6 +174,7 @@ def journey(cfg: Config, one: Journey, live: Mapping[str, str]) -> str:
     """One release's path: build, then each environment it reached, arrows between them,
     and a headstone where it died."""
     names = [n for n in track(cfg, [one]) if stage(one, n).reached]
+    live = _shown_live(cfg, live)
     y = PAD
     boxes = []
     built = one.last("built")
@@ -184,7 +194,7 @@ def journey(cfg: Config, one: Journey, live: Mapping[str, str]) -> str:
     death = one.death
     if death is not None:
         parts.append(_tombstone(end_x, y + 12, [f"died in {(death.environment or 'run').upper()}",
-                                                death.when, death.reason or death.event]))
+                                                death.when, why(death)]))
     width = end_x + (END_W if death else 0) + PAD
     return _svg(width, y + CELL_H + 2 * PAD, f"Journey of v{one.version}: {outcome(cfg, one)}",
                 "".join(parts))
