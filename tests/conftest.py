@@ -250,3 +250,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if e2e in Path(item.fspath).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[Any]:
+    """The local OIDC issuer (tests/oidc_issuer.py) for the whole session."""
+    from tests.oidc_issuer import Issuer
+
+    server = Issuer().start()
+    yield server
+    server.stop()
+
+
+def run_as_job(monkeypatch: pytest.MonkeyPatch, issuer: Any, **claims: Any) -> dict[str, str]:
+    """Make this process a GitHub Actions job whose OIDC tokens carry ``claims``
+    (release workflow, acme/shop, run 4242, actor octocat unless overridden)."""
+    job = issuer.claims(**claims)
+    env = {
+        "GITHUB_ACTIONS": "true", "GITHUB_ACTOR": job["actor"], "GITHUB_REPOSITORY": job["repository"],
+        "GITHUB_RUN_ID": job["run_id"], "GITHUB_SHA": job["sha"],
+        "GITHUB_SERVER_URL": "https://github.com", "GITHUB_API_URL": "https://api.github.com",
+        **issuer.job(**claims),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env

@@ -27,6 +27,11 @@ _TO_FILL = {
     "command": "your smoke-test command (or remove it)",
 }
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # the schema's $defs/name
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+SUITE = "vault-actions/vault-actions"
+# The suite's reusable workflow each kind of ledger writer runs (see workflows-templates/).
+SUITE_WORKFLOWS = {"release": "vault-release.yml", "gate": "vault-gate.yml",
+                   "dr-sync": "vault-dr-sync.yml"}
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,30 @@ class VaultSettings:
 
 
 @dataclass(frozen=True)
+class LedgerSettings:
+    """Who may write the events that decide promotions (``ledger:`` in vault.yml).
+
+    ``workflows`` maps release / gate / dr-sync to the ``job_workflow_ref`` patterns
+    trusted for them; ``allow_local`` names the events that count even when written
+    outside Actions (break-glass; none by default).
+    """
+
+    repository: str | None = None
+    issuer: str = GITHUB_ISSUER
+    workflows: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: default_workflows(SUITE)
+    )
+    allow_local: frozenset[str] = frozenset()
+
+
+def default_workflows(suite: str) -> dict[str, tuple[str, ...]]:
+    """The suite's reusable workflows at any of its refs (tags, branches, SHAs)."""
+    return {
+        kind: (f"{suite}/.github/workflows/{name}@*",) for kind, name in SUITE_WORKFLOWS.items()
+    }
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated ``vault.yml``."""
 
@@ -128,6 +157,7 @@ class Config:
     services: tuple[Service, ...]
     environments: tuple[Environment, ...]
     slack_webhook_env: str = "SLACK_WEBHOOK_URL"
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
 
     @property
     def root(self) -> Path:
@@ -380,6 +410,18 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         services=services,
         environments=envs,
         slack_webhook_env=notifications.get("slack-webhook-env", "SLACK_WEBHOOK_URL"),
+        ledger=_ledger(raw.get("ledger", {})),
+    )
+
+
+def _ledger(raw: dict[str, Any]) -> LedgerSettings:
+    workflows = default_workflows(raw.get("suite", SUITE))
+    workflows.update({k: tuple(v) for k, v in raw.get("workflows", {}).items()})
+    return LedgerSettings(
+        repository=raw.get("repository"),
+        issuer=str(raw.get("issuer", GITHUB_ISSUER)).rstrip("/"),
+        workflows=workflows,
+        allow_local=frozenset(raw.get("allow-local", ())),
     )
 
 

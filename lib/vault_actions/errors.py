@@ -90,3 +90,9 @@ class GitHubError(VaultActionsError):
     """The GitHub API refused or could not be reached."""
 
     title = "GitHub API error"
+
+
+class AttestationError(VaultActionsError):
+    """Who wrote a ledger event cannot be proven (no token, a token that does not verify)."""
+
+    title = "Ledger proof error"

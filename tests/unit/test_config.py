@@ -81,7 +81,7 @@ def test_good_config_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d.update(extra=1), r"extra: unknown key; allowed keys: environments, notifications, services, vault"),
+        (lambda d: d.update(extra=1), r"extra: unknown key; allowed keys: environments, ledger, notifications, services, vault"),
         (lambda d: d["vault"].update(bucket="Bad_Bucket"), r"vault.bucket: 'Bad_Bucket' is not valid: expected an S3 bucket name"),
         (lambda d: d["vault"].update(region="mars-1"), r"vault.region: 'mars-1' is not valid: expected an AWS region"),
         (lambda d: d["services"][0].update(name="Price_Fetcher"), r"services\[0\].name: 'Price_Fetcher' is not valid: expected lowercase letters"),
@@ -157,3 +157,38 @@ def test_help_imports_no_sdk(argv: list[str]) -> None:
     assert done.returncode == 0 and "usage: vault" in done.stdout
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert not imported & {"boto3", "botocore", "github", "requests", "jsonschema", "yaml"}
+
+
+def test_the_ledger_trusts_the_suites_workflows_and_nothing_local_by_default(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, GOOD))
+    assert cfg.ledger.issuer == "https://token.actions.githubusercontent.com"
+    assert cfg.ledger.repository is None and cfg.ledger.allow_local == frozenset()
+    assert cfg.ledger.workflows == {
+        "release": ("vault-actions/vault-actions/.github/workflows/vault-release.yml@*",),
+        "gate": ("vault-actions/vault-actions/.github/workflows/vault-gate.yml@*",),
+        "dr-sync": ("vault-actions/vault-actions/.github/workflows/vault-dr-sync.yml@*",),
+    }
+
+
+def test_the_ledger_settings_are_read(tmp_path: Path) -> None:
+    doc = {**GOOD, "ledger": {
+        "repository": "acme/shop", "issuer": "http://127.0.0.1:8080/", "suite": "acme/vault-actions",
+        "workflows": {"gate": ["acme/ci/.github/workflows/gate.yml@refs/heads/main"]},
+        "allow-local": ["approved", "deployed"],
+    }}
+    cfg = config.load(write(tmp_path, doc))
+    assert (cfg.ledger.repository, cfg.ledger.issuer) == ("acme/shop", "http://127.0.0.1:8080")
+    assert cfg.ledger.allow_local == {"approved", "deployed"}
+    assert cfg.ledger.workflows["gate"] == ("acme/ci/.github/workflows/gate.yml@refs/heads/main",)
+    assert cfg.ledger.workflows["release"] == ("acme/vault-actions/.github/workflows/vault-release.yml@*",)
+
+
+@pytest.mark.parametrize(("ledger", "expected"), [
+    ({"allow-local": ["approve"]}, r"ledger.allow-local\[0\]: 'approve' is not allowed: use one of"),
+    ({"repository": "shop"}, r"ledger.repository: 'shop' is not valid: expected OWNER/REPO"),
+    ({"workflows": {"release": ["vault-release.yml"]}}, r"ledger.workflows.release\[0\]: 'vault-release.yml' does not match"),
+    ({"workflows": {"deploy": ["a/b/c@d"]}}, r"ledger.workflows.deploy: unknown key; allowed keys: dr-sync, gate, release"),
+])
+def test_invalid_ledger_settings_are_explained(tmp_path: Path, ledger: Any, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        config.load(write(tmp_path, {**GOOD, "ledger": ledger}))

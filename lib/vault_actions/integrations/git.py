@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -193,6 +194,19 @@ def current_user(repo: Path | str) -> str:
     """The identity git records as committer and tagger: ``Name <email>``."""
     ident = run(["var", "GIT_COMMITTER_IDENT"], repo, hint=IDENTITY_HINT).strip()
     return ident.rsplit(" ", 2)[0]
+
+
+_REMOTE = re.compile(r"(?:[:/])(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+
+
+def origin_repository(repo: Path | str) -> str | None:
+    """``OWNER/REPO`` of the ``origin`` remote (None: no such remote, or not a repository)."""
+    try:
+        url = run(["remote", "get-url", "origin"], repo).strip()
+    except GitError:
+        return None
+    found = _REMOTE.search(url)
+    return found["repo"] if found else None
 
 
 def _auth_env(token: str) -> dict[str, str]:

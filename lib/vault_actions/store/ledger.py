@@ -2,8 +2,10 @@
 
 Each event is its own put-once JSON object, ``ledger/v<version>/<time>-<uuid>.json`` in the
 vault bucket, so concurrent writers never lose one and nothing is ever modified or
-deleted. Everything else (journeys, what is live where, who may go where) is derived from
-the events and never stored beside them.
+deleted. Each carries the proof of who wrote it (``store.attestation``). Everything else
+(journeys, what is live where, who may go where) is derived from the events and never
+stored beside them. An object under ``ledger/`` that is not an event (anyone who may
+write there can put one) is skipped with a warning naming its key, never fatal.
 """
 
 from __future__ import annotations
@@ -14,18 +16,17 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from vault_actions.errors import VaultError, VersionError
+from vault_actions.store import attestation
 from vault_actions.store.manifest import validate_version, version_prefix
 from vault_actions.store.vault import Vault, b64_sha256
 
 if TYPE_CHECKING:
     from vault_actions.context import RunContext
-
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Event:
     commit: str | None
     run_url: str | None
     details: dict[str, Any] = field(default_factory=dict)
+    proof: dict[str, Any] | None = None
 
     @property
     def time(self) -> datetime:
@@ -127,6 +129,13 @@ def _required_str(raw: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def _proof(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    proof = raw.get("proof")
+    if proof is not None and not isinstance(proof, dict):
+        raise TypeError(f"proof must be an object or null, not {proof!r}")
+    return proof
+
+
 def _parse_event(raw: Any) -> Event:
     if not isinstance(raw, dict):
         raise TypeError("not a JSON object")
@@ -143,6 +152,7 @@ def _parse_event(raw: Any) -> Event:
         commit=_optional_str(raw, "commit"),
         run_url=_optional_str(raw, "run_url"),
         details=details,
+        proof=_proof(raw),
     )
     if validate_version(event.version) != event.version:
         raise ValueError(f"version {event.version!r} must not carry a 'v' prefix")
@@ -156,6 +166,26 @@ def order(event: Event) -> tuple[datetime, str]:
     return (event.time, event.id)
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """An object under ``ledger/`` that is not a readable event: named, never fatal."""
+
+    key: str
+    problem: str
+
+    def to_json(self) -> dict[str, str]:
+        """Plain data for ``--json``."""
+        return {"key": self.key, "problem": self.problem}
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What a read of the ledger found: the events, and the objects that are not events."""
+
+    events: list[Event]
+    skipped: list[Skipped]
+
+
 class Ledger:
     """The ledger in one vault bucket. The S3 client is passed in (see ``aws.client``)."""
 
@@ -166,12 +196,22 @@ class Ledger:
         prefix: str = "ledger/",
         *,
         clock: Callable[[], datetime] = _now,
+        attestor: attestation.Attestor | None = None,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
         self._store = Vault(s3, bucket)
         self.prefix = prefix if prefix.endswith("/") else f"{prefix}/"
         self._clock = clock
+        self._attestor = attestor
+
+    @property
+    def attestor(self) -> attestation.Attestor:
+        """Who proves this process's events (the runner's OIDC token in Actions, else the
+        caller's STS identity), chosen at the first write."""
+        if self._attestor is None:
+            self._attestor = attestation.from_environment()
+        return self._attestor
 
     def uri(self, key: str = "") -> str:
         """``s3://bucket/ledger/…``."""
@@ -208,6 +248,7 @@ class Ledger:
             run_url=ctx.run_url,
             details=dict(details or {}),
         )
+        recorded = replace(recorded, proof=self.attestor.prove(recorded.to_json()))
         body = json.dumps(recorded.to_json(), sort_keys=True).encode()
         self._put(self.key(recorded.version, recorded.id), body)
         log.info("ledger: v%s %s", recorded.version, recorded.describe())
@@ -222,14 +263,32 @@ class Ledger:
         self._store.put_once(key, body, b64_sha256(body), taken)
 
     def events(self, version: str | None = None) -> list[Event]:
-        """Every event (of one version, or of all), ordered by (at, id)."""
+        """Every event (of one version, or of all), ordered by (at, id); objects that are
+        not events are skipped (see :meth:`scan`)."""
+        return self.scan(version).events
+
+    def scan(self, version: str | None = None) -> Scan:
+        """Every event (of one version, or of all), ordered by (at, id), and the objects
+        that are not events, each logged as a warning with its key."""
         prefix = self.prefix + (version_prefix(validate_version(version)) if version else "")
         keys = self._keys(prefix)
         if not keys:
-            return []
+            return Scan([], [])
         with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
-            found = list(pool.map(self._read, keys))
-        return sorted(found, key=order)
+            found = list(pool.map(self._try_read, keys))
+        events = sorted((e for e in found if isinstance(e, Event)), key=order)
+        skipped = [s for s in found if isinstance(s, Skipped)]
+        for item in skipped:
+            log.warning("ledger: skipped %s: %s", self.uri(item.key), item.problem)
+        return Scan(events, skipped)
+
+    def _try_read(self, key: str) -> Event | Skipped:
+        try:
+            return self._read(key)
+        except VaultError as exc:
+            if exc.hint != FOREIGN_HINT:
+                raise
+            return Skipped(key, exc.message)
 
     def _keys(self, prefix: str) -> list[str]:
         from botocore.exceptions import ClientError

@@ -236,18 +236,28 @@ def test_programming_errors_and_bad_versions_are_refused(ledger: Ledger) -> None
     assert ledger.events() == []
 
 
-def test_a_foreign_object_in_the_ledger_is_reported_by_key(ledger: Ledger) -> None:
-    ledger.s3.put_object(Bucket=ledger.bucket, Key="ledger/v1.0.0/forged.json", Body=b'{"x": 1}')
-    with pytest.raises(VaultError, match=r"ledger/v1\.0\.0/forged\.json is not a valid ledger"):
-        ledger.events()
+@pytest.mark.parametrize("body", [b'{"x": 1}', b"not json", b"\xff\xfe", b"[]", b'{"id": 3}'])
+def test_a_foreign_object_in_the_ledger_is_skipped_by_key(
+    ledger: Ledger, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Finding 5: any role may put a malformed object; it never locks anyone out."""
+    kept = ledger.record("1.0.0", "built", None, context())
+    for key in ("ledger/v1.0.0/forged.json", "ledger/forged.json"):
+        ledger.s3.put_object(Bucket=ledger.bucket, Key=key, Body=body)
+    scan = ledger.scan()
+    assert [e.id for e in scan.events] == [kept.id]
+    assert sorted(s.key for s in scan.skipped) == ["ledger/forged.json", "ledger/v1.0.0/forged.json"]
+    assert [e.id for e in ledger.events("1.0.0")] == [kept.id]
+    assert "ledger/v1.0.0/forged.json" in caplog.text
 
 
-def test_an_event_filed_under_another_version_is_refused(ledger: Ledger) -> None:
+def test_an_event_filed_under_another_version_is_skipped(ledger: Ledger) -> None:
     event = ledger.record("1.0.0", "smoke_failed", "qa", context())
     body = json.dumps(event.to_json()).encode()
     ledger.s3.put_object(Bucket=ledger.bucket, Key=f"ledger/v1.0.1/{event.id}.json", Body=body)
-    with pytest.raises(VaultError, match="belongs elsewhere"):
-        ledger.events("1.0.1")
+    scan = ledger.scan("1.0.1")
+    assert scan.events == []
+    assert "belongs elsewhere" in scan.skipped[0].problem
 
 
 def test_a_missing_bucket_is_named(s3: Any) -> None:
