@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +275,49 @@ def run_as_job(monkeypatch: pytest.MonkeyPatch, issuer: Any, **claims: Any) -> d
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+def ses_messages(moto: MotoServer) -> list[dict[str, Any]]:
+    """What moto's SES holds as sent (source, destinations, subject, body), read back
+    through the server's own data view."""
+    data = requests.get(f"{moto.url}/moto-api/data.json", timeout=10).json()
+    return list(data.get("ses", {}).get("Message", []))
+
+
+@dataclass
+class SmtpInbox:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 and what it received."""
+
+    port: int
+    messages: list[Any] = field(default_factory=list)
+    logins: list[tuple[str, str]] = field(default_factory=list)
+    password: str = "s3cret-smtp-password"
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[SmtpInbox]:
+    """An SMTP server that wants AUTH LOGIN/PLAIN (user ``vault``) and keeps every message."""
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    inbox = SmtpInbox(port=free_port())
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            message = message_from_bytes(envelope.content, policy=policy.default)
+            inbox.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+            return "250 OK"
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        login = (data.login.decode(), data.password.decode())
+        inbox.logins.append(login)
+        return AuthResult(success=login == ("vault", inbox.password), handled=False)
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=inbox.port,
+                            authenticator=authenticate, auth_required=True,
+                            auth_require_tls=False)  # AUTH without TLS: loopback only
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()

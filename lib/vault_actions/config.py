@@ -116,6 +116,28 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class Smtp:
+    """An SMTP server; the login comes from the environment variables named here."""
+
+    host: str
+    port: int = 587
+    tls: str = "starttls"  # starttls, ssl or none
+    username_env: str | None = None
+    password_env: str | None = None
+
+
+@dataclass(frozen=True)
+class Email:
+    """E-mail notices: who sends, who receives, and through SES (in ``region``) or SMTP."""
+
+    sender: str
+    to: tuple[str, ...]
+    via: str = "ses"
+    region: str = ""
+    smtp: Smtp | None = None
+
+
+@dataclass(frozen=True)
 class VaultSettings:
     """The vault bucket, its region, and where the ledger lives in it."""
 
@@ -158,6 +180,7 @@ class Config:
     environments: tuple[Environment, ...]
     slack_webhook_env: str = "SLACK_WEBHOOK_URL"
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    email: Email | None = None
 
     @property
     def root(self) -> Path:
@@ -411,6 +434,7 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
         environments=envs,
         slack_webhook_env=notifications.get("slack-webhook-env", "SLACK_WEBHOOK_URL"),
         ledger=_ledger(raw.get("ledger", {})),
+        email=_email(notifications["email"], vault) if "email" in notifications else None,
     )
 
 
@@ -422,6 +446,24 @@ def _ledger(raw: dict[str, Any]) -> LedgerSettings:
         issuer=str(raw.get("issuer", GITHUB_ISSUER)).rstrip("/"),
         workflows=workflows,
         allow_local=frozenset(raw.get("allow-local", ())),
+    )
+
+
+def _email(raw: dict[str, Any], vault: VaultSettings) -> Email:
+    smtp = raw.get("smtp")
+    tls = smtp.get("tls", "starttls") if smtp else "starttls"
+    return Email(
+        sender=raw["from"],
+        to=tuple(raw["to"]),
+        via=raw.get("via", "ses"),
+        region=raw.get("region", vault.region),
+        smtp=Smtp(
+            host=smtp["host"],
+            port=smtp.get("port", 465 if tls == "ssl" else 587),
+            tls=tls,
+            username_env=smtp.get("username-env"),
+            password_env=smtp.get("password-env"),
+        ) if smtp else None,
     )
 
 
@@ -482,6 +524,8 @@ def _check_semantics(config: Config) -> None:
         problems.append(f"environments: duplicate environment name(s) {', '.join(dup)}")
     for env in config.environments:
         problems += _environment_problems(env, config, service_names, env_names)
+    if config.email is not None:
+        problems += _email_problems(config.email)
     if problems:
         raise ConfigError(
             f"{config.path} is invalid:\n    " + "\n    ".join(problems),
@@ -521,4 +565,27 @@ def _environment_problems(
             for j, c in enumerate(env.smoke.checks)
             if c.method not in READ_ONLY_METHODS
         ]
+    return problems
+
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1"})
+
+
+def _email_problems(email: Email) -> list[str]:
+    where = "notifications.email"
+    smtp = email.smtp
+    if email.via == "smtp" and smtp is None:
+        return [f"{where}.smtp: via: smtp needs the server; add smtp: {{host: smtp.example.com}}"]
+    if email.via == "ses" and smtp is not None:
+        return [f"{where}.smtp: SMTP settings, but via is ses; set via: smtp or remove smtp:"]
+    if smtp is None:
+        return []
+    problems = []
+    if (smtp.username_env is None) != (smtp.password_env is None):
+        problems.append(f"{where}.smtp: name both username-env and password-env, or neither")
+    if smtp.tls == "none" and smtp.username_env and smtp.host not in LOOPBACK:
+        problems.append(
+            f"{where}.smtp.tls: none would send the SMTP password to {smtp.host} in clear "
+            "text; use starttls or ssl (none is only for a server on localhost)"
+        )
     return problems

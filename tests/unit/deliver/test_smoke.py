@@ -16,7 +16,7 @@ import pytest
 import responses
 import yaml
 
-from tests.conftest import GhaFiles, free_port
+from tests.conftest import GhaFiles, MotoServer, free_port, ses_messages
 from vault_actions import cli, config, context
 from vault_actions.config import Check, Environment, Smoke
 from vault_actions.deliver import smoke
@@ -403,7 +403,10 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def write_vault_yml(root: Path, bucket: str, smoke_settings: dict[str, Any] | None) -> Path:
+def write_vault_yml(
+    root: Path, bucket: str, smoke_settings: dict[str, Any] | None,
+    notifications: dict[str, Any] | None = None,
+) -> Path:
     qa: dict[str, Any] = {
         "name": "qa",
         "functions": {"price-fetcher": "pf-qa", "config-service": "cs-qa"},
@@ -417,6 +420,7 @@ def write_vault_yml(root: Path, bucket: str, smoke_settings: dict[str, Any] | No
             {"name": "dev", "functions": {"price-fetcher": "pf-dev", "config-service": "cs-dev"}},
             qa,
         ],
+        **({"notifications": notifications} if notifications else {}),
     }
     path = root / "vault.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -627,3 +631,57 @@ def test_hostile_version_is_refused(
     assert cli.main(["smoke", "--config", str(path), "--env", "qa", "--version", version]) == 1
 
     assert f"version {version!r} is not allowed" in capsys.readouterr().err
+
+
+def test_the_smoke_notice_is_emailed_too(
+    target: Target,
+    tmp_path: Path,
+    aws_env: MotoServer,
+    s3: Any,
+    vault_bucket: str,
+    gha_env: GhaFiles,
+    slack: responses.RequestsMock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Email as well as Slack: the same notice, through SES (moto holds what was sent)."""
+    from vault_actions.integrations import aws
+
+    aws.client("ses", "us-east-1").verify_email_identity(EmailAddress="releases@acme.example")
+    target.routes = {"/health": text_reply("down", status=503)}
+    email = {"from": "releases@acme.example", "to": ["team@acme.example"]}
+    path = write_vault_yml(tmp_path, vault_bucket, {"base-url": target.url, "checks": [{"path": "/health"}]},
+                           {"email": email})
+    deployed(s3, vault_bucket, "1.0.0")
+    slack.post(SLACK, body="ok")
+
+    assert smoke_cli(path) == 1
+
+    slack_text = json.loads(slack.calls[0].request.body)["text"]
+    [sent] = ses_messages(aws_env)
+    assert sent["destinations"] == {"ToAddresses": ["team@acme.example"]}
+    assert sent["subject"] == "v1.0.0 FAILED smoke tests in QA"
+    first_line = slack_text.split("\n")[0]
+    assert sent["body"].startswith(first_line + "\n\nView the run: https://github.com/acme/shop/actions/runs/4242\n")
+    assert "::warning" not in capsys.readouterr().out
+
+
+def test_a_failed_email_only_warns(
+    target: Target,
+    tmp_path: Path,
+    s3: Any,
+    vault_bucket: str,
+    gha_env: GhaFiles,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    target.routes = {"/health": text_reply("ok")}
+    smtp = {"host": "127.0.0.1", "port": free_port(), "tls": "none"}  # nothing listens there
+    email = {"from": "releases@acme.example", "to": ["team@acme.example"], "via": "smtp", "smtp": smtp}
+    path = write_vault_yml(tmp_path, vault_bucket, {"base-url": target.url, "checks": [{"path": "/health"}]},
+                           {"email": email})
+    ledger = deployed(s3, vault_bucket, "1.0.0")
+
+    assert smoke_cli(path) == 0
+
+    assert journey_of(ledger, "1.0.0").passed("qa")
+    assert ("::warning title=E-mail notification::E-mail notification not sent: "
+            "ConnectionRefusedError") in capsys.readouterr().out

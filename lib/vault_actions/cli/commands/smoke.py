@@ -135,15 +135,25 @@ def _record(
 
 
 def _notify(cfg: config.Config, report: SmokeReport, ctx: context.RunContext) -> None:
+    """The notice on Slack and by e-mail, as configured; a failure only warns."""
     from vault_actions.deliver import notify
 
+    notice = notify.smoke_notice(cfg, report, ctx.run_url)
     url = notify.webhook_url(cfg)
-    if url is None:
-        return
-    gha.mask(url)
-    warning = notify.send(url, notify.smoke_message(cfg, report, ctx.run_url))
-    if warning:
-        gha.warning(warning, title="Slack notification")
+    if url is not None:
+        gha.mask(url)
+        warning = notify.send(url, notify.slack_text(notice))
+        if warning:
+            gha.warning(warning, title="Slack notification")
+    if cfg.email is not None:
+        ses = None
+        if cfg.email.via == "ses":
+            from vault_actions.integrations import aws
+
+            ses = aws.client("sesv2", cfg.email.region)
+        warning = notify.send_email(cfg.email, notice, ses)
+        if warning:
+            gha.warning(warning, title="E-mail notification")
 
 
 def _verdict(report: SmokeReport | None) -> str:
