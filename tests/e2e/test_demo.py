@@ -91,7 +91,7 @@ def test_demo_without_yes_needs_a_terminal(
 
     code = cli.main(["demo", "--workdir", str(tmp_path / "demo")])
 
-    assert code == 1
+    assert code == 2  # ConfigError
     err = capsys.readouterr().err
     assert "stdin is not a terminal" in err
     assert "pass --yes" in err
@@ -105,7 +105,7 @@ def test_demo_refuses_a_workdir_with_files(
 
     code = cli.main(["demo", "--yes", "--workdir", str(tmp_path)])
 
-    assert code == 1
+    assert code == 2  # ConfigError
     assert f"--workdir {tmp_path} is not an empty folder" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["keep-me.txt"]
 

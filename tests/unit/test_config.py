@@ -140,7 +140,7 @@ def test_validate_command(tmp_path: Path) -> None:
     assert "is valid: 2 services; dev → qa → uat → prod; dr (mirror of prod)" in ok.stdout
     write(tmp_path, mutated(lambda d: d["vault"].update(region="nowhere")))
     bad = vault_cli("validate", "--json", cwd=tmp_path)
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # ConfigError
     assert "vault.region: 'nowhere' is not valid" in bad.stderr
     import json
 

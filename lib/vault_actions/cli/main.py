@@ -17,12 +17,12 @@ from vault_actions import __version__
 from vault_actions.cli import style
 from vault_actions.cli.commands import Result
 from vault_actions.config import DEFAULT_CONFIG
-from vault_actions.errors import VaultActionsError
+from vault_actions.errors import EXIT_CODES, ExitCode, VaultActionsError
 
 
 @dataclass(frozen=True)
 class Command:
-    """A sub-command: its module, its one-line purpose, an example, what exit 1 means."""
+    """A sub-command: its module, its one-line purpose, an example, when it fails."""
 
     module: str
     purpose: str
@@ -98,11 +98,8 @@ def _flags(parser: argparse.ArgumentParser, *, config: bool, top: bool) -> None:
 
 
 def _epilog(command: Command) -> str:
-    codes = [("0", "success"), ("1", command.fails), ("2", "usage error: unknown or missing "
-             "flags"), ("130", "interrupted (Ctrl-C)")]
-    lines = ["example:", f"  {command.example}", "", "exit codes:"]
-    lines += [f"  {code:<4} {meaning}" for code, meaning in codes]
-    return "\n".join(lines)
+    """An example, the exit codes (one table for every command) and when this one fails."""
+    return f"example:\n  {command.example}\n\n{EXIT_CODES}\n\non failure: {command.fails}"
 
 
 def _command_module(name: str) -> ModuleType:
@@ -115,7 +112,8 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
         prog="vault",
         description="Build once, store the bytes once, promote those exact bytes everywhere.",
         epilog="Global flags (--json, --config, -v) go before or after the sub-command. "
-        "`vault COMMAND --help` shows an example and the exit codes.",
+        "`vault COMMAND --help` shows an example.\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"vault-actions {__version__}")
     _flags(parser, config=True, top=True)
@@ -156,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
-        return 2
+        return ExitCode.USAGE
     logging.basicConfig(
         level=logging.DEBUG if _debug(args) else logging.INFO,
         format="%(message)s",
@@ -175,7 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         return _report(exc, args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.SIGINT
     except Exception as exc:
         from vault_actions.integrations import aws
 
@@ -191,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(exc: VaultActionsError, args: argparse.Namespace) -> int:
-    """Render an error once: an annotation in Actions, a line in a terminal; exit 1."""
+    """Render an error once: an annotation in Actions, a line in a terminal; its exit code."""
     from vault_actions.cli import gha
 
     if _debug(args):
@@ -200,4 +198,4 @@ def _report(exc: VaultActionsError, args: argparse.Namespace) -> int:
     if args.json:
         payload = {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
         print(json.dumps({"error": payload}, indent=2))
-    return 1
+    return exc.exit_code

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from vault_actions.errors import ConfigError, VaultActionsError, VaultError
+from vault_actions.errors import ConfigError, CredentialsError, VaultActionsError, VaultError
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -108,7 +108,7 @@ def translate(exc: BaseException) -> VaultActionsError | None:
     from botocore import exceptions as boto
 
     if isinstance(exc, boto.NoCredentialsError):
-        return ConfigError(
+        return CredentialsError(
             "no AWS credentials were found",
             "in Actions use aws-actions/configure-aws-credentials (OIDC) before this step; "
             "locally sign in (aws sso login, AWS_PROFILE=…) or set AWS_ACCESS_KEY_ID",
@@ -121,7 +121,7 @@ def translate(exc: BaseException) -> VaultActionsError | None:
             "check the network and AWS_ENDPOINT_URL (unset it to use AWS itself)",
         )
     if isinstance(exc, boto.ClientError) and error_code(exc) in _EXPIRED:
-        return ConfigError(
+        return CredentialsError(
             f"the AWS credentials were refused ({describe(exc)})",
             "renew them (a new OIDC session or aws sso login) and rerun",
         )

@@ -216,7 +216,7 @@ def test_build_action_outputs_and_summary(repo: Path, s3: Any, vault_bucket: str
 
     env["INPUT_PUSH_TAG"] = "maybe"
     bad = vault_cli(repo, "action", "build", env=env)
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # a bad input: usage
     assert "::error title=Invalid configuration::input 'push-tag' is 'maybe'" in bad.stdout
 
 

@@ -582,7 +582,7 @@ def test_cli_first_release_text(repo: Repo, capsys: pytest.CaptureFixture[str]) 
 def test_cli_not_a_repo(
     tmp_path: Path, isolated_git: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["version", "--repo", str(tmp_path), "--json"]) == 1
+    assert cli.main(["version", "--repo", str(tmp_path), "--json"]) == 5  # GitError: infrastructure
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["type"] == "GitError"
     assert "not a git repository" in error["message"]

@@ -340,7 +340,7 @@ def test_a_failed_dr_deploy_is_restored_and_recorded(
     alpha, beta = world.functions["alpha"], world.functions["beta"]
     failing_lambda(monkeypatch, beta, lambda_error(400, "InvalidParameterValueException", "bad"))
 
-    assert cli.main(["dr-sync", "--config", str(world.path), "--env", "dr"]) == 1
+    assert cli.main(["dr-sync", "--config", str(world.path), "--env", "dr"]) == 5  # DeployError
 
     error = capsys.readouterr().err
     assert f"error: v1.1.0 failed to deploy to dr: beta ({beta}): InvalidParameterValueException" \
@@ -474,6 +474,6 @@ def test_github_down_does_not_stop_the_sync(
 def test_vault_deploy_to_the_mirror_is_refused(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     """Only dr-sync, which checks that the version is live in PROD, may deploy to DR."""
     world.promote("1.0.0")
-    assert cli.main(["deploy", "--config", str(world.path), "--env", "dr", "--version", "1.0.0"]) == 1
+    assert cli.main(["deploy", "--config", str(world.path), "--env", "dr", "--version", "1.0.0"]) == 2  # ConfigError
     assert "use `vault dr-sync --env dr`" in capsys.readouterr().err
     assert alias_target(world.lambda_, world.functions["alpha"]) is None

@@ -494,7 +494,7 @@ def test_failing_smoke_kills_the_version_and_stops_the_pipeline(
     }.items():
         monkeypatch.setenv(name, value)
 
-    assert cli.main(["action", "smoke"]) == 1
+    assert cli.main(["action", "smoke"]) == 4  # SmokeFailed
 
     journey = journey_of(ledger, "1.0.0")
     assert journey.death is not None
@@ -515,7 +515,7 @@ def test_failing_smoke_kills_the_version_and_stops_the_pipeline(
     )
     # Dead is dead: smoking it again is refused before any request.
     hits = target.hits("/health")
-    assert smoke_cli(path) == 1
+    assert smoke_cli(path) == 3  # PromotionRefused
     assert "v1.0.0 is dead: smoke_failed in qa" in capsys.readouterr().out
     assert target.hits("/health") == hits
 
@@ -601,7 +601,7 @@ def test_smoke_refused_unless_the_version_is_alive_and_live_there(
     for version, event, env in setup:
         ledger.record(version, event, env, context.RunContext.from_env())
 
-    assert smoke_cli(path) == 1
+    assert smoke_cli(path) == 3  # PromotionRefused
 
     assert f"::error title=Promotion refused::{message}" in capsys.readouterr().out
     assert target.seen == []
@@ -628,7 +628,7 @@ def test_hostile_version_is_refused(
 ) -> None:
     path = write_vault_yml(tmp_path, "some-bucket", {"command": "true"})
 
-    assert cli.main(["smoke", "--config", str(path), "--env", "qa", "--version", version]) == 1
+    assert cli.main(["smoke", "--config", str(path), "--env", "qa", "--version", version]) == 2  # VersionError: usage
 
     assert f"version {version!r} is not allowed" in capsys.readouterr().err
 

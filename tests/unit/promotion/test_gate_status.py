@@ -77,33 +77,34 @@ def test_approve_records_who_approved(
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "message", "code"),
     [
         (["--env", "qa", "--version", "1.0.1", "--by", "qa-lead"],
-         "qa has no gate: there is nothing to approve"),
+         "qa has no gate: there is nothing to approve", 3),
         (["--env", "uat", "--version", "1.0.1", "--by", "intern"],
-         "'intern' may not approve releases for uat; its approvers are qa-lead"),
+         "'intern' may not approve releases for uat; its approvers are qa-lead", 3),
         (["--env", "prod", "--version", "1.0.1", "--by", "manager"],
-         "v1.0.1 has never been deployed to uat; prod only takes versions that passed uat"),
+         "v1.0.1 has never been deployed to uat; prod only takes versions that passed uat", 3),
         (["--env", "uat", "--version", "1.0.0", "--by", "qa-lead"],
-         "v1.0.0 is dead: smoke_failed in qa at"),
+         "v1.0.0 is dead: smoke_failed in qa at", 3),
         (["--env", "uat", "--version", "1.0.9", "--by", "qa-lead"],
-         "v1.0.9 is not in the vault"),
+         "v1.0.9 is not in the vault", 5),
         (["--env", "uat", "--version", "1.0", "--by", "qa-lead"],
-         "version '1.0' is not allowed"),
+         "version '1.0' is not allowed", 2),
         (["--env", "staging", "--version", "1.0.1", "--by", "qa-lead"],
-         "no environment named 'staging'"),
-        (["--env", "uat", "--version", "1.0.1", "--by", " "], "--by is empty"),
+         "no environment named 'staging'", 2),
+        (["--env", "uat", "--version", "1.0.1", "--by", " "], "--by is empty", 2),
     ],
 )
 def test_approve_refusals_record_nothing(
-    pipeline: Pipeline, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str], argv: list[str], message: str,
+    code: int,
 ) -> None:
     pipeline.record(STORY[:5])  # v1.0.0 died in QA
     passed_qa(pipeline)
     before = len(pipeline.ledger.events())
 
-    assert vault(pipeline, "approve", *argv) == 1
+    assert vault(pipeline, "approve", *argv) == code  # 3 refused, 5 vault, 2 usage
 
     assert message in capsys.readouterr().err
     assert len(pipeline.ledger.events()) == before
@@ -113,7 +114,7 @@ def test_reject_kills_the_version_for_good(
     pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
     passed_qa(pipeline)
-    assert vault(pipeline, "reject", "--env", "uat", "--version", "1.0.1", "--by", "manager") == 1
+    assert vault(pipeline, "reject", "--env", "uat", "--version", "1.0.1", "--by", "manager") == 2  # usage
     assert "vault reject needs --reason" in capsys.readouterr().err
 
     code = vault(pipeline, "reject", "--env", "uat", "--version", "1.0.1", "--by", "manager",
@@ -128,9 +129,9 @@ def test_reject_kills_the_version_for_good(
     assert (death.event, death.environment, death.who, death.reason) == (
         "rejected", "uat", "manager", "Biz Logic Error"
     )
-    assert vault(pipeline, "approve", "--env", "uat", "--version", "1.0.1", "--by", "qa-lead") == 1
+    assert vault(pipeline, "approve", "--env", "uat", "--version", "1.0.1", "--by", "qa-lead") == 3  # refused
     assert "v1.0.1 is dead: rejected in uat at" in capsys.readouterr().err
-    assert vault(pipeline, "reject", "--env", "qa", "--version", "1.0.1", "--reason", "again") == 1
+    assert vault(pipeline, "reject", "--env", "qa", "--version", "1.0.1", "--reason", "again") == 3  # refused
     assert "v1.0.1 is already dead: rejected in uat" in capsys.readouterr().err
 
 
@@ -188,7 +189,7 @@ def test_status_of_one_version(pipeline: Pipeline, capsys: pytest.CaptureFixture
     assert "v1.0.0" not in text and "v1.0.2  " not in text
     assert "live: dev v1.0.2" in text
 
-    assert vault(pipeline, "status", "--version", "3.0.0") == 1
+    assert vault(pipeline, "status", "--version", "3.0.0") == 5  # VaultError
     assert "the ledger has no event for v3.0.0" in capsys.readouterr().err
 
 
@@ -257,7 +258,7 @@ def test_graveyard_refuses_an_unwritable_output(
     pipeline: Pipeline, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     missing = tmp_path / "no" / "such" / "dir.md"
-    assert vault(pipeline, "graveyard", "--output", str(missing)) == 1
+    assert vault(pipeline, "graveyard", "--output", str(missing)) == 2  # ConfigError
     assert f"cannot write --output {missing}" in capsys.readouterr().err
 
 
@@ -276,7 +277,7 @@ def test_gate_action_decides_as_the_actor(
     pipeline: Pipeline, gha_env: GhaFiles, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     passed_qa(pipeline)
-    assert gate_action(pipeline, monkeypatch, "mallory", "approve") == 1
+    assert gate_action(pipeline, monkeypatch, "mallory", "approve") == 3
     assert "::error" in capsys.readouterr().out
     assert not [e for e in pipeline.ledger.events("1.0.1") if e.event == "approved"]
 
@@ -284,7 +285,7 @@ def test_gate_action_decides_as_the_actor(
     (approval,) = [e for e in pipeline.ledger.events("1.0.1") if e.event == "approved"]
     assert approval.who == "qa-lead" and gha_env.outputs()["event"] == "approved"
 
-    assert gate_action(pipeline, monkeypatch, "qa-lead", "maybe") == 1
+    assert gate_action(pipeline, monkeypatch, "qa-lead", "maybe") == 2
     assert "input 'decision' is 'maybe'" in capsys.readouterr().out
 
 
@@ -293,6 +294,6 @@ def test_gate_action_refuses_a_rerun_by_someone_else(
 ) -> None:
     passed_qa(pipeline)
     monkeypatch.setenv("GITHUB_TRIGGERING_ACTOR", "mallory")
-    assert gate_action(pipeline, monkeypatch, "qa-lead", "approve") == 1
+    assert gate_action(pipeline, monkeypatch, "qa-lead", "approve") == 2
     assert "re-run by mallory of qa-lead's decision" in capsys.readouterr().out
     assert not [e for e in pipeline.ledger.events("1.0.1") if e.event == "approved"]

@@ -214,7 +214,7 @@ def story_vault(s3: Any, tmp_path: Path) -> Path:
     return path
 
 
-def test_vault_evidence_exits_1_while_approvals_are_unverifiable(
+def test_vault_evidence_exits_4_while_approvals_are_unverifiable(
     story_vault: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "evidence.json"
@@ -222,7 +222,7 @@ def test_vault_evidence_exits_1_while_approvals_are_unverifiable(
                  "--until", "2026-03-04", "--format", "json", "--output", str(out),
                  "--repo", str(tmp_path / "repo")])
 
-    assert code == 1
+    assert code == 4  # a check failed
     data = json.loads(out.read_text())
     assert [c["version"] for c in data["changes"]] == ["1.0.2", "1.0.3", "1.0.4"]
     assert data["changes"][0]["commits"][0]["author"] == "bob"

@@ -181,7 +181,7 @@ def test_missing_bucket_is_one_failed_item(deployed: Deployed, tmp_path: Path) -
     assert "infra/vault.yaml" in report.failed[0].fix
 
 
-def test_cli_prints_a_checklist_and_exits_1_when_broken(
+def test_cli_prints_a_checklist_and_exits_4_when_broken(
     deployed: Deployed, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -194,12 +194,12 @@ def test_cli_prints_a_checklist_and_exits_1_when_broken(
     assert "❌" not in text and "the vault keeps its promises" in text
 
     no_encryption(deployed, tmp_path)
-    assert cli.main(["doctor", "--config", str(path)]) == 1
+    assert cli.main(["doctor", "--config", str(path)]) == 4  # a check failed
     text = capsys.readouterr().out
     assert f"❌ {deployed.vault_bucket}: encryption: no default encryption" in text
     assert f"→ aws s3api put-bucket-encryption --bucket {deployed.vault_bucket}" in text
 
-    assert cli.main(["doctor", "--json", "--config", str(path)]) == 1
+    assert cli.main(["doctor", "--json", "--config", str(path)]) == 4
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False and data["failed"] == 1
     (failed,) = [i for i in data["items"] if not i["ok"]]
@@ -284,7 +284,7 @@ def test_no_credentials_is_one_clear_error(
     path = tmp_path / "vault.yml"
     path.write_text("vault: {bucket: some-vault, region: us-east-1}\nservices: [{name: a}]\n"
                     "environments: [{name: dev, functions: {a: a-dev}}]\n")
-    assert cli.main(["doctor", "--config", str(path)]) == 1
+    assert cli.main(["doctor", "--config", str(path)]) == 5  # credentials: infrastructure
     err = capsys.readouterr().err
     assert "error: no AWS credentials were found" in err
     assert "configure-aws-credentials" in err and "Traceback" not in err

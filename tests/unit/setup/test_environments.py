@@ -397,7 +397,7 @@ def test_missing_token_or_repository(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 
-    assert main(["setup-environments", "--config", str(vault_yml), *argv]) == 1
+    assert main(["setup-environments", "--config", str(vault_yml), *argv]) == 2  # ConfigError
 
     assert f"error: {message}" in capsys.readouterr().err
 

@@ -73,7 +73,7 @@ def test_init_keeps_existing_files_unless_forced(tmp_path: Path, no_aws: None, c
 )
 def test_init_refuses_values_that_break_the_yaml(tmp_path: Path, flag: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["init", "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, flag, value]
-    assert main(argv) == 1
+    assert main(argv) == 2  # ConfigError
     assert f"{flag} " in capsys.readouterr().err
     assert not (tmp_path / ".github").exists()
 

@@ -50,7 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Deploy; DeployError (exit 1) when a service failed and the others were restored."""
+    """Deploy; DeployError (exit 5) when a service failed and the others were restored."""
     result = deploy(args.config, args.release_version, args.env, args.parallel)
     check_result(result)
     return Result(result.to_json(), _text(result))

@@ -6,6 +6,7 @@ import argparse
 
 from vault_actions import config
 from vault_actions.cli.commands import Result
+from vault_actions.errors import ExitCode
 from vault_actions.integrations import aws
 from vault_actions.setup import doctor
 
@@ -15,7 +16,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Inspect the buckets and functions of vault.yml; exit 1 when a promise is broken."""
+    """Inspect the buckets and functions of vault.yml; exit 4 when a promise is broken."""
     cfg = config.load(args.config)
     report = doctor.examine(cfg, aws.client)
-    return Result(report.as_dict(), doctor.render(report), 0 if report.ok else 1)
+    code = ExitCode.OK if report.ok else ExitCode.CHECK_FAILED
+    return Result(report.as_dict(), doctor.render(report), code)

@@ -47,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Sync; DeployError (exit 1) when a DR function failed and the others were restored."""
+    """Sync; DeployError (exit 5) when a DR function failed and the others were restored."""
     result = dr_sync(args.config, args.release_version or "", args.env or "")
     check_result(result.deploy)
     return Result(result.to_json(), text(result))

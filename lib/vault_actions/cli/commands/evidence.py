@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from vault_actions import config
 from vault_actions.cli import gha
 from vault_actions.cli.commands import Result, open_ledger
-from vault_actions.errors import ConfigError
+from vault_actions.errors import ConfigError, ExitCode
 
 if TYPE_CHECKING:
     from vault_actions.report.audit import Audit
@@ -70,7 +70,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Gather the evidence, render it; exit 1 when a change lacks an independent approval."""
+    """Gather the evidence, render it; exit 4 when a change lacks an independent approval."""
     from vault_actions.report import evidence, html
 
     found = load_audit(args).evidence
@@ -87,4 +87,5 @@ def run(args: argparse.Namespace) -> Result:
     for change in found.lacking:
         gha.error(f"v{change.version} in {change.environment} lacks an independent, verified "
                   f"approval: {'; '.join(change.problems)}", title="Evidence")
-    return Result(found.to_json(), text, 0 if found.compliant else 1)
+    code = ExitCode.OK if found.compliant else ExitCode.CHECK_FAILED
+    return Result(found.to_json(), text, code)

@@ -47,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Smoke-test the release; exit 1 (SmokeFailed) after recording a failure."""
+    """Smoke-test the release; exit 4 (SmokeFailed) after recording a failure."""
     report = smoke_test(args.config, args.env, args.release_version, args.base_url)
     return _finish(report)
 

@@ -14,7 +14,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Load the config; ConfigError (exit 1) when it is invalid."""
+    """Load the config; ConfigError (exit 2) when it is invalid."""
     cfg = config.load(args.config)
     envs = " → ".join(e.name for e in cfg.promotion_order)
     mirrors = ", ".join(f"{m.name} (mirror of {m.mirror_of})" for m in cfg.mirrors)
