@@ -2,15 +2,23 @@
 
 Outputs, step summaries, masks, groups and annotations are written here and nowhere
 else. Outside Actions every function is a harmless no-op (or prints a plain line).
+
+Text from users and repositories (gate reasons, commit messages, smoke output, build
+logs, error messages quoting values) must never act as a workflow command. So a command
+runs inside ``commands_stopped()``: the runner ignores workflow commands until a random
+token it cannot guess; this module's own commands step out of that block and back in.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
+import re
 import secrets
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,11 +38,55 @@ def _escape_property(value: str) -> str:
     return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
+_stopped: list[str] = []  # the token of the current stop-commands block, if any
+_lock = threading.Lock()
+# What the runner reads as a command: "::name…::" or the legacy "##[name…]", after spaces.
+_COMMAND_START = re.compile(r"^(\s*)(::|##\[)", re.MULTILINE)
+
+
 def _command(name: str, message: str, **props: str) -> None:
     rendered = ",".join(f"{k}={_escape_property(v)}" for k, v in props.items() if v)
     sep = " " if rendered else ""
-    sys.stdout.write(f"::{name}{sep}{rendered}::{_escape_data(message)}\n")
-    sys.stdout.flush()
+    line = f"::{name}{sep}{rendered}::{_escape_data(message)}\n"
+    with _lock:
+        if _stopped:
+            token = secrets.token_hex(16)
+            line = f"::{_stopped[0]}::\n{line}::stop-commands::{token}\n"
+            _stopped[0] = token
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+def neutralise(text: str) -> str:
+    """``text`` with no line the runner would read as a workflow command ("» ::…")."""
+    return _COMMAND_START.sub(r"\1» \2", text)
+
+
+class NeutralFormatter(logging.Formatter):
+    """Log lines with workflow commands neutralised (``neutralise``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return neutralise(super().format(record))
+
+
+@contextlib.contextmanager
+def commands_stopped() -> Iterator[None]:
+    """In Actions, make the runner ignore workflow commands in everything printed inside
+    (``::stop-commands::<random token>`` … ``::<token>::``); a no-op elsewhere."""
+    if not in_actions() or _stopped:
+        yield
+        return
+    with _lock:
+        _stopped.append(secrets.token_hex(16))
+        sys.stdout.write(f"::stop-commands::{_stopped[0]}\n")
+        sys.stdout.flush()
+    try:
+        yield
+    finally:
+        with _lock:
+            sys.stdout.flush()
+            sys.stdout.write(f"::{_stopped.pop()}::\n")
+            sys.stdout.flush()
 
 
 def error(message: str, title: str = "") -> None:
@@ -70,8 +122,7 @@ def group(title: str) -> Iterator[None]:
     try:
         yield
     finally:
-        sys.stdout.write("::endgroup::\n")
-        sys.stdout.flush()
+        _command("endgroup", "")
 
 
 def _append(env_name: str, text: str) -> bool:

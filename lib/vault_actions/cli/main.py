@@ -155,15 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return ExitCode.USAGE
-    logging.basicConfig(
-        level=logging.DEBUG if _debug(args) else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
+    from vault_actions.cli import gha
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(gha.NeutralFormatter("%(message)s"))
+    logging.basicConfig(level=logging.DEBUG if _debug(args) else logging.INFO, handlers=[handler])
     if not _debug(args):
         for noisy in ("botocore", "boto3", "urllib3", "github"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    return _run(args)
+    with gha.commands_stopped():
+        return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
