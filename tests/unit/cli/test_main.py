@@ -138,7 +138,7 @@ def test_yaml_syntax_errors_point_at_file_line_and_column(
 def test_yaml_error_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "vault.yml"
     path.write_text("vault:\n  bucket: a: b\n")
-    assert main(["validate", "--config", str(path)]) == 1
+    assert main(["validate", "--config", str(path)]) == 2  # ConfigError
     err = capsys.readouterr().err
     assert f"error: {path}:2:12: not valid YAML" in err and "^" in err and "→ quote" in err
 
@@ -216,7 +216,7 @@ def _on_a_pty(argv: list[str], env: dict[str, str]) -> str:
             break
         chunks.append(chunk)
     os.close(leader)
-    assert done.returncode == 1
+    assert done.returncode == 2  # ConfigError
     return b"".join(chunks).decode()
 
 

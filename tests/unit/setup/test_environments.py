@@ -453,5 +453,5 @@ def test_without_a_token_a_real_run_points_at_the_dry_run(
     vault_yml: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    assert main(["setup-environments", "--config", str(vault_yml), "--repo", "acme/shop"]) == 1
+    assert main(["setup-environments", "--config", str(vault_yml), "--repo", "acme/shop"]) == 2  # ConfigError
     assert "or preview from vault.yml alone with --dry-run" in capsys.readouterr().err

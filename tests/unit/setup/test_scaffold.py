@@ -140,7 +140,7 @@ def test_placeholders_fail_validate_naming_each_key(tmp_path: Path, no_aws: None
     _orders_and_payments(repo)
     assert main(["init", "--dir", str(repo), "--role-arn-prefix", PREFIX]) == 0
     assert "replace-me-vault-bucket (NoCredentialsError" in capsys.readouterr().out
-    assert main(["validate", "--config", str(repo / "vault.yml")]) == 1
+    assert main(["validate", "--config", str(repo / "vault.yml")]) == 2  # ConfigError
     err = capsys.readouterr().err
     assert "still holds 7 placeholders from `vault init`" in err
     for line in (
@@ -214,6 +214,6 @@ def test_a_repository_that_is_one_service(tmp_path: Path) -> None:
 def test_nothing_found_leaves_a_build_placeholder(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["init", "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, "--bucket", "my-vault"]) == 0
     assert "no service found" in capsys.readouterr().out
-    assert main(["validate", "--config", str(tmp_path / "vault.yml")]) == 1
+    assert main(["validate", "--config", str(tmp_path / "vault.yml")]) == 2  # ConfigError
     assert "services[app].build: 'REPLACE-ME' is a placeholder; write the command that fills " \
         "the dist folder" in capsys.readouterr().err
