@@ -238,6 +238,6 @@ def test_vault_evidence_markdown_on_stdout(
     code = main(["evidence", "--config", str(story_vault), "--since", "2026-03-01",
                  "--repo", str(tmp_path / "repo"), "--env", "qa"])
     printed = capsys.readouterr().out
-    assert code == 1  # qa has no gate: nothing approved its changes
+    assert code == 4  # a check failed: qa has no gate, nothing approved its changes
     assert "## Evidence: changes to qa" in printed
     assert "qa has no gate: nothing approved this change" in printed
