@@ -33,6 +33,7 @@ STUB_OF = {
     "actions/setup-python": "setup-python",
     "astral-sh/setup-uv": "setup-uv",
     "aws-actions/configure-aws-credentials": "configure-aws-credentials",
+    "actions/upload-artifact": "upload-artifact",
 }
 _PINNED = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)@([0-9a-f]{40})")
 _JOB_END = re.compile(r"^\[(?P<job>[^\]]+)\]\s+🏁\s+Job (?P<result>succeeded|failed)", re.M)

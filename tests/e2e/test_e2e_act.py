@@ -174,6 +174,7 @@ def consumer(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) 
     env = {
         **AWS_ENV, "AWS_ENDPOINT_URL": moto_server.url, "GITHUB_API_URL": github.url,
         "VAULT_TEST_ROLE_LOG": str(root / "roles.log"), "VAULT_TEST_SOURCE_REPO": str(repo),
+        "VAULT_TEST_ARTIFACTS": str(root / "artifacts"),
         **GIT_ENV,
     }
     yield Consumer(repo, bucket, github, env)
@@ -246,6 +247,18 @@ def test_v1_0_2_fails_forward_to_prod_and_dr(consumer: Consumer) -> None:
     code = lambda_west.get_function(FunctionName="pf-dr", Qualifier=live)["Configuration"]["CodeSha256"]
     assert code == manifest.artifact("price-fetcher").code_sha256
     assert [e.event for e in book.events("1.0.2")].count("dr_synced") == 1
+
+
+def test_the_record_job_attaches_the_html_report(consumer: Consumer) -> None:
+    artifacts = Path(consumer.env["VAULT_TEST_ARTIFACTS"])
+    for version in ("1.0.0", "1.0.1", "1.0.2"):
+        page = artifacts / f"vault-report-v{version}" / f"vault-report-v{version}.html"
+        assert page.is_file(), sorted(str(p) for p in artifacts.rglob("*"))
+    text = (artifacts / "vault-report-v1.0.2" / "vault-report-v1.0.2.html").read_text()
+    for expected in ("v1.0.0", "v1.0.1", "v1.0.2", "died in QA", "died in UAT", "qa-lead",
+                     "manager", "Delivery metrics", "<svg"):
+        assert expected in text, expected
+    assert "<script" not in text
 
 
 def test_github_releases_tell_the_same_story(consumer: Consumer) -> None:

@@ -101,14 +101,19 @@ def git_commits(repo: Path) -> CommitLookup:
     from vault_actions.errors import GitError
     from vault_actions.integrations import git
 
+    failed: list[str] = []  # after one failure (no checkout, a shallow clone) stop asking
+
     def lookup(version: str, previous: str | None) -> Commits | None:
         revision = f"refs/tags/v{version}"
         if previous:
             revision = f"refs/tags/v{previous}..{revision}"
+        if failed:
+            return None
         try:
             found = git.authored(repo, revision)
         except GitError as exc:
-            log.warning("commits of v%s: %s", version, exc.message)
+            failed.append(version)
+            log.warning("commit authors are unknown: %s", exc.message)
             return None
         return Commits(tuple(Commit(a.sha, a.author, a.email, a.committed_at) for a in found),
                        "git")

@@ -706,3 +706,29 @@ def test_parallel_input_is_parsed_strictly(raw: str, monkeypatch: pytest.MonkeyP
     with pytest.raises(ConfigError, match="input 'parallel' is"):
         deploy_command.run_action()
 
+
+
+def test_the_last_environments_summary_has_the_delivery_metrics(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    for env, approver in (("dev", None), ("qa", None), ("uat", "qa-lead")):
+        if approver:
+            pipeline.approve(env, approver)
+        pipeline.deploy(env)
+        pipeline.passed(env)
+    pipeline.approve("prod", "boss")
+    for name, value in {"ENVIRONMENT": "uat", "VERSION": "1.0.0", "CONFIG": str(pipeline.path)
+                        }.items():
+        monkeypatch.setenv(f"INPUT_{name}", value)
+    deploy_command.run_action()  # a rerun in uat: not the last environment
+    assert "Delivery metrics" not in summary.read_text()
+
+    monkeypatch.setenv("INPUT_ENVIRONMENT", "prod")
+    deploy_command.run_action()
+
+    text = summary.read_text()
+    assert "### Delivery metrics (prod, " in text
+    assert "| Deployment frequency | 0.08 per week | 1 in 90.0 days |" in text
+    assert "| Change failure rate | 0% | 0 of 1 changes |" in text

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vault_actions import config, context
@@ -87,10 +88,33 @@ def conclude(
     if summary:
         gha.set_output("state", state)
         gha.set_output("recorded", json.dumps([e.event for e in recorded]))
+        gha.set_output("report", write_report(cfg, [*events, *recorded], version))
         gha.add_summary(report.journey_table(cfg, journey, live))
         gha.add_summary(report.graveyard_markdown(cfg, journeys, live, last=5))
     lines = [f"v{version}: {state}"] + [f"  recorded {e.describe()}" for e in recorded]
     return Result(data, "\n".join(lines))
+
+
+def write_report(cfg: config.Config, events: list[Event], version: str) -> str:
+    """The HTML report of the whole ledger, written to ``$RUNNER_TEMP`` for the record job's
+    artifact (commits from the checkout's release tags when the ledger lacks them); its
+    path, or '' with a warning when it cannot be written."""
+    from datetime import UTC, datetime
+
+    from vault_actions.report import html
+    from vault_actions.report.audit import audit, final_environment
+    from vault_actions.report.period import Period
+
+    now = datetime.now(UTC)
+    found = audit(cfg, events, environment=final_environment(cfg), period=Period(), now=now,
+                  repo=cfg.root)
+    path = Path(os.environ.get("RUNNER_TEMP") or ".") / f"vault-report-v{version}.html"
+    try:
+        path.write_text(html.report(found, now), encoding="utf-8")
+    except OSError as exc:
+        gha.warning(f"cannot write the HTML report {path}: {exc.strerror}", "Report")
+        return ""
+    return str(path)
 
 
 def _bury_release(ctx: context.RunContext, death: Event) -> None:

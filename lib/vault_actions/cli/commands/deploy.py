@@ -63,8 +63,30 @@ def run_action() -> Result:
     gha.set_output("version", result.version)
     gha.set_output("functions", json.dumps(result.functions(), separators=(",", ":")))
     gha.add_summary(summary(result))
+    if result.ok:
+        metrics_summary(inputs.config, inputs.environment)
     check_result(result)
     return Result(result.to_json(), _text(result))
+
+
+METRICS_DAYS = 90  # the window of the delivery metrics in the last environment's summary
+
+
+def metrics_summary(config_path: str, env_name: str) -> None:
+    """In the last environment's job (PROD), the delivery metrics of the last 90 days."""
+    from datetime import UTC, datetime
+
+    from vault_actions.cli.commands import open_ledger
+    from vault_actions.report.audit import audit, final_environment
+    from vault_actions.report.metrics import within
+
+    cfg = config.load(config_path)
+    if env_name != final_environment(cfg):
+        return
+    now = datetime.now(UTC)
+    found = audit(cfg, open_ledger(cfg).events(), environment=env_name,
+                  period=within(now, METRICS_DAYS), now=now, repo=cfg.root)
+    gha.add_summary(found.metrics.markdown())
 
 
 def _pool_size(raw: str) -> int:
