@@ -51,11 +51,13 @@ def audit(
     period: Period,
     now: datetime,
     repo: Path | None = None,
-    verify: evidence_.Verifier = evidence_.no_proof,
+    verify: evidence_.Verifier | None = None,
 ) -> Audit:
-    """Overview, evidence and metrics of ``environment`` in ``period`` from ``events``."""
+    """Overview, evidence and metrics of ``environment`` in ``period`` from ``events``;
+    each event's proof checked as the promotion policy checks it unless ``verify``."""
     cfg.environment(environment)  # ConfigError naming the environments when unknown
     seen = overview(cfg, events)
-    found = evidence_.gather(cfg, seen.journeys, environment, period, verify=verify,
+    found = evidence_.gather(cfg, seen.journeys, environment, period,
+                             verify=verify or evidence_.authority_verifier(cfg),
                              commits=commit_lookup(seen, repo))
     return Audit(cfg, seen, found, metrics_.compute(found, seen.journeys, period, now))

@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from vault_actions.promotion.authority import Judged, judge, verifier_for
 from vault_actions.promotion.journey import Journey, live_versions
 from vault_actions.promotion.policy import approval_counts
 from vault_actions.report.period import Period
+from vault_actions.store import attestation
+from vault_actions.store.attestation import identity_name
 from vault_actions.store.ledger import LIVE_EVENTS, Event, order
 from vault_actions.text import markdown_cell, plain
 
@@ -41,23 +44,50 @@ class Proof:
     verified: bool
     identity: str | None
     note: str
+    local: bool = False
 
     @property
     def label(self) -> str:
-        """``verified`` or ``unverifiable``."""
-        return "verified" if self.verified else "unverifiable"
+        """``verified``, ``local`` (an STS identity: a claim, not a proof) or ``unverifiable``."""
+        return "verified" if self.verified else "local" if self.local else "unverifiable"
 
     def to_json(self) -> dict[str, Any]:
         """Plain data."""
-        return {"verified": self.verified, "identity": self.identity, "note": self.note}
+        return {"verified": self.verified, "label": self.label, "identity": self.identity,
+                "note": self.note}
 
 
 Verifier = Callable[[Event], Proof]
 
 
-def no_proof(event: Event) -> Proof:
-    """The verifier for events that carry no attestation: nothing about them is proven."""
-    return Proof(False, None, "no attestation is stored with the event")
+def proof_of(judged: Judged) -> Proof:
+    """The evidence's view of the promotion policy's judgement of one event.
+
+    Verified: its proof holds and its writer had the authority to state it. The identity
+    is the approver an approval names (GitHub's review read by the environment's job, or
+    the gate workflow's actor: the authority rules check both), else the job's actor.
+    """
+    writer, event = judged.writer, judged.event
+    if writer is None:
+        return Proof(False, None, judged.problem or "no proof")
+    if writer.local:
+        verdict = "counted as break-glass" if judged.counts else judged.problem
+        return Proof(False, identity_name(writer.identity or ""),
+                     f"written outside GitHub Actions as {writer.identity}: {verdict}", local=True)
+    if not judged.counts:
+        return Proof(False, None, judged.problem or "it does not count")
+    identity = event.who if event.event == "approved" else writer.claim("actor")
+    return Proof(True, identity, writer.describe())
+
+
+def authority_verifier(cfg: Config, verifier: attestation.Verifier | None = None) -> Verifier:
+    """Each event judged as the promotion policy judges it (``promotion.authority``)."""
+    checker = verifier or verifier_for(cfg)
+
+    def verify(event: Event) -> Proof:
+        return proof_of(judge(cfg, event, checker))
+
+    return verify
 
 
 @dataclass(frozen=True)
@@ -403,7 +433,7 @@ def gather(
     environment: str,
     period: Period,
     *,
-    verify: Verifier = no_proof,
+    verify: Verifier,
     commits: CommitLookup = no_commits,
 ) -> Evidence:
     """The evidence for ``environment`` in ``period`` from every journey of the ledger."""

@@ -92,6 +92,9 @@ def _tag(ok: bool, yes: str, no: str, *, warn: bool = False) -> str:
 def _proof(proof: Proof) -> str:
     if proof.verified:
         return _tag(True, f"verified: {proof.identity or ''}".rstrip(": "), "")
+    if proof.local:
+        return (f'<span class="tag warn">⚑ local</span> '
+                f'<span class="muted">({html_text(proof.note)})</span>')
     return (f'<span class="tag warn">? unverifiable</span> '
             f'<span class="muted">({html_text(proof.note)})</span>')
 

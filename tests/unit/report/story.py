@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from tests.oidc_issuer import DR_SYNC, RELEASE
+from tests.unit.store.test_ledger import VAULT_YML
+from vault_actions import config
 from vault_actions.context import RunContext
+from vault_actions.store.attestation import GITHUB_OIDC, audience
 from vault_actions.store.ledger import GITHUB_GATE, Event, Ledger
 
 RUN = "https://github.com/acme/shop/actions/runs/"
+SHA = "c0ffee" * 6 + "abcd"
 
 # (tag, author, e-mail, commit time, subject)
 COMMITS = [
@@ -93,29 +101,59 @@ def moment(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def events() -> list[Event]:
-    """STORY as Event objects (no I/O)."""
+def cfg(issuer: Any, bucket: str = "vault-test-bucket") -> config.Config:
+    """The story's vault.yml, its ledger written by acme/shop's runs and proven by ``issuer``."""
+    return config.parse(yaml.safe_load(vault_yml(issuer, bucket)), Path("/repo/vault.yml"))
+
+
+def vault_yml(issuer: Any, bucket: str) -> str:
+    ledger = f"ledger:\n  repository: acme/shop\n  issuer: {issuer.url}\n"
+    return VAULT_YML.format(bucket=bucket, dr_bucket=f"{bucket}-dr") + ledger
+
+
+@dataclass
+class Jobs:
+    """Proves each event the way the suite's jobs do: a token of the writing job (its
+    environment, workflow and run) bound to the event's digest, issued when it happened."""
+
+    issuer: Any
+
+    def prove(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        env = body.get("environment")
+        workflow = DR_SYNC if body["event"] == "dr_synced" else RELEASE
+        run_id = str(body["run_url"]).rsplit("/", 1)[-1]
+        issued = int(datetime.fromisoformat(body["at"]).timestamp())
+        token = self.issuer.token(audience(body), environment=env, job_workflow_ref=workflow,
+                                  run_id=run_id, sha=body.get("commit") or SHA, iat=issued,
+                                  nbf=issued, exp=issued + 300)
+        return {"kind": GITHUB_OIDC, "token": token}
+
+
+def events(issuer: Any = None) -> list[Event]:
+    """STORY as Event objects (no I/O), proven by ``issuer``'s tokens when given."""
     out = []
     for n, (at, version, event, env, details, run) in enumerate(STORY):
         when = moment(at)
-        out.append(Event(
+        unsigned = Event(
             id=f"{when:%Y%m%dT%H%M%S%fZ}-{n:032x}", version=version, event=event,
             environment=env, at=when.isoformat(timespec="microseconds"), actor="octocat",
-            commit="c0ffee", run_url=f"{RUN}{run}", details=dict(details),
-        ))
+            commit=SHA, run_url=f"{RUN}{run}", details=dict(details),
+        )
+        proof = Jobs(issuer).prove(unsigned.to_json()) if issuer else None
+        out.append(replace(unsigned, proof=proof))
     return out
 
 
 def _context(run: int) -> RunContext:
     return RunContext(actor="octocat", repository="acme/shop", run_id=str(run),
-                      run_url=f"{RUN}{run}", sha="c0ffee" * 6 + "abcd",
+                      run_url=f"{RUN}{run}", sha=SHA,
                       server_url="https://github.com", api_url="https://api.github.com")
 
 
-def record(s3: Any, bucket: str) -> Ledger:
-    """Write STORY into a real ledger (moto), each event at its time."""
+def record(s3: Any, bucket: str, issuer: Any) -> Ledger:
+    """Write STORY into a real ledger (moto), each event at its time, proven by its job."""
     times: Iterator[datetime] = (moment(row[0]) for row in STORY)
-    ledger = Ledger(s3, bucket, clock=lambda: next(times))
+    ledger = Ledger(s3, bucket, clock=lambda: next(times), attestor=Jobs(issuer))
     for _, version, event, env, details, run in STORY:
         ledger.record(version, event, env, _context(run), details=details)
     return ledger

@@ -13,7 +13,6 @@ import pytest
 
 from tests.conftest import make_vault_bucket
 from tests.unit.report import story
-from tests.unit.store.test_ledger import VAULT_YML, parsed_config
 from vault_actions.cli.main import main
 from vault_actions.errors import ConfigError
 from vault_actions.promotion.journey import journeys
@@ -24,26 +23,22 @@ from vault_actions.store.ledger import Event
 MARCH = Period.parse("2026-03-01", "2026-03-04")
 
 
-def attested(event: Event) -> ev.Proof:
-    """A verifier that accepts every event as written by its recorded decider (the logic
-    under test is what evidence makes of a proof, not the proof itself)."""
-    return ev.Proof(True, event.who, "accepted by the test's verifier")
-
-
 def gather(
-    tmp_path: Path, events: list[Event] | None = None, *, verify: ev.Verifier = attested,
+    tmp_path: Path, issuer: Any, events: list[Event] | None = None, *,
     commits: list[tuple[str, str, str, str, str]] = story.COMMITS, period: Period = MARCH,
 ) -> ev.Evidence:
+    """The evidence of PROD, each event's proof checked by the real verifier."""
     repo = story.repo(tmp_path / "repo", commits)
-    found = journeys(events or story.events())
-    return ev.gather(parsed_config(), found, "prod", period, verify=verify,
+    cfg = story.cfg(issuer)
+    found = journeys(story.events(issuer) if events is None else events)
+    return ev.gather(cfg, found, "prod", period, verify=ev.authority_verifier(cfg),
                      commits=ev.git_commits(repo))
 
 
 def test_each_change_that_reached_prod_has_its_commits_approvals_and_stages(
-    tmp_path: Path,
+    tmp_path: Path, issuer: Any,
 ) -> None:
-    found = gather(tmp_path)
+    found = gather(tmp_path, issuer)
 
     assert [c.version for c in found.changes] == ["1.0.2", "1.0.3", "1.0.4"]
     first, canary, live = found.changes
@@ -79,8 +74,8 @@ def test_each_change_that_reached_prod_has_its_commits_approvals_and_stages(
     assert found.compliant and not found.lacking
 
 
-def test_the_stopped_versions_say_where_when_and_why(tmp_path: Path) -> None:
-    found = gather(tmp_path)
+def test_the_stopped_versions_say_where_when_and_why(tmp_path: Path, issuer: Any) -> None:
+    found = gather(tmp_path, issuer)
 
     stops = [(s.version, s.environment, s.kind, s.event.at[:16], s.event.who, s.why)
              for s in found.stops]
@@ -93,24 +88,47 @@ def test_the_stopped_versions_say_where_when_and_why(tmp_path: Path) -> None:
     ]
 
 
-def test_unverifiable_approvals_are_shown_as_such_and_fail_the_evidence(tmp_path: Path) -> None:
-    found = gather(tmp_path, verify=ev.no_proof)
+def test_unproven_approvals_are_shown_as_such_and_fail_the_evidence(
+    tmp_path: Path, issuer: Any
+) -> None:
+    found = gather(tmp_path, issuer, story.events())  # nothing carries a proof
 
     assert not found.compliant
     assert [c.version for c in found.lacking] == ["1.0.2", "1.0.3", "1.0.4"]
     problem = found.changes[0].problems[0]
     assert problem == ("the approval by manager is unverifiable "
-                       "(no attestation is stored with the event)")
+                       "(it carries no proof of who wrote it)")
     approval = found.changes[0].to_json()["approvals"][1]
-    assert approval["proof"] == {"verified": False, "identity": None,
-                                 "note": "no attestation is stored with the event"}
+    assert approval["proof"] == {"verified": False, "label": "unverifiable", "identity": None,
+                                 "note": "it carries no proof of who wrote it"}
     assert found.stops[0].proof.label == "unverifiable"
 
 
-def test_an_approver_who_authored_the_change_is_not_independent(tmp_path: Path) -> None:
+def test_a_forged_or_misplaced_approval_is_unverifiable(tmp_path: Path, issuer: Any) -> None:
+    """Finding: a dev job's token cannot approve PROD, nor can an edited event keep its proof."""
+    signed = story.events(issuer)
+    prod = next(n for n, e in enumerate(signed) if (e.version, e.event, e.environment)
+                == ("1.0.4", "approved", "prod"))
+    dev_job = story.Jobs(issuer).prove({**signed[prod].to_json(), "environment": "dev"})
+    edited = [*signed]
+    edited[prod] = replace(signed[prod], proof=dev_job)
+    found = gather(tmp_path, issuer, edited)
+    assert [c.version for c in found.lacking] == ["1.0.4"]
+    assert "unverifiable" in found.lacking[0].problems[0]
+
+    renamed = [*signed]
+    renamed[prod] = replace(signed[prod], details={**signed[prod].details, "by": "boss"})
+    found = gather(tmp_path / "again", issuer, renamed)
+    assert [c.version for c in found.lacking] == ["1.0.4"]
+    assert "issued for audience" in found.lacking[0].approvals[-1].proof.note
+
+
+def test_an_approver_who_authored_the_change_is_not_independent(
+    tmp_path: Path, issuer: Any
+) -> None:
     commits = [*story.COMMITS[:4], ("v1.0.4", "manager", "boss@example.com",
                                     "2026-03-04T09:00:00+00:00", "fix: my own fix")]
-    found = gather(tmp_path, commits=commits)
+    found = gather(tmp_path, issuer, commits=commits)
 
     live = found.changes[-1]
     assert live.duties.verdict == "violated"
@@ -118,40 +136,52 @@ def test_an_approver_who_authored_the_change_is_not_independent(tmp_path: Path) 
     assert [c.version for c in found.lacking] == ["1.0.4"]
 
 
-def test_an_author_is_matched_by_the_local_part_of_their_email(tmp_path: Path) -> None:
+def test_an_author_is_matched_by_the_local_part_of_their_email(
+    tmp_path: Path, issuer: Any
+) -> None:
     commits = [*story.COMMITS[:3], ("v1.0.3", "M. Anager", "manager@example.com",
                                     "2026-03-03T10:00:00+00:00", "feat: x"), story.COMMITS[4]]
-    found = gather(tmp_path, commits=commits)
+    found = gather(tmp_path, issuer, commits=commits)
     assert [c.version for c in found.lacking] == ["1.0.3", "1.0.4"]  # v1.0.4 carries it too
 
 
-def test_an_approval_by_someone_who_is_no_approver_does_not_count(tmp_path: Path) -> None:
-    forged = [replace(e, details={**e.details, "by": "eve", "source": "vault approve"})
-              if e.event == "approved" and e.environment == "prod" and e.version == "1.0.4"
-              else e for e in story.events()]
-    found = gather(tmp_path, forged)
+def test_an_approval_by_someone_who_is_no_approver_does_not_count(
+    tmp_path: Path, issuer: Any
+) -> None:
+    jobs = story.Jobs(issuer)
+    named = [replace(e, details={**e.details, "by": "eve"})
+             if (e.version, e.event, e.environment) == ("1.0.4", "approved", "prod") else e
+             for e in story.events()]
+    eve = [replace(e, proof=jobs.prove(e.to_json())) for e in named]
+    found = gather(tmp_path, issuer, eve)
 
     live = found.changes[-1]
     assert live.problems == ("eve is not one of prod's approvers",)
     assert live.duties.verdict == "no approval"
 
 
-def test_a_change_whose_authors_are_unknown_cannot_show_independence(tmp_path: Path) -> None:
-    found = ev.gather(parsed_config(), journeys(story.events()), "prod", MARCH, verify=attested)
+def test_a_change_whose_authors_are_unknown_cannot_show_independence(issuer: Any) -> None:
+    cfg = story.cfg(issuer)
+    found = ev.gather(cfg, journeys(story.events(issuer)), "prod", MARCH,
+                      verify=ev.authority_verifier(cfg))
 
     assert found.changes[0].duties.verdict == "unknown"
     assert found.changes[0].problems == (
         "the commit authors are not known, so independence cannot be shown",)
 
 
-def test_commits_recorded_by_the_built_event_come_before_git(tmp_path: Path) -> None:
+def test_commits_recorded_by_the_built_event_come_before_git(
+    tmp_path: Path, issuer: Any
+) -> None:
     recorded = [{"sha": "a" * 40, "author": "dana", "email": "dana@example.com",
                  "at": "2026-03-02T07:00:00+00:00"}]
     events = [replace(e, details={"commits": recorded}) if e.event == "built" else e
               for e in story.events()]
     found = journeys(events)
     lookup = ev.first_known(ev.built_commits(found), ev.git_commits(tmp_path / "no-repo"))
-    result = ev.gather(parsed_config(), found, "prod", MARCH, verify=attested, commits=lookup)
+    cfg = story.cfg(issuer)
+    result = ev.gather(cfg, found, "prod", MARCH, verify=ev.authority_verifier(cfg),
+                       commits=lookup)
 
     first = result.changes[0].commits
     assert first is not None and first.source == "ledger"
@@ -159,8 +189,8 @@ def test_commits_recorded_by_the_built_event_come_before_git(tmp_path: Path) -> 
     assert result.changes[1].commits.commits[0].author == "dana"  # type: ignore[union-attr]
 
 
-def test_the_period_selects_changes_and_stops_by_their_time(tmp_path: Path) -> None:
-    found = gather(tmp_path, period=Period.parse("2026-03-03", "2026-03-03"))
+def test_the_period_selects_changes_and_stops_by_their_time(tmp_path: Path, issuer: Any) -> None:
+    found = gather(tmp_path, issuer, period=Period.parse("2026-03-03", "2026-03-03"))
     assert [c.version for c in found.changes] == ["1.0.3"]
     assert [s.version for s in found.stops] == ["1.0.3"]
     with pytest.raises(ConfigError, match="'yesterday' is not a date"):
@@ -172,12 +202,12 @@ def test_the_period_selects_changes_and_stops_by_their_time(tmp_path: Path) -> N
 HOSTILE = '=HYPERLINK("http://evil")|<script>alert(1)</script>\n::stop'
 
 
-def test_user_text_cannot_break_out_of_csv_markdown_or_html(tmp_path: Path) -> None:
+def test_user_text_cannot_break_out_of_csv_markdown_or_html(tmp_path: Path, issuer: Any) -> None:
     from vault_actions.report import html
 
     events = [replace(e, details={**e.details, "by": HOSTILE, "reason": HOSTILE})
-              if e.event == "rejected" else e for e in story.events()]
-    found = gather(tmp_path, events)
+              if e.event == "rejected" else e for e in story.events(issuer)]
+    found = gather(tmp_path, issuer, events)
 
     rows = list(csv.DictReader(io.StringIO(ev.to_csv(found))))
     stopped = next(r for r in rows if r["version"] == "1.0.1")
@@ -189,8 +219,8 @@ def test_user_text_cannot_break_out_of_csv_markdown_or_html(tmp_path: Path) -> N
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_the_csv_has_one_row_per_change_and_per_stop(tmp_path: Path) -> None:
-    rows = list(csv.DictReader(io.StringIO(ev.to_csv(gather(tmp_path)))))
+def test_the_csv_has_one_row_per_change_and_per_stop(tmp_path: Path, issuer: Any) -> None:
+    rows = list(csv.DictReader(io.StringIO(ev.to_csv(gather(tmp_path, issuer)))))
     assert [(r["kind"], r["version"]) for r in rows] == [
         ("change", "1.0.2"), ("change", "1.0.3"), ("change", "1.0.4"),
         ("stopped", "1.0.0"), ("stopped", "1.0.1"), ("stopped", "1.0.3")]
@@ -205,16 +235,17 @@ def test_the_csv_has_one_row_per_change_and_per_stop(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def story_vault(s3: Any, tmp_path: Path) -> Path:
+def story_vault(s3: Any, tmp_path: Path, issuer: Any) -> Path:
+    """The story in a real ledger on moto, every event proven by its job's OIDC token."""
     bucket = make_vault_bucket(s3, "evidence-story")
-    story.record(s3, bucket)
+    story.record(s3, bucket, issuer)
     path = tmp_path / "vault.yml"
-    path.write_text(VAULT_YML.format(bucket=bucket, dr_bucket=f"{bucket}-dr"))
+    path.write_text(story.vault_yml(issuer, bucket))
     story.repo(tmp_path / "repo")
     return path
 
 
-def test_vault_evidence_exits_4_while_approvals_are_unverifiable(
+def test_vault_evidence_exits_0_when_every_change_has_an_independent_proven_approval(
     story_vault: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "evidence.json"
@@ -222,14 +253,41 @@ def test_vault_evidence_exits_4_while_approvals_are_unverifiable(
                  "--until", "2026-03-04", "--format", "json", "--output", str(out),
                  "--repo", str(tmp_path / "repo")])
 
-    assert code == 4  # a check failed
+    assert code == 0, capsys.readouterr().err
+    assert f"wrote the evidence (json) to {out}" in capsys.readouterr().out
     data = json.loads(out.read_text())
+    assert data["compliant"] is True
     assert [c["version"] for c in data["changes"]] == ["1.0.2", "1.0.3", "1.0.4"]
     assert data["changes"][0]["commits"][0]["author"] == "bob"
+    approval = data["changes"][0]["approvals"][1]
+    assert approval["proof"]["verified"] is True and approval["identity"] == "manager"
+    assert "acme/shop run 3 (prod, " in approval["proof"]["note"]
     assert [s["version"] for s in data["stopped"]] == ["1.0.0", "1.0.1", "1.0.3"]
-    err = capsys.readouterr().err
-    assert "v1.0.2 in prod lacks an independent, verified approval" in err
-    assert f"wrote the evidence (json) to {out}" in capsys.readouterr().out or out.exists()
+
+
+def test_vault_evidence_exits_4_for_a_change_approved_outside_actions(
+    story_vault: Path, tmp_path: Path, s3: Any, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A local `vault approve` (an STS identity, a claim) is shown as local and fails."""
+    from vault_actions import config
+    from vault_actions.cli.commands import open_ledger
+    from vault_actions.context import RunContext
+
+    book = open_ledger(config.load(story_vault))
+    ctx = RunContext("dev-dana", None, None, None, None, "https://github.com",
+                     "https://api.github.com")
+    book.record("1.0.5", "built", None, ctx)
+    book.record("1.0.5", "approved", "prod", ctx, details={"by": "manager"})
+    book.record("1.0.5", "deployed", "prod", ctx)
+    code = main(["evidence", "--config", str(story_vault), "--since", "2026-03-01",
+                 "--format", "csv", "--repo", str(tmp_path / "repo")])
+
+    assert code == 4  # a check failed
+    captured = capsys.readouterr()
+    assert "v1.0.5 in prod lacks an independent, verified approval" in captured.err
+    row = next(r for r in csv.DictReader(io.StringIO(captured.out)) if r["version"] == "1.0.5")
+    # the identity is the caller's STS identity (moto's), not the --by name it claims
+    assert "moto for prod via vault approve (local)" in row["approvals"]
 
 
 def test_vault_evidence_markdown_on_stdout(

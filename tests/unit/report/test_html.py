@@ -9,12 +9,12 @@ import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.unit.report import story
-from tests.unit.report.test_evidence import MARCH, attested, story_vault  # noqa: F401
-from tests.unit.store.test_ledger import parsed_config
+from tests.unit.report.test_evidence import MARCH, story_vault  # noqa: F401
 from vault_actions.cli.main import main
 from vault_actions.report import html
 from vault_actions.report.audit import audit
@@ -67,7 +67,8 @@ def test_the_report_in_a_browser_shows_every_version_death_and_approver(
         assert approver in text
     assert "Deployment frequency" in text and "5 min 0 s" in text
     assert text.count("RIP") >= 2  # a headstone for each dead version in the graveyard
-    assert "unverifiable" in text  # nothing carries an attestation yet: shown as such
+    assert "verified: manager" in text and "verified: qa-lead" in text
+    assert "every change (3) has an independent, verified approval" in text
 
     shot = tmp_path / "report.png"
     chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1400,2000",
@@ -76,13 +77,12 @@ def test_the_report_in_a_browser_shows_every_version_death_and_approver(
     print(f"\nreport screenshot: {shot}")
 
 
-def test_the_report_escapes_every_user_string(tmp_path: Path) -> None:
+def test_the_report_escapes_every_user_string(tmp_path: Path, issuer: Any) -> None:
     hostile = '"><svg onload=alert(1)><script>alert(2)</script>'
     events = [replace(e, details={**e.details, "by": hostile, "reason": hostile})
               if e.event == "rejected" else replace(e, run_url='javascript:alert(3)')
-              if e.event == "built" else e for e in story.events()]
-    found = audit(parsed_config(), events, environment="prod", period=MARCH, now=NOW,
-                  verify=attested)
+              if e.event == "built" else e for e in story.events(issuer)]
+    found = audit(story.cfg(issuer), events, environment="prod", period=MARCH, now=NOW)
     page = html.report(found, NOW)
 
     assert "<script>" not in page and "<svg onload" not in page

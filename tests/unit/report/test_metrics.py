@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from tests.unit.report import story
-from tests.unit.report.test_evidence import MARCH, attested, story_vault  # noqa: F401
-from tests.unit.store.test_ledger import parsed_config
+from tests.unit.report.test_evidence import MARCH, story_vault  # noqa: F401
 from vault_actions.cli.main import main
 from vault_actions.report import metrics as m
 from vault_actions.report.audit import audit
@@ -21,14 +20,14 @@ NOW = datetime(2026, 3, 10, tzinfo=UTC)
 HOUR, MINUTE = 3600.0, 60.0
 
 
-def compute(tmp_path: Path, period: Period = MARCH) -> m.Metrics:
+def compute(tmp_path: Path, issuer: Any, period: Period = MARCH) -> m.Metrics:
     repo = story.repo(tmp_path / "repo")
-    return audit(parsed_config(), story.events(), environment="prod", period=period, now=NOW,
-                 repo=repo, verify=attested).metrics
+    return audit(story.cfg(issuer), story.events(issuer), environment="prod", period=period,
+                 now=NOW, repo=repo).metrics
 
 
-def test_the_four_keys_on_the_story(tmp_path: Path) -> None:
-    found = compute(tmp_path)
+def test_the_four_keys_on_the_story(tmp_path: Path, issuer: Any) -> None:
+    found = compute(tmp_path, issuer)
 
     # 2026-03-01 00:00 to 2026-03-05 00:00 (--until a date includes that day): 4 days
     assert found.days == 4
@@ -51,15 +50,17 @@ def test_the_four_keys_on_the_story(tmp_path: Path) -> None:
     assert found.time_to_restore == 5 * MINUTE
 
 
-def test_a_failed_smoke_test_in_prod_is_restored_by_the_next_deploy(tmp_path: Path) -> None:
+def test_a_failed_smoke_test_in_prod_is_restored_by_the_next_deploy(
+    tmp_path: Path, issuer: Any
+) -> None:
     from dataclasses import replace
 
     # v1.0.2's PROD smoke test fails (it dies there, still serving) until v1.0.4 arrives
     events = [replace(e, event="smoke_failed") if (e.version, e.event, e.environment)
               == ("1.0.2", "smoke_passed", "prod") else e for e in story.events()]
     events = [e for e in events if not (e.version == "1.0.2" and e.event == "dr_synced")]
-    found = audit(parsed_config(), events, environment="prod", period=MARCH, now=NOW,
-                  repo=story.repo(tmp_path / "repo"), verify=attested).metrics
+    found = audit(story.cfg(issuer), events, environment="prod", period=MARCH, now=NOW,
+                  repo=story.repo(tmp_path / "repo")).metrics
 
     assert found.failures == ("1.0.2", "1.0.3")
     # v1.0.2 deployed 03-02 09:01; the next arrival in PROD is v1.0.3 at 03-03 11:01
@@ -68,15 +69,15 @@ def test_a_failed_smoke_test_in_prod_is_restored_by_the_next_deploy(tmp_path: Pa
     assert found.time_to_restore == (26 * HOUR + 5 * MINUTE) / 2
 
 
-def test_an_open_period_runs_from_the_first_event_to_now(tmp_path: Path) -> None:
-    found = compute(tmp_path, Period())
+def test_an_open_period_runs_from_the_first_event_to_now(tmp_path: Path, issuer: Any) -> None:
+    found = compute(tmp_path, issuer, Period())
     assert found.since == story.moment("2026-03-01T09:10")
     assert found.until == NOW
     assert found.deployments == ("1.0.2", "1.0.3", "1.0.4")
 
 
-def test_no_changes_means_no_rates(tmp_path: Path) -> None:
-    found = compute(tmp_path, Period.parse("2026-02-01", "2026-02-07"))
+def test_no_changes_means_no_rates(tmp_path: Path, issuer: Any) -> None:
+    found = compute(tmp_path, issuer, Period.parse("2026-02-01", "2026-02-07"))
     assert found.deployments == () and found.failure_rate is None
     assert found.lead_time is None and found.time_to_restore is None
     assert "—" in found.markdown()
@@ -104,8 +105,8 @@ def test_vault_metrics_json(story_vault: Path, tmp_path: Path,  # noqa: F811
     assert data["time_to_restore"]["median_seconds"] == 5 * MINUTE
 
 
-def test_metrics_rows_for_people(tmp_path: Path) -> None:
-    rows = compute(tmp_path).rows()
+def test_metrics_rows_for_people(tmp_path: Path, issuer: Any) -> None:
+    rows = compute(tmp_path, issuer).rows()
     assert rows[0] == ("Deployment frequency", "5.25 per week", "3 in 4.0 days")
     assert rows[2] == ("Change failure rate", "33%", "1 of 3 changes (v1.0.3)")
     assert rows[3][1] == "5 min 0 s"
