@@ -14,6 +14,7 @@ import base64
 import hashlib
 import logging
 import os
+import re
 import stat
 import struct
 import tempfile
@@ -34,6 +35,7 @@ from vault_actions.text import plural
 logger = logging.getLogger(__name__)
 
 LEVEL = 6
+LAMBDA_UNZIPPED_LIMIT = 262_144_000  # Lambda refuses code larger than this, unzipped
 _CHUNK = 1 << 20  # unit of reading, compressing and spooling
 _WINDOW = 1 << 15  # deflate window: a chunk is primed with the 32 KiB before it
 _BATCH_FILES = 256  # at most this many small files per pool task
@@ -67,15 +69,21 @@ class Artifact:
 
 
 def pack(
-    dist: Path, out: Path, allow: Sequence[str] = (), workers: int | None = None
+    dist: Path,
+    out: Path,
+    allow: Sequence[str] = (),
+    workers: int | None = None,
+    max_size: int | None = None,
 ) -> Artifact:
     """Zip the contents of ``dist`` into ``out``; ArtifactError when dist cannot ship.
 
-    ``allow`` lists dist-relative files or folders of .git/.env files shipped on purpose.
-    ``workers`` threads compress (default: one per CPU, at most 8); the bytes written do
-    not depend on it.
+    ``allow`` lists dist-relative files or folders that look like secrets (.git, .env,
+    keys, credentials) but are shipped on purpose. ``max_size`` lowers the limit of the
+    unzipped size (Lambda's 250 MB). ``workers`` threads compress (default: one per CPU,
+    at most 8); the bytes written do not depend on it.
     """
     files = _collect(dist, out, allow)
+    check_size(dist, sum(file.size for file in files), max_size)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial_out = out.with_name(out.name + ".partial")
     try:
@@ -135,7 +143,14 @@ _SECRET = _Refusal(
     "remove .git and .env files from dist, or list deliberate exceptions (a file or a "
     "folder) under `allow:` of the service in vault.yml",
 )
-_REFUSALS = (_ENCODING, _CLASH, _OUTSIDE, _LOOP, _SPECIAL, _SECRET)
+_CREDENTIAL = _Refusal(
+    "files that look like credentials (.npmrc with an auth token, private keys, .aws/, "
+    ".ssh/, .netrc)",
+    "remove them from dist (write build-time credentials such as .npmrc outside dist, e.g. "
+    "with NPM_CONFIG_USERCONFIG), or list deliberate exceptions under `allow:` of the "
+    "service in vault.yml",
+)
+_REFUSALS = (_ENCODING, _CLASH, _OUTSIDE, _LOOP, _SPECIAL, _SECRET, _CREDENTIAL)
 
 
 class _Scan:
@@ -203,10 +218,46 @@ def _fold(name: str) -> str:
     return unicodedata.normalize("NFD", unicodedata.normalize("NFD", name).casefold())
 
 
+_CREDENTIAL_FOLDERS = frozenset({".aws", ".ssh"})
+_CREDENTIAL_FILES = frozenset({
+    "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk",
+    ".netrc", "_netrc",
+})
+_KEY_SUFFIXES = (".pem", ".key", ".p8")  # refused only when they hold a private key
+_PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+# `//registry/:_authToken=…`, `_auth=…`: a literal value (a `${VAR}` reference is no secret)
+_NPM_AUTH = re.compile(
+    rb"^[ \t]*(?:\S*:)?_(?:authToken|auth|password)[ \t]*=[ \t]*"
+    rb"(?!\$\{[A-Za-z_][A-Za-z0-9_]*\}[ \t]*\r?$)\S",
+    re.M,
+)
+_SNIFF = 1 << 20  # bytes of a key or .npmrc file read to look for secrets
+
+
 def _is_secret(rel: str) -> bool:
     parts = rel.split("/")
     name = parts[-1]
     return ".git" in parts or name == ".env" or name.startswith(".env.")
+
+
+def _credential(file: _File) -> str | None:
+    """Why ``file`` looks like a credential (e.g. ``PRIVATE KEY``), or None."""
+    parts = file.name.split("/")
+    name = parts[-1]
+    if folder := _CREDENTIAL_FOLDERS.intersection(parts[:-1]):
+        return f"inside {min(folder)}/"
+    if name in _CREDENTIAL_FILES:
+        return "a private key" if name.startswith("id_") else "a credentials file"
+    if name == ".npmrc" and _NPM_AUTH.search(_head(file)):
+        return "an npm auth token"
+    if name.endswith(_KEY_SUFFIXES) and _PRIVATE_KEY.search(_head(file)):
+        return "a PRIVATE KEY"
+    return None
+
+
+def _head(file: _File) -> bytes:
+    with Path(os.fsdecode(file.path)).open("rb") as handle:
+        return handle.read(_SNIFF)
 
 
 def _is_allowed(rel: str, allow: Sequence[str]) -> bool:
@@ -230,8 +281,12 @@ def _collect(dist: Path, out: Path, allow: Sequence[str]) -> list[_File]:
     scan.folder(root, "", frozenset({root}))
     allowed = [entry.removeprefix("./").strip("/") for entry in allow]
     for file in scan.files:
-        if _is_secret(file.name) and not _is_allowed(file.name, allowed):
+        if _is_allowed(file.name, allowed):
+            continue
+        if _is_secret(file.name):
             scan.refuse(_SECRET, file.name)
+        elif why := _credential(file):
+            scan.refuse(_CREDENTIAL, f"{file.name} ({why})")
     if scan.problems:
         raise _refused(dist, scan.problems)
     if not scan.files:
@@ -240,6 +295,21 @@ def _collect(dist: Path, out: Path, allow: Sequence[str]) -> list[_File]:
             "the build produced nothing: check the service's `build:` and `dist:` in vault.yml",
         )
     return sorted(scan.files, key=lambda file: file.name.encode())
+
+
+def check_size(dist: Path | str, unzipped: int, max_size: int | None = None) -> None:
+    """ArtifactError when ``unzipped`` bytes exceed Lambda's limit or ``max_size``."""
+    limit = min(LAMBDA_UNZIPPED_LIMIT, max_size or LAMBDA_UNZIPPED_LIMIT)
+    if unzipped <= limit:
+        return
+    whose = "Lambda's limit" if limit == LAMBDA_UNZIPPED_LIMIT else "the service's max-size"
+    raise ArtifactError(
+        f"{dist} is {unzipped:,} bytes unzipped ({unzipped / 2**20:.1f} MiB), over "
+        f"{whose} of {limit:,} bytes; nothing was tagged or uploaded",
+        "ship less: leave dev dependencies, tests, source maps and assets out of dist "
+        "(e.g. npm ci --omit=dev, pip install --no-compile), move large files to S3 or a "
+        "Lambda layer, or raise max-size in vault.yml (at most 262144000)",
+    )
 
 
 def _refused(dist: Path, problems: dict[_Refusal, list[str]]) -> ArtifactError:

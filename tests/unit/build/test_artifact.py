@@ -351,6 +351,68 @@ def test_lookalikes_of_secrets_are_packed(dist: Path, tmp_path: Path) -> None:
         assert ".envrc" in zf.namelist() and ".github/workflows/ci.yml" in zf.namelist()
 
 
+PRIVATE_KEY = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+CERTIFICATE = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+@pytest.mark.parametrize(("secret", "data", "why"), [
+    (".npmrc", b"registry=https://npm.acme.test/\n//npm.acme.test/:_authToken=npm_4fG7x\n", "npm auth token"),
+    ("node_modules/pkg/.npmrc", b"_auth = dXNlcjpwYXNz\n", "npm auth token"),
+    ("id_rsa", PRIVATE_KEY, "private key"),
+    ("deploy/id_ed25519", b"anything", "private key"),
+    ("certs/server.pem", CERTIFICATE + b"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n", "PRIVATE KEY"),
+    ("tls.key", b"-----BEGIN EC PRIVATE KEY-----\nMHc\n", "PRIVATE KEY"),
+    (".aws/credentials", b"[default]\naws_access_key_id = AKIA", "inside .aws/"),
+    ("home/.ssh/config", b"Host *", "inside .ssh/"),
+    (".netrc", b"machine github.com login x password y", "credentials file"),
+])
+def test_refuses_files_that_look_like_credentials(dist: Path, secret: str, data: bytes, why: str) -> None:
+    """Finding 7: .npmrc with a token, private keys, .aws/ and .ssh/ never reach the vault."""
+    write(dist, secret, data)
+    message = refusal(dist)
+    assert f"{secret} (" in message and why in message
+    assert "look like credentials" in message and "`allow:`" in message and "NPM_CONFIG_USERCONFIG" in message
+
+
+def test_credential_lookalikes_are_packed(dist: Path, tmp_path: Path) -> None:
+    """CA bundles, public keys and token-less .npmrc files are what Lambdas really ship."""
+    write(dist, "certifi/cacert.pem", CERTIFICATE * 3)
+    write(dist, ".ssh.md", b"notes")
+    write(dist, "keys/id_rsa.pub", b"ssh-rsa AAAA")
+    write(dist, ".npmrc", b"registry=https://npm.acme.test/\n//npm.acme.test/:_authToken=${NPM_TOKEN}\n")
+    with zipfile.ZipFile(pack(dist, tmp_path / "out.zip").path) as zf:
+        assert {"certifi/cacert.pem", "keys/id_rsa.pub", ".npmrc", ".ssh.md"} <= set(zf.namelist())
+
+
+def test_allow_lets_a_deliberate_key_through(dist: Path, tmp_path: Path) -> None:
+    write(dist, "fixtures/test-only.pem", PRIVATE_KEY)
+    with zipfile.ZipFile(pack(dist, tmp_path / "out.zip", allow=["fixtures/test-only.pem"]).path) as zf:
+        assert zf.read("fixtures/test-only.pem") == PRIVATE_KEY
+
+
+# --- unzipped size --------------------------------------------------------------------
+
+
+def test_refuses_300_mib_over_lambdas_limit_before_writing(tmp_path: Path) -> None:
+    """Finding 6: 300 MiB of zeros would pack into a tiny zip that Lambda refuses (sparse: fast)."""
+    dist = tmp_path / "dist"
+    write(dist, "index.js", b"x")
+    with (dist / "model.bin").open("wb") as sparse:
+        sparse.truncate(300 * 2**20)
+    message = refusal(dist)
+    assert f"is {300 * 2**20 + 1:,} bytes unzipped (300.0 MiB), over Lambda's limit of 262,144,000 bytes" in message
+    assert "ship less" in message and "nothing was tagged or uploaded" in message
+
+
+def test_max_size_lowers_the_limit(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    write(dist, "big.txt", b"x" * 2000)
+    with pytest.raises(ArtifactError, match="over the service's max-size of 1,000 bytes") as caught:
+        pack(dist, tmp_path / "out.zip", max_size=1000)
+    assert caught.value.hint and "raise max-size in vault.yml" in caught.value.hint
+    assert pack(dist, tmp_path / "out.zip", max_size=2100).file_count >= 1
+
+
 # --- allow-list -----------------------------------------------------------------------
 
 
