@@ -26,12 +26,18 @@ _TO_FILL = {
     "base-url": "the URL this environment serves (or remove smoke:)",
     "command": "your smoke-test command (or remove it)",
 }
-_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # the schema's $defs/name
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 SUITE = "vault-actions/vault-actions"
 # The suite's reusable workflow each kind of ledger writer runs (see workflows-templates/).
 SUITE_WORKFLOWS = {"release": "vault-release.yml", "gate": "vault-gate.yml",
                    "dr-sync": "vault-dr-sync.yml"}
+# The one rule for service and environment names (the ledger checks events with it too).
+NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+NAME_RULE = "lowercase letters, digits and '-', at most 64, starting with a letter or digit"
+# Variables a build command is never handed, even when vault.yml names them in build-env.
+FORBIDDEN_BUILD_ENV = re.compile(
+    r"(AWS_|ACTIONS_|INPUT_|RUNNER_|GITHUB_).*|.*(TOKEN|SECRET|PASSWORD).*"
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class Service:
     build: str | None = None
     dist: str = "dist"
     allow: tuple[str, ...] = ()
+    max_size: int | None = None
+    build_env: tuple[str, ...] = ()
 
     @property
     def dist_dir(self) -> Path:
@@ -188,6 +196,21 @@ class Config:
         return self.path.parent
 
     @property
+    def repository(self) -> Path:
+        """The repository holding vault.yml (nearest folder with ``.git``; else its folder):
+        service paths and dist folders must stay inside it."""
+        for folder in (self.root, *self.root.parents):
+            if (folder / ".git").exists():
+                return folder.resolve()
+        return self.root.resolve()
+
+    def escapes(self, path: Path) -> Path | None:
+        """Where ``path`` really leads (symlinks and '..' resolved) when that is outside
+        the repository, else None."""
+        real = path.resolve()
+        return None if real.is_relative_to(self.repository) else real
+
+    @property
     def promotion_order(self) -> tuple[Environment, ...]:
         """The environments a release is promoted through, DR mirrors excluded."""
         return tuple(e for e in self.environments if e.mirror_of is None)
@@ -313,7 +336,7 @@ def parse(raw: Any, path: Path) -> Config:
     _refuse_placeholders(raw, path)
     _validate_schema(raw, path)
     config = _build(raw, path)
-    _check_semantics(config)
+    _check_semantics(config, raw)
     return config
 
 
@@ -324,7 +347,7 @@ def _key_path(parts: Any, raw: Any) -> str:
         if isinstance(part, int):
             item = node[part] if isinstance(node, list) and part < len(node) else None
             name = item.get("name") if isinstance(item, dict) else None
-            valid = isinstance(name, str) and _NAME.fullmatch(name)
+            valid = isinstance(name, str) and NAME.fullmatch(name)
             out += f"[{name}]" if valid else f"[{part}]"
         else:
             out += f".{part}" if out else str(part)
@@ -394,7 +417,7 @@ def _explain(err: Any, raw: Any) -> list[str]:
         prefix = "" if where == "(top level)" else f"{where}."
         return [f"{prefix}{key}: unknown key{_did_you_mean(key, known)}; allowed keys: "
                 f"{', '.join(known) or 'none'}" for key in extra]
-    if err.validator in ("pattern", "anyOf") and described:
+    if err.validator in ("pattern", "anyOf", "maximum", "minimum") and described:
         return [f"{where}: {err.instance!r} is not valid: expected {described}"]
     if err.validator == "type":
         return [f"{where}: {err.instance!r} has the wrong type: expected {err.validator_value}"]
@@ -422,6 +445,8 @@ def _build(raw: dict[str, Any], path: Path) -> Config:
             build=s.get("build"),
             dist=s.get("dist", "dist"),
             allow=tuple(s.get("allow", ())),
+            max_size=s.get("max-size"),
+            build_env=tuple(s.get("build-env", ())),
         )
         for s in raw["services"]
     )
@@ -514,7 +539,7 @@ def _duplicates(names: list[str]) -> list[str]:
     return sorted({n for n in names if names.count(n) > 1})
 
 
-def _check_semantics(config: Config) -> None:
+def _check_semantics(config: Config, raw: dict[str, Any]) -> None:
     problems: list[str] = []
     service_names = [s.name for s in config.services]
     env_names = [e.name for e in config.environments]
@@ -522,6 +547,13 @@ def _check_semantics(config: Config) -> None:
         problems.append(f"services: duplicate service name(s) {', '.join(dup)}")
     if dup := _duplicates(env_names):
         problems.append(f"environments: duplicate environment name(s) {', '.join(dup)}")
+    problems += [
+        f"{where}: {name!r} is not a valid name: {NAME_RULE}"
+        for where, name in _names(config)
+        if not NAME.fullmatch(name)
+    ]
+    for i, svc in enumerate(config.services):
+        problems += _service_problems(svc, config, raw["services"][i].get("path", "."))
     for env in config.environments:
         problems += _environment_problems(env, config, service_names, env_names)
     if config.email is not None:
@@ -531,6 +563,34 @@ def _check_semantics(config: Config) -> None:
             f"{config.path} is invalid:\n    " + "\n    ".join(problems),
             "fix the keys listed above (`vault validate` re-checks the file)",
         )
+
+
+def _names(config: Config) -> list[tuple[str, str]]:
+    """Every name vault.yml gives, with where it is written."""
+    found = [(f"services[{i}].name", s.name) for i, s in enumerate(config.services)]
+    for i, env in enumerate(config.environments):
+        found.append((f"environments[{i}].name", env.name))
+        if env.mirror_of is not None:
+            found.append((f"environments[{i}].mirror-of", env.mirror_of))
+    return found
+
+
+def _service_problems(svc: Service, config: Config, path: str) -> list[str]:
+    where = f"services[{svc.name}]"
+    problems = [
+        f"{where}.{key}: {written!r} leads to {real}, outside the repository "
+        f"{config.repository}; a service ships only files of its repository: use a "
+        "relative path inside it (and no symlink out of it)"
+        for key, target, written in (("path", svc.path, path), ("dist", svc.dist_dir, svc.dist))
+        if (real := config.escapes(target)) is not None
+    ]
+    problems += [
+        f"{where}.build-env: {name} is never handed to a build command (builds run without "
+        "cloud credentials, tokens, runner or action variables); remove it from build-env"
+        for name in svc.build_env
+        if FORBIDDEN_BUILD_ENV.fullmatch(name)
+    ]
+    return problems
 
 
 def _environment_problems(

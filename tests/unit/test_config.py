@@ -192,3 +192,94 @@ def test_the_ledger_settings_are_read(tmp_path: Path) -> None:
 def test_invalid_ledger_settings_are_explained(tmp_path: Path, ledger: Any, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         config.load(write(tmp_path, {**GOOD, "ledger": ledger}))
+
+
+# --- names and paths a config may give (issue 11, finding 8) ---------------------------
+
+
+@pytest.mark.parametrize("name", ["prod", "prod\n", "prod\r", "\nprod", "qa-2", "-qa", "Prod", "pr od", "a" * 64, "a" * 65])
+def test_environment_names_are_checked_exactly_as_the_ledger_checks_them(
+    tmp_path: Path, name: str, s3: Any, vault_bucket: str
+) -> None:
+    """`prod\\n` passed the schema (and was then not read-only) but the ledger refuses it."""
+    from vault_actions.context import RunContext
+    from vault_actions.store.ledger import Ledger
+
+    def rename(d: Any) -> None:
+        d["environments"][3]["name"] = name
+        d["environments"][4]["mirror-of"] = name
+
+    try:
+        config.load(write(tmp_path, mutated(rename)))
+        schema_ok = True
+    except ConfigError as err:
+        schema_ok = False
+        assert repr(name) in str(err) and err.hint
+    ctx = RunContext("octocat", None, None, None, None, "https://github.com", "https://api.github.com")
+    try:
+        Ledger(s3, vault_bucket).record("1.0.0", "deployed", name, ctx)
+        ledger_ok = True
+    except ValueError:
+        ledger_ok = False
+    assert schema_ok == ledger_ok
+
+
+@pytest.mark.parametrize(("key", "value", "shown"), [
+    ("path", "/etc/../root/.ssh", "'/etc/../root/.ssh' leads to /root/.ssh"),
+    ("path", "../x", "'../x' leads to"),
+    ("dist", "../../../tmp", "'../../../tmp' leads to"),
+    ("dist", "/etc", "'/etc' leads to /etc"),
+])
+def test_paths_outside_the_repository_are_refused(tmp_path: Path, key: str, value: str, shown: str) -> None:
+    def point(d: Any) -> None:
+        d["services"][0][key] = value
+
+    with pytest.raises(ConfigError, match=rf"services\[price-fetcher\]\.{key}: {shown}") as err:
+        config.load(write(tmp_path, mutated(point)))
+    assert "outside the repository" in str(err.value) and "use a relative path inside it" in str(err.value)
+
+
+def test_symlinks_out_of_the_repository_are_refused(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "deploy").mkdir()
+    (repo / "services").mkdir()
+    (repo / "services/price-fetcher").symlink_to(tmp_path)   # the service folder leads out
+    (repo / "services/config-service").mkdir()
+    (repo / "services/config-service/dist").symlink_to("/etc")  # so does a dist
+    path = repo / "deploy/vault.yml"
+    doc = mutated(lambda d: [s.update(path=f"../{s['path']}") for s in d["services"]])
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError) as err:
+        config.load(path)
+    message = str(err.value)
+    assert f"services[price-fetcher].path: '../services/price-fetcher' leads to {tmp_path}, outside the repository {repo}" in message
+    assert "services[config-service].dist: 'dist' leads to /etc" in message
+    assert "services[price-fetcher].dist" in message  # its dist is outside too
+
+
+def test_a_service_may_live_anywhere_inside_the_repository(tmp_path: Path) -> None:
+    """vault.yml in a sub-folder may name sibling folders of the same repository."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "deploy").mkdir()
+    doc = mutated(lambda d: [s.update(path=f"../{s['path']}") for s in d["services"]])
+    (repo / "deploy/vault.yml").write_text(yaml.safe_dump(doc))
+    cfg = config.load(repo / "deploy/vault.yml")
+    assert cfg.repository == repo and cfg.service("price-fetcher").path == repo / "services/price-fetcher"
+
+
+@pytest.mark.parametrize("name", ["AWS_SECRET_ACCESS_KEY", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "GITHUB_TOKEN", "NPM_TOKEN", "INPUT_GITHUB_TOKEN", "RUNNER_TEMP"])
+def test_build_env_never_names_credentials(tmp_path: Path, name: str) -> None:
+    doc = mutated(lambda d: d["services"][0].update({"build-env": ["NODE_ENV", name]}))
+    with pytest.raises(ConfigError, match=rf"services\[price-fetcher\]\.build-env: {name} is never handed to a build command"):
+        config.load(write(tmp_path, doc))
+
+
+def test_build_env_and_max_size_load(tmp_path: Path) -> None:
+    doc = mutated(lambda d: d["services"][0].update({"build-env": ["NODE_ENV"], "max-size": 50_000_000}))
+    svc = config.load(write(tmp_path, doc)).service("price-fetcher")
+    assert (svc.build_env, svc.max_size) == (("NODE_ENV",), 50_000_000)
+    too_big = mutated(lambda d: d["services"][0].update({"max-size": 262_144_001}))
+    with pytest.raises(ConfigError, match=r"services\[price-fetcher\].max-size: 262144001 is not valid: expected the most bytes"):
+        config.load(write(tmp_path, too_big))

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from vault_actions.config import NAME
 from vault_actions.errors import VaultError, VersionError
 from vault_actions.store import attestation
 from vault_actions.store.manifest import validate_version, version_prefix
@@ -43,7 +44,6 @@ GITHUB_GATE = "github-environment"  # details.source of approvals read from GitH
 FOREIGN_HINT = "ledger events are written only by vault-actions; check who wrote this object"
 NEW_VERSION_HINT = "push a fix: or feat: commit to main; the next build releases a new version"
 
-_ENV_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
 
 
@@ -234,7 +234,7 @@ class Ledger:
         """Append one event (put-once, never overwritten) and return it."""
         if event not in EVENTS:
             raise ValueError(f"unknown ledger event {event!r}; events are {', '.join(EVENTS)}")
-        if environment is not None and not _ENV_NAME.fullmatch(environment):
+        if environment is not None and not NAME.fullmatch(environment):
             raise ValueError(f"invalid environment name {environment!r}")
         moment = self._clock().astimezone(UTC)
         recorded = Event(
