@@ -79,6 +79,12 @@ class BuildError(VaultActionsError):
     title = "Build failed"
 
 
+class DirtyWorkTree(BuildError):
+    """The work tree has uncommitted changes: a release must be exactly a commit."""
+
+    title = "Work tree is dirty"
+
+
 class ArtifactError(VaultActionsError):
     """A dist folder cannot be packed into a release zip."""
 

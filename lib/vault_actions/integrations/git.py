@@ -3,6 +3,11 @@
 Every failure becomes a :class:`~vault_actions.errors.GitError` carrying git's stderr.
 Revisions a caller passes in follow ``--end-of-options`` (or an ``--opt=value`` form), so
 a value that starts with ``-`` is never read as an option.
+
+Git runs after build commands, which may write into ``.git``: hooks and fsmonitor are
+switched off on every call (``-c core.hooksPath=/dev/null -c core.fsmonitor=false``) and
+git gets a scrubbed environment (:data:`GIT_ENVIRONMENT`), never the AWS session, the
+GitHub token or action inputs; a push gets its credential from ``run(env=…)`` alone.
 """
 
 from __future__ import annotations
@@ -25,6 +30,14 @@ CHECKOUT_HINT = (
     "check that the folder is a git checkout with at least one commit, its full history "
     "and its tags (actions/checkout with fetch-depth: 0)"
 )
+# What git is handed of our environment: locale, identity, proxies, an ssh agent.
+GIT_ENVIRONMENT = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "XDG_CONFIG_HOME",
+    "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
+    "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "SSH_AUTH_SOCK", "GIT_SSH_COMMAND",
+    "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy",
+})
+_SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
 IDENTITY_HINT = (
     "set user.name and user.email (git config, or GIT_COMMITTER_NAME and "
     "GIT_COMMITTER_EMAIL) before tagging"
@@ -67,19 +80,19 @@ def run(
     """Run ``git *args`` in ``cwd`` and return its stdout (UTF-8, undecodable bytes replaced).
 
     Raises GitError naming the command and the folder, with git's stderr and ``hint``.
-    Git never prompts for credentials here (``GIT_TERMINAL_PROMPT=0``); ``env`` adds
-    variables (e.g. ``GIT_CONFIG_*`` for a credential that must not appear in argv).
+    Git never prompts for credentials here (``GIT_TERMINAL_PROMPT=0``), runs no hooks, and
+    sees only :func:`environment`; ``env`` adds variables (e.g. ``GIT_CONFIG_*`` for a
+    credential that must not appear in argv).
     """
-    argv = ["git", *args]
-    shown = shlex.join(argv)
+    shown = shlex.join(["git", *args])
     if not Path(cwd).is_dir():
         raise GitError(f"cannot run {shown}: {str(cwd)!r} is not a directory", hint)
     log.debug("%s (in %s)", shown, cwd)
     try:
         done = subprocess.run(
-            argv,
+            ["git", *_SAFE, *args],
             cwd=cwd,
-            env={**os.environ, **(env or {}), "GIT_TERMINAL_PROMPT": "0"},
+            env={**environment(), **(env or {}), "GIT_TERMINAL_PROMPT": "0"},
             capture_output=True,
             encoding="utf-8",
             errors="replace",
@@ -91,6 +104,14 @@ def run(
         detail = done.stderr.strip() or f"exit code {done.returncode}"
         raise GitError(f"{shown} failed in {cwd}: {detail}", hint)
     return done.stdout
+
+
+def environment() -> dict[str, str]:
+    """Our environment as git sees it: :data:`GIT_ENVIRONMENT` and the ``LC_*`` locale."""
+    return {
+        key: value for key, value in os.environ.items()
+        if key in GIT_ENVIRONMENT or key.startswith("LC_")
+    }
 
 
 def commits(repo: Path | str, revision: str) -> list[Commit]:
@@ -187,7 +208,21 @@ def push_tag(
 
 def is_clean(repo: Path | str) -> bool:
     """True when the work tree has no staged, modified or untracked (non-ignored) files."""
-    return run(["status", "--porcelain"], repo).strip() == ""
+    return not changes(repo)
+
+
+def changes(repo: Path | str) -> list[str]:
+    """What makes the work tree dirty, as ``git status --porcelain`` lines (``?? new.txt``,
+    `` M src/app.py``): staged, modified and untracked files that are not ignored."""
+    out = run(["status", "--porcelain=v1", "-z", "--untracked-files=all"], repo)
+    fields = iter(out.split("\0"))
+    found = []
+    for entry in fields:
+        if entry:
+            found.append(entry)
+            if entry[0] in "RC":  # a rename or copy: the next field is the old path
+                next(fields, None)
+    return found
 
 
 def current_user(repo: Path | str) -> str:

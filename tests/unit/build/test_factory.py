@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import git, parse_outputs, write_config, write_service
+from tests.conftest import git, parse_outputs
 from tests.unit.store.test_vault import error_response
 from vault_actions import config
 from vault_actions.build import factory
@@ -21,20 +21,6 @@ from vault_actions.store.vault import Vault
 
 CTX = RunContext("octocat", "acme/shop", "1", "https://github.com/acme/shop/actions/runs/1", None,
                  "https://github.com", "https://api.github.com")
-
-
-@pytest.fixture
-def repo(tmp_path: Path, git_env: None, vault_bucket: str) -> Path:
-    root = tmp_path / "shop"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    write_service(root, "price-fetcher", {"index.js": "exports.handler = () => 42;\n", "lib/util.js": "x\n"})
-    write_service(root, "config-service", {"index.js": "exports.handler = () => 'cfg';\n"})
-    write_config(root, vault_bucket, ["price-fetcher", "config-service"])
-    (root / ".gitignore").write_text("dist/\n")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "feat: first services")
-    return root
 
 
 def release(repo: Path, s3: Any, **kwargs: Any) -> factory.Outcome:

@@ -438,7 +438,7 @@ def test_one_git_log_and_one_git_tag_call(released: Repo, monkeypatch: pytest.Mo
     monkeypatch.setattr(subprocess, "run", spy)
     plan = released.plan()
     assert len(plan.commits) == 30
-    assert [argv[1] for argv in calls] == ["tag", "log"]
+    assert [argv[5] for argv in calls] == ["tag", "log"]  # after the four -c hardening args
 
 
 # --- hostile input -----------------------------------------------------------------------
