@@ -28,7 +28,7 @@ exit codes:
   1    any other error (a build command failed, an unexpected error)
   2    usage or configuration: bad arguments, invalid vault.yml or action input
   3    refused by policy: promotion refused, version immutable, artifact refused,
-       vault object tampered, ledger proof missing or invalid
+       dirty work tree, vault object tampered, ledger proof missing or invalid
   4    a check or test failed: smoke test, vault doctor, vault evidence
   5    infrastructure: AWS (credentials, vault, Lambda deploy), GitHub or git error
   130  interrupted (SIGINT); 143 terminated (SIGTERM): moved aliases are restored first"""
@@ -83,6 +83,7 @@ class DirtyWorkTree(BuildError):
     """The work tree has uncommitted changes: a release must be exactly a commit."""
 
     title = "Work tree is dirty"
+    exit_code = ExitCode.REFUSED
 
 
 class ArtifactError(VaultActionsError):

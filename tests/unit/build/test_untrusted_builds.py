@@ -198,7 +198,7 @@ def test_action_build_in_two_modes(repo: Path, s3: Any, vault_bucket: str, tmp_p
     assert "built (no credentials)" in summary.read_text()
 
     missing = vault(repo, "action", "build", env={**env, "INPUT_MODE": "publish"})
-    assert missing.returncode == 1 and "input 'digests' is empty" in missing.stdout
+    assert missing.returncode == 2 and "input 'digests' is empty" in missing.stdout
     bad = vault(repo, "action", "build", env={**env, "INPUT_MODE": "both"})
     assert "input 'mode' is 'both'" in bad.stdout and "all, zips, publish" in bad.stdout
 
