@@ -166,7 +166,7 @@ def test_unknown_keys_name_the_service_and_suggest_the_key(tmp_path: Path) -> No
         config.load(path)
     message = err.value.message
     assert "services[price-fetcher].buld: unknown key (did you mean 'build'?); allowed keys: " \
-        "allow, build, dist, name, path" in message
+        "allow, build, build-env, dist, max-size, name, path" in message
     assert "environments[staging].smoke.checks[0].stauts: unknown key (did you mean " \
         "'status'?)" in message
     assert "notificatons: unknown key (did you mean 'notifications'?)" in message
