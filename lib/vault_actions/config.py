@@ -152,6 +152,7 @@ class VaultSettings:
     bucket: str
     region: str
     ledger_prefix: str = "ledger/"
+    minimum_retention_days: int | None = None  # vault doctor fails on a shorter lock
 
 
 @dataclass(frozen=True)
@@ -437,7 +438,8 @@ def _did_you_mean(key: str, known: list[str]) -> str:
 
 def _build(raw: dict[str, Any], path: Path) -> Config:
     root = path.parent
-    vault = VaultSettings(bucket=raw["vault"]["bucket"], region=raw["vault"]["region"])
+    vault = VaultSettings(bucket=raw["vault"]["bucket"], region=raw["vault"]["region"],
+                          minimum_retention_days=raw["vault"].get("minimum-retention-days"))
     services = tuple(
         Service(
             name=s["name"],

@@ -95,7 +95,8 @@ def examine(cfg: Config, client: ClientFactory) -> Report:
 
     items: list[Item] = []
     for bucket, readers in bucket_readers(cfg).items():
-        items += bucket_items(partial(cached, "s3"), bucket, readers, cfg.vault.region)
+        items += bucket_items(partial(cached, "s3"), bucket, readers, cfg.vault.region,
+                              cfg.vault.minimum_retention_days)
     for env in cfg.environments:
         items += function_items(cached("lambda", env.region), env)
     return Report(tuple(items))
@@ -110,9 +111,11 @@ def bucket_readers(cfg: Config) -> dict[str, dict[str, str]]:
 
 
 def bucket_items(
-    s3_in: Callable[[str], Any], bucket: str, readers: dict[str, str], home: str
+    s3_in: Callable[[str], Any], bucket: str, readers: dict[str, str], home: str,
+    minimum_days: int | None = None,
 ) -> list[Item]:
-    """Region, versioning, object lock, public access, encryption and the bucket policy."""
+    """Region, versioning, object lock (at least ``minimum_days``), public access,
+    encryption and the bucket policy."""
     from botocore.exceptions import ClientError
 
     try:
@@ -136,8 +139,9 @@ def bucket_items(
         region_item(bucket, region, readers),
         _check(f"{bucket}: versioning", _versioning_fix(bucket),
                lambda: versioning(s3.get_bucket_versioning(Bucket=bucket))),
-        _check(f"{bucket}: object-lock", _object_lock_fix(bucket),
-               lambda: object_lock(s3.get_object_lock_configuration(Bucket=bucket))),
+        _check(f"{bucket}: object-lock", _object_lock_fix(bucket, minimum_days),
+               lambda: object_lock(s3.get_object_lock_configuration(Bucket=bucket),
+                                   minimum_days)),
         _check(f"{bucket}: public-access-block", _public_access_fix(bucket),
                lambda: public_access(s3.get_public_access_block(Bucket=bucket))),
         _check(f"{bucket}: encryption", _encryption_fix(bucket),
@@ -214,17 +218,25 @@ def versioning(response: dict[str, Any]) -> tuple[bool, str]:
     return status == "Enabled", f"status {status or 'never enabled'}"
 
 
-def object_lock(response: dict[str, Any]) -> tuple[bool, str]:
-    """Object Lock must be enabled with a default retention."""
+def object_lock(response: dict[str, Any], minimum_days: int | None = None) -> tuple[bool, str]:
+    """Object Lock must be enabled with a default retention of at least ``minimum_days``
+    (``vault.minimum-retention-days``; S3 counts a year as 365 days)."""
     conf = response.get("ObjectLockConfiguration", {})
     if conf.get("ObjectLockEnabled") != "Enabled":
         return False, "object lock is not enabled"
     retention = conf.get("Rule", {}).get("DefaultRetention", {})
+    days = int(retention.get("Days") or 0) or 365 * int(retention.get("Years") or 0)
     period = (f"{retention['Days']} days" if retention.get("Days")
               else f"{retention['Years']} years" if retention.get("Years") else "")
     if not retention.get("Mode") or not period:
         return False, "enabled, but without a default retention: new objects are not locked"
-    return True, f"enabled; default retention {retention['Mode']} {period}"
+    found = f"default retention {retention['Mode']} {period}"
+    if minimum_days is None:
+        return True, f"enabled; {found}"
+    if days < minimum_days:
+        return False, (f"enabled, but {found} is shorter than vault.minimum-retention-days "
+                       f"({minimum_days} days) in vault.yml: evidence would expire too soon")
+    return True, f"enabled; {found} (vault.yml asks at least {minimum_days} days)"
 
 
 def public_access(response: dict[str, Any]) -> tuple[bool, str]:
@@ -352,11 +364,13 @@ def _versioning_fix(bucket: str) -> str:
     )
 
 
-def _object_lock_fix(bucket: str) -> str:
+def _object_lock_fix(bucket: str, minimum_days: int | None) -> str:
+    days = minimum_days or 400
     return (
         f"aws s3api put-object-lock-configuration --bucket {bucket} --object-lock-configuration "
-        "'ObjectLockEnabled=Enabled,Rule={DefaultRetention={Mode=GOVERNANCE,Days=365}}' "
-        f"(versioning must be enabled; {TEMPLATE} sets RetentionMode and RetentionDays)"
+        f"'ObjectLockEnabled=Enabled,Rule={{DefaultRetention={{Mode=GOVERNANCE,Days={days}}}}}' "
+        f"(versioning must be enabled; {TEMPLATE} sets RetentionMode and RetentionDays: "
+        "update the stack with RetentionDays of at least vault.minimum-retention-days)"
     )
 
 

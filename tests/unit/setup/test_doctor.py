@@ -96,6 +96,20 @@ def no_default_retention(d: Deployed, root: Path) -> tuple[Path, set[str]]:
     return write_vault_yml(root, d), {f"{d.vault_bucket}: object-lock"}
 
 
+def minimum_retention(days: int) -> Breaker:
+    """vault.yml asks for ``days`` of Object Lock; the template deploys 30 (test_infra)."""
+
+    def breaker(d: Deployed, root: Path) -> tuple[Path, set[str]]:
+        path = write_vault_yml(root, d)
+        doc = json.loads(path.read_text())
+        doc["vault"]["minimum-retention-days"] = days
+        path.write_text(json.dumps(doc))
+        return path, {f"{b}: object-lock" for b in (d.vault_bucket, d.dr_bucket)} if days > 30 \
+            else set()
+
+    return breaker
+
+
 def no_public_access_block(which: str) -> Breaker:
     def breaker(d: Deployed, root: Path) -> tuple[Path, set[str]]:
         bucket, region = (d.dr_bucket, d.dr_region) if which == "dr" else (d.vault_bucket, S3)
@@ -125,6 +139,8 @@ def missing_function(d: Deployed, root: Path) -> tuple[Path, set[str]]:
 BREAKERS: dict[str, Breaker] = {
     "versioning suspended": unversioned_vault,
     "no default retention": no_default_retention,
+    "retention shorter than vault.yml's minimum": minimum_retention(2555),
+    "retention as long as vault.yml's minimum": minimum_retention(30),
     "public access block deleted": no_public_access_block("vault"),
     "dr public access block deleted": no_public_access_block("dr"),
     "encryption deleted": no_encryption,
@@ -288,3 +304,23 @@ def test_no_credentials_is_one_clear_error(
     err = capsys.readouterr().err
     assert "error: no AWS credentials were found" in err
     assert "configure-aws-credentials" in err and "Traceback" not in err
+
+
+def test_a_retention_shorter_than_the_minimum_says_both_and_how_to_fix_it(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    path, _ = minimum_retention(2555)(deployed, tmp_path)
+    lock = next(i for i in run_doctor(path).items if i.name == f"{deployed.vault_bucket}: object-lock")
+    assert not lock.ok
+    assert lock.detail == ("enabled, but default retention GOVERNANCE 30 days is shorter than "
+                           "vault.minimum-retention-days (2555 days) in vault.yml: evidence "
+                           "would expire too soon")
+    assert "Days=2555" in lock.fix and "RetentionDays" in lock.fix
+
+
+def test_years_count_as_365_days() -> None:
+    lock = {"ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled", "Rule": {
+        "DefaultRetention": {"Mode": "COMPLIANCE", "Years": 7}}}}
+    assert doctor.object_lock(lock, 2555) == (
+        True, "enabled; default retention COMPLIANCE 7 years (vault.yml asks at least 2555 days)")
+    assert doctor.object_lock(lock, 2556)[0] is False
