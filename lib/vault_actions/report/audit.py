@@ -36,11 +36,12 @@ def final_environment(cfg: Config) -> str:
 
 
 def commit_lookup(seen: Overview, repo: Path | None) -> evidence_.CommitLookup:
-    """Commits from the ``built`` events, else from git between release tags in ``repo``."""
-    lookups = [evidence_.built_commits(seen.journeys)]
+    """Who made each change as the ``built`` events say, and its commits (authors, times)
+    from git between the release tags in ``repo``: both, when both are known."""
+    lookups = [evidence_.built_people(seen.journeys)]
     if repo is not None:
         lookups.append(evidence_.git_commits(repo))
-    return evidence_.first_known(*lookups)
+    return evidence_.every_known(*lookups)
 
 
 def audit(

@@ -111,9 +111,11 @@ class Commit:
 
 @dataclass(frozen=True)
 class Commits:
-    """The commits of a change and where they were read (``ledger`` or ``git``)."""
+    """A change's commits (from git: sha, author, time) and who made it: the case-folded
+    logins, names and e-mails of its authors and committers, and where they were read."""
 
     commits: tuple[Commit, ...]
+    people: frozenset[str]
     source: str
 
 
@@ -145,46 +147,41 @@ def git_commits(repo: Path) -> CommitLookup:
             failed.append(version)
             log.warning("commit authors are unknown: %s", exc.message)
             return None
-        return Commits(tuple(Commit(a.sha, a.author, a.email, a.committed_at) for a in found),
-                       "git")
+        commits = tuple(Commit(a.sha, a.author, a.email, a.committed_at) for a in found)
+        return Commits(commits, frozenset(n for c in commits for n in c.names()), "git")
 
     return lookup
 
 
-def built_commits(journeys: Mapping[str, Journey]) -> CommitLookup:
-    """Commits the ``built`` events record (``details.commits``: sha, author, email, at),
-    for every version after ``previous`` up to ``version``; None when one does not say."""
+def built_people(journeys: Mapping[str, Journey]) -> CommitLookup:
+    """Who made each version after ``previous`` up to ``version``, as their ``built``
+    events say (``details.people``: logins and e-mails); None when one does not say."""
 
     def lookup(version: str, previous: str | None) -> Commits | None:
         names = list(journeys)
         start = names.index(previous) + 1 if previous is not None and previous in journeys else 0
-        found: list[Commit] = []
+        people: set[str] = set()
         for name in names[start:names.index(version) + 1]:
             built = journeys[name].last("built")
-            raw = built.details.get("commits") if built else None
-            if not isinstance(raw, list):
+            found = built.details.get("people") if built else None
+            if not isinstance(found, list):
                 return None
-            found += [_commit(c) for c in raw if isinstance(c, dict) and c.get("sha")]
-        return Commits(tuple(found), "ledger")
+            people |= {str(p).casefold() for p in found}
+        return Commits((), frozenset(people), "ledger")
 
     return lookup
 
 
-def _commit(raw: Mapping[str, Any]) -> Commit:
-    author = raw.get("author") or raw.get("login") or ""
-    return Commit(str(raw["sha"]), str(author), str(raw.get("email") or ""),
-                  str(raw["at"]) if raw.get("at") else None)
-
-
-def first_known(*lookups: CommitLookup) -> CommitLookup:
-    """The first lookup's answer that is not None."""
+def every_known(*lookups: CommitLookup) -> CommitLookup:
+    """What every lookup that knows says, together: git's commits, everyone's people."""
 
     def lookup(version: str, previous: str | None) -> Commits | None:
-        for candidate in lookups:
-            found = candidate(version, previous)
-            if found is not None:
-                return found
-        return None
+        found = [c for c in (candidate(version, previous) for candidate in lookups) if c]
+        if not found:
+            return None
+        return Commits(tuple(m for c in found for m in c.commits),
+                       frozenset().union(*(c.people for c in found)),
+                       "+".join(c.source for c in found))
 
     return lookup
 
@@ -319,6 +316,7 @@ class Change:
             "outcome": self.outcome,
             "rolled_back_at": self.rolled_back.at if self.rolled_back else None,
             "commits": [c.to_json() for c in self.commits.commits] if self.commits else None,
+            "made_by": sorted(self.commits.people) if self.commits else None,
             "commits_source": self.commits.source if self.commits else None,
             "approvals": [a.to_json() for a in self.approvals],
             "separation_of_duties": {"verdict": self.duties.verdict, "detail": self.duties.detail},
@@ -478,25 +476,20 @@ def _outcome(journey: Journey, env: str, events: Sequence[Event]) -> str:
     return f"replaced by v{now}" if now else "no longer live"
 
 
-def _authors(commits: Commits) -> set[str]:
-    return {name for c in commits.commits for name in c.names()}
-
-
 def _duties(approvals: Sequence[Approval], commits: Commits | None) -> Duties:
     counted = [a for a in approvals if a.counts]
     if not counted:
         return Duties("no approval", "no approval by one of the gate's approvers")
     if commits is None:
         return Duties("unknown", "the change's commit authors are not known")
-    authors = _authors(commits)
+    authors = commits.people
     independent = [a for a in counted if a.identity.casefold() not in authors]
     if independent:
         who = ", ".join(sorted({a.identity for a in independent}))
-        count = len(commits.commits)
-        return Duties("independent", f"approved by {who}, who authored none of its "
-                      f"{count} commit{'' if count == 1 else 's'}")
+        return Duties("independent", f"approved by {who}, who made none of its commits "
+                      f"(per {commits.source})")
     who = ", ".join(sorted({a.identity for a in counted}))
-    return Duties("violated", f"approved only by {who}, who authored commits of the change")
+    return Duties("violated", f"approved only by {who}, who made commits of the change")
 
 
 def _problems(
@@ -507,7 +500,7 @@ def _problems(
         return (f"{env} has no gate: nothing approved this change",)
     if not approvals:
         return (f"no approval for {env} was recorded",)
-    authors = _authors(commits) if commits is not None else None
+    authors = commits.people if commits is not None else None
     good = [a for a in approvals if a.counts and a.proof.verified
             and authors is not None and a.identity.casefold() not in authors]
     if good:
@@ -585,14 +578,22 @@ def _stage_text(s: Stage) -> str:
     return f"{s.environment}: {', '.join(bits)}"
 
 
+def _commits_text(commits: Commits | None, width: int, sep: str) -> str:
+    """``abc1234 alice, …`` from git, else who made it from the ledger, else unknown."""
+    if commits is None:
+        return "unknown"
+    if commits.commits:
+        return sep.join(f"{m.sha[:width]} {m.author}" for m in commits.commits)
+    return "made by " + ", ".join(sorted(commits.people))
+
+
 def to_csv(evidence: Evidence) -> str:
     """One row per change (kind ``change``) and per stopped version (kind ``stopped``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for c in evidence.changes:
-        commits = "; ".join(f"{m.sha[:12]} {m.author}" for m in c.commits.commits) \
-            if c.commits else "unknown"
+        commits = _commits_text(c.commits, 12, "; ")
         writer.writerow(_cell(v) for v in (
             "change", c.version, c.environment, c.deployed.at, c.outcome, commits,
             c.commits.source if c.commits else "", "; ".join(map(_approval_text, c.approvals)),
@@ -624,8 +625,7 @@ def to_markdown(evidence: Evidence) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in evidence.changes:
-        commits = ", ".join(f"{m.sha[:7]} {m.author}" for m in c.commits.commits) \
-            if c.commits else "unknown"
+        commits = _commits_text(c.commits, 7, ", ")
         runs = " ".join(f"[run {n}]({u})" for n, u in enumerate(c.runs, 1)
                         if urlsplit(u).scheme in ("http", "https"))
         cells = [f"v{c.version}", c.deployed.when, c.outcome, commits,

@@ -130,6 +130,8 @@ def _commits(change: Change) -> str:
         return '<span class="tag warn">? not known</span>'
     items = [f"<li><code>{html_text(c.sha[:10])}</code> {html_text(c.author)}</li>"
              for c in change.commits.commits]
+    if not items:
+        items = [f"<li>{html_text(p)}</li>" for p in sorted(change.commits.people)]
     return (f'<span class="muted">{len(items)} from {html_text(change.commits.source)}</span>'
             f"<ul>{''.join(items)}</ul>")
 

@@ -170,23 +170,31 @@ def test_a_change_whose_authors_are_unknown_cannot_show_independence(issuer: Any
         "the commit authors are not known, so independence cannot be shown",)
 
 
-def test_commits_recorded_by_the_built_event_come_before_git(
+def test_who_made_a_change_comes_from_the_built_events_and_git_together(
     tmp_path: Path, issuer: Any
 ) -> None:
-    recorded = [{"sha": "a" * 40, "author": "dana", "email": "dana@example.com",
-                 "at": "2026-03-02T07:00:00+00:00"}]
-    events = [replace(e, details={"commits": recorded}) if e.event == "built" else e
-              for e in story.events()]
-    found = journeys(events)
-    lookup = ev.first_known(ev.built_commits(found), ev.git_commits(tmp_path / "no-repo"))
+    """The built event names who made a release (logins and e-mails); git adds the commits
+    and their times. An approver named by either is not independent."""
+    events = [replace(e, details={"people": ["Manager", "dana@example.com"]})
+              if (e.event, e.version) == ("built", "1.0.4") else
+              replace(e, details={"people": ["dana@example.com"]}) if e.event == "built" else e
+              for e in story.events(issuer)]
     cfg = story.cfg(issuer)
-    result = ev.gather(cfg, found, "prod", MARCH, verify=ev.authority_verifier(cfg),
-                       commits=lookup)
+    found = journeys(events)
+    repo = story.repo(tmp_path / "repo")
+    ledger_only = ev.gather(cfg, found, "prod", MARCH, verify=ev.authority_verifier(cfg),
+                            commits=ev.built_people(found))
+    assert ledger_only.changes[0].commits == ev.Commits((), frozenset({"dana@example.com"}),
+                                                        "ledger")
+    assert ledger_only.changes[-1].duties.verdict == "violated"  # v1.0.4 was made by manager
 
-    first = result.changes[0].commits
-    assert first is not None and first.source == "ledger"
-    assert len(first.commits) == 3  # v1.0.0, v1.0.1 and v1.0.2 each recorded one
-    assert result.changes[1].commits.commits[0].author == "dana"  # type: ignore[union-attr]
+    both = ev.gather(cfg, found, "prod", MARCH, verify=ev.authority_verifier(cfg),
+                     commits=ev.every_known(ev.built_people(found), ev.git_commits(repo)))
+    first = both.changes[0].commits
+    assert first is not None and first.source == "ledger+git"
+    assert [c.author for c in first.commits] == ["bob", "alice", "alice"]
+    assert {"dana@example.com", "bob", "alice@example.com"} <= first.people
+    assert [c.version for c in both.lacking] == ["1.0.4"]
 
 
 def test_the_period_selects_changes_and_stops_by_their_time(tmp_path: Path, issuer: Any) -> None:
