@@ -76,6 +76,13 @@ def test_demo_plays_the_graveyard_and_leaves_nothing_running(
                   "Attempt 3: v1.0.2 (Success)", "🚀 PROD: LIVE", "💾 DR: SYNCED"):
         assert label in graveyard
     assert '"currency": "EUR"' in err  # the product owner saw v1.0.2's SAP quote
+    drawing = Path(data["graveyard_text"]).read_text()
+    assert "  Attempt 1 · v1.0.0 · Died in QA\n    Build → DEV ✅ → QA ❌ smoke failed → 🪦" in drawing
+    assert "PROD 🚀 LIVE" in drawing and len(drawing.splitlines()) < 20
+    # the vault the story says is "locked" passes vault doctor, before the first release
+    assert "vault doctor: " in err and " checks pass (buckets, locks, functions)" in err
+    assert "➖ 6 not checkable on the embedded AWS" in err
+    assert err.index("vault doctor: ") < err.index("Attempt 1")
 
     assert data["aws"]["running"] is False
     assert children(os.getpid()) == before

@@ -60,6 +60,8 @@ BAR_WIDTH = 24
 SWEEP = "████"  # the block that sweeps a bar of unknown length
 INTERRUPTED = 130  # the exit code cli.main returns on Ctrl-C
 GRAVEYARD_FILE = "graveyard.md"
+GRAVEYARD_TEXT_FILE = "graveyard.txt"
+RETENTION_DAYS = 365
 BUILD_SCRIPT = (
     "import json, os, shutil; shutil.rmtree('dist', ignore_errors=True); "
     "shutil.copytree('src', 'dist'); "
@@ -259,16 +261,51 @@ def environment_region(environment: str) -> str:
     return DR_REGION if environment == DR else REGION
 
 
+def bucket_policy(bucket: str) -> dict[str, Any]:
+    """The statements of infra/vault.yaml's BucketPolicy that vault doctor checks."""
+    objects = f"arn:aws:s3:::{bucket}/*"
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": [f"arn:aws:s3:::{bucket}", objects],
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"Sid": "DenyObjectDeletes", "Effect": "Deny", "Principal": "*",
+         "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"], "Resource": objects},
+        {"Sid": "DenyUnconditionalWrites", "Effect": "Deny", "Principal": "*",
+         "Action": "s3:PutObject", "Resource": objects,
+         "Condition": {"Null": {"s3:if-none-match": "true"},
+                       "Bool": {"s3:ObjectCreationOperation": "true"}}},
+    ]}
+
+
+def protect(s3: Any, bucket: str) -> None:
+    """What infra/vault.yaml does to a bucket: versioning, object lock with a default
+    retention, the public access block, default encryption and the bucket policy."""
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": RETENTION_DAYS}},
+    })
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+    })
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}},
+    ]})
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(bucket_policy(bucket)))
+
+
 def provision(clients: Clients, console: Console) -> None:
-    """The vault and DR buckets (versioned, object-locked), a role, every function."""
+    """The vault and DR buckets (protected like infra/vault.yaml), a role, every function."""
     for s3, bucket, region in ((clients.s3, VAULT_BUCKET, REGION),
                                (clients.s3_dr, DR_BUCKET, DR_REGION)):
         kwargs: dict[str, Any] = {"Bucket": bucket, "ObjectLockEnabledForBucket": True}
         if region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
         s3.create_bucket(**kwargs)
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        console.ok(f"bucket s3://{bucket} in {region}: versioning and object lock on")
+        protect(s3, bucket)
+        console.ok(f"bucket s3://{bucket} in {region}: versioning, object lock "
+                   f"({RETENTION_DAYS} days), private, encrypted, put-once policy")
     trust = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
         "Action": "sts:AssumeRole",
@@ -594,12 +631,36 @@ class Story:
         body = _fetch(self.urls[DR] + "/price-fetcher/health")
         self.console.ok(f"{DR.upper()} ({DR_REGION}) serves GET /price-fetcher/health: {body}")
 
-    def report(self, output: Path) -> tuple[str, Any]:
-        """``vault graveyard`` into ``output`` (Markdown) and ``vault status`` data."""
+    def doctor(self) -> None:
+        """``vault doctor``: the vault keeps what the story promises (what the embedded
+        AWS cannot prove is reported as such, not passed)."""
+        self.console.phase("🩺 Is the vault keeping its promises?")
+        ran = self.vault("doctor")
+        items = ran.data.get("items", []) if isinstance(ran.data, dict) else []
+        failed = [i["name"] for i in items if i.get("status") == "fail"]
+        if not ran.ok:
+            self.console.fail(f"vault doctor: {', '.join(failed) or ran.error}")
+            raise VaultActionsError(
+                f"the demo stopped: its own vault fails vault doctor ({', '.join(failed)})",
+                f"rerun with -v; the repository is {self.repo}",
+            )
+        passed = sum(1 for i in items if i.get("status") == "pass")
+        self.console.ok(f"vault doctor: {passed} checks pass (buckets, locks, functions)")
+        unchecked = ran.data.get("not_checkable", 0)
+        if unchecked:
+            self.console.note(f"➖ {unchecked} not checkable on the embedded AWS: moto stores "
+                              "the bucket policies (no deletes, put-once, TLS only) but never "
+                              "enforces them")
+
+    def report(self, markdown: Path, drawing: Path) -> tuple[str, str, Any]:
+        """``vault graveyard`` into ``markdown`` and, drawn for a terminal, into ``drawing``;
+        both texts and ``vault status`` data."""
         self.console.phase("🪦 The Release Graveyard, from the ledger")
-        self.must(self.vault("graveyard", "--output", str(output)))
+        self.must(self.vault("graveyard", "--output", str(markdown)))
+        self.must(self.vault("graveyard", "--format", "text", "--output", str(drawing)))
         status = self.must(self.vault("status"))
-        return output.read_text(encoding="utf-8"), status
+        return (markdown.read_text(encoding="utf-8"), drawing.read_text(encoding="utf-8"),
+                status)
 
 
 def _fetch(url: str) -> str:

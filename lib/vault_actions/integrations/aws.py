@@ -11,8 +11,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from vault_actions.errors import ConfigError, CredentialsError, VaultActionsError, VaultError
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 6
+EMBEDDED_ENV = "VAULT_EMBEDDED_AWS_URL"  # set by vault demo's embedded AWS (demo/emulator.py)
 
 
 def client(
@@ -52,6 +54,19 @@ def client(
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     session: Any = boto3.session.Session()
     return session.client(service, region_name=region, config=config)
+
+
+def embedded(env: Mapping[str, str] | None = None) -> bool:
+    """True when every AWS call goes to ``vault demo``'s embedded AWS: AWS_ENDPOINT_URL is
+    a loopback URL, the one the demo announced in ``EMBEDDED_ENV``, and no per-service
+    endpoint points elsewhere. Real AWS is never on loopback."""
+    env = os.environ if env is None else env
+    url = env.get("AWS_ENDPOINT_URL", "")
+    if not url or env.get(EMBEDDED_ENV) != url:
+        return False
+    if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        return False
+    return all(v == url for k, v in env.items() if k.startswith("AWS_ENDPOINT_URL_"))
 
 
 def error_code(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 from vault_actions.config import Config
 from vault_actions.promotion.journey import Journey, Lag
 from vault_actions.store.ledger import Event
-from vault_actions.text import markdown_cell, mermaid_text, plain
+from vault_actions.text import markdown_cell, mermaid_text, plain, shorten
 
 STATE_OF_FATAL = {"smoke_failed": "failed", "rejected": "rejected", "cancelled": "cancelled"}
 STATE_OF_PROGRESS = {
@@ -363,6 +363,64 @@ def graveyard_markdown(
         "### Audit trail\n\n"
         f"{audit_table(events)}"
     )
+
+
+_TEXT_MARKS = {
+    "passed": "✅", "deployed": "📦 deployed", "approved": "approved, not deployed",
+    "failed": "❌ smoke failed", "rejected": "🛑 rejected", "cancelled": "⛔ cancelled",
+    "deploy_failed": "⚠️ deploy failed", "rolled_back": "↩️ rolled back", "synced": "💾 synced",
+}
+TEXT_REASON_CHARS = 90
+
+
+def _text_steps(cfg: Config, journey: Journey, live: Mapping[str, str]) -> str:
+    """``Build → DEV ✅ → QA ❌ smoke failed → 🪦`` (a DR mirror joins with ⇢)."""
+    final = cfg.promotion_order[-1].name if cfg.promotion_order else None
+    mirrors = {m.name for m in cfg.mirrors}
+    line = "Build"
+    for env in track(cfg, [journey]):
+        st = stage(journey, env)
+        if not st.reached:
+            continue
+        mark = _TEXT_MARKS[st.state]
+        if env == final and live.get(env) == journey.version and st.state == "passed":
+            mark = "🚀 LIVE"
+        if st.approval is not None:  # ✋: who approved the gate
+            mark += f" (✋ {shorten(plain(st.approval.who), 24)})"
+        line += f" {'⇢' if env in mirrors else '→'} {env.upper()} {mark}"
+    return line + (" → 🪦" if journey.death is not None else "")
+
+
+def _text_death(death: Event) -> str:
+    """``rejected by product-owner: <reason>`` or ``smoke failed: quote ACME``."""
+    if death.event == "smoke_failed":
+        results = death.details.get("results")
+        failed = [str(r.get("name")) for r in results if isinstance(r, dict) and not r.get("ok")] \
+            if isinstance(results, list) else []
+        return shorten(plain(f"smoke failed: {', '.join(failed)}"), TEXT_REASON_CHARS) \
+            if failed else ""
+    why = f": {plain(death.reason)}" if death.reason else ""
+    return shorten(f"{death.event.replace('_', ' ')} by {plain(death.who)}{why}",
+                   TEXT_REASON_CHARS)
+
+
+def graveyard_text(
+    cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str], last: int | None = None
+) -> str:
+    """The graveyard for a terminal: two or three short lines per attempt, no markup."""
+    numbered = _numbered(journeys, last)
+    if not numbered:
+        return "🪦 Release graveyard: no release recorded in the ledger yet"
+    lines = ["🪦 Release graveyard"]
+    for attempt, journey in numbered:
+        lines += ["", f"  Attempt {attempt} · v{journey.version} · {outcome(cfg, journey)}",
+                  f"    {_text_steps(cfg, journey, live)}"]
+        why = _text_death(journey.death) if journey.death is not None else ""
+        if why:
+            lines.append(f"    {why}")
+    where = ", ".join(f"{env} v{version}" for env, version in live.items()) or "nothing"
+    lines += ["", f"  live: {where}"]
+    return "\n".join(lines)
 
 
 def graveyard_data(

@@ -247,3 +247,46 @@ def test_a_version_rolled_back_from_prod_is_shown_rolled_back() -> None:
     assert 'subgraph V3 ["🗓️ Attempt 3: v1.0.2 (Rolled back in PROD)"]' in third
     assert '["PROD: ↩️ ROLLED BACK"]:::fail' in third
     assert "prod" not in live and "LIVE" not in third
+
+
+def test_graveyard_for_a_terminal_is_compact_text() -> None:
+    """Issue 14, finding 6: the demo printed the 78-line Markdown graveyard on a terminal."""
+    cfg, found, live = story()
+    text = report.graveyard_text(cfg, found, live)
+    assert text.splitlines() == [
+        "🪦 Release graveyard",
+        "",
+        "  Attempt 1 · v1.0.0 · Died in QA",
+        "    Build → DEV ✅ → QA ❌ smoke failed → 🪦",
+        "",
+        "  Attempt 2 · v1.0.1 · Died in UAT",
+        "    Build → DEV ✅ → QA ✅ → UAT 🛑 rejected (✋ qa-lead) → 🪦",
+        "    rejected by manager: Biz Logic Error",
+        "",
+        "  Attempt 3 · v1.0.2 · Success",
+        "    Build → DEV ✅ → QA ✅ → UAT 📦 deployed (✋ qa-lead) → PROD 🚀 LIVE (✋ manager) ⇢ DR 💾 synced",
+        "",
+        "  live: dev v1.0.2, qa v1.0.2, uat v1.0.2, prod v1.0.2, dr v1.0.2",
+    ]
+    assert not any(mark in text for mark in ("```", "|", "<br", "flowchart"))
+
+
+def test_terminal_graveyard_strips_hostile_text_to_one_short_line() -> None:
+    cfg, found, live = story(hostile_rejection())
+    text = report.graveyard_text(cfg, found, live, last=1)
+    [why] = [line for line in text.splitlines() if "rejected by" in line]
+    assert len(why) <= 4 + report.TEXT_REASON_CHARS and why.endswith("…")
+    assert "\n" not in why and "\x1b" not in text
+    assert "Attempt 4 · v1.0.3" in text  # --last keeps the attempt numbers
+
+
+def test_terminal_graveyard_names_the_failed_smoke_checks_and_an_empty_ledger() -> None:
+    cfg, found, live = story()
+    death = found["1.0.0"].death
+    assert death is not None
+    failing = replace(death, details={"results": [{"name": "health", "ok": True},
+                                                  {"name": "quote ACME", "ok": False}]})
+    found["1.0.0"] = replace(found["1.0.0"], events=tuple(
+        failing if e is death else e for e in found["1.0.0"].events))
+    assert "    smoke failed: quote ACME" in report.graveyard_text(cfg, found, live).splitlines()
+    assert report.graveyard_text(cfg, {}, {}) == "🪦 Release graveyard: no release recorded in the ledger yet"

@@ -94,12 +94,23 @@ class _Played:
     fates: Fates
     markdown: str
     graveyard: Path
+    drawing: str
     status: Any
     config: Path
+
+    def closing(self, terminal: bool) -> str:
+        """The graveyard drawn for a terminal (or, piped, its Markdown) and where the
+        Markdown file is."""
+        shown = self.drawing if terminal else self.markdown
+        return (
+            f"{shown.rstrip()}\n\n📄 The graveyard as Markdown (its Mermaid chart renders "
+            f"on GitHub): {self.graveyard}"
+        )
 
 
 def _play(args: argparse.Namespace, workdir: Path, console: Console) -> Result:
     from vault_actions.demo.emulator import EmbeddedAws
+    from vault_actions.demo.story import GRAVEYARD_TEXT_FILE
 
     started = time.monotonic()
     console.write("🏦 vault demo: the Release Graveyard, played for real on an embedded AWS")
@@ -116,16 +127,14 @@ def _play(args: argparse.Namespace, workdir: Path, console: Console) -> Result:
     embedded.close(keep=args.keep)
     elapsed = time.monotonic() - started
     _summarise(console, played.fates, elapsed, kept=args.keep)
-    text = (
-        f"{played.markdown.rstrip()}\n\n📄 The graveyard as Markdown (its Mermaid chart "
-        f"renders on GitHub): {played.graveyard}"
-    )
+    text = played.closing(sys.stdout.isatty())
     if args.keep:
         text += "\n\n" + _kept(embedded, played.config)
     data = {
         "workdir": str(workdir),
         "config": str(played.config),
         "graveyard": str(played.graveyard),
+        "graveyard_text": str(workdir / GRAVEYARD_TEXT_FILE),
         "outcomes": played.fates.outcomes,
         "live": played.fates.live,
         "status": played.status,
@@ -177,10 +186,11 @@ def _story(
         console.ok(f"git repository {config.parent} with vault.yml")
         console.note(f"(every `vault` command below runs with --config {config})")
         story = demo.Story(console, config, urls, verbose=args.verbose)
+        story.doctor()
         fates = story.play()
         graveyard = workdir / demo.GRAVEYARD_FILE
-        markdown, status = story.report(graveyard)
-    return _Played(fates, markdown, graveyard, status, config)
+        markdown, drawing, status = story.report(graveyard, workdir / demo.GRAVEYARD_TEXT_FILE)
+    return _Played(fates, markdown, graveyard, drawing, status, config)
 
 
 def _kept(embedded: EmbeddedAws, config: Path) -> str:

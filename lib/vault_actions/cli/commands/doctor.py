@@ -18,6 +18,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Result:
     """Inspect the buckets and functions of vault.yml; exit 4 when a promise is broken."""
     cfg = config.load(args.config)
-    report = doctor.examine(cfg, aws.client)
+    report = doctor.examine(cfg, aws.client, embedded=aws.embedded())
     code = ExitCode.OK if report.ok else ExitCode.CHECK_FAILED
     return Result(report.as_dict(), doctor.render(report), code)

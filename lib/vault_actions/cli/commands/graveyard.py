@@ -24,9 +24,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Format, output file and how many versions."""
     parser.add_argument(
         "--format",
-        choices=("markdown", "mermaid", "json"),
+        choices=("markdown", "mermaid", "json", "text"),
         default="markdown",
-        help="markdown (default: the Mermaid chart and the audit table), mermaid or json",
+        help="markdown (default: the Mermaid chart and the audit table), mermaid, json or "
+        "text (a compact drawing for a terminal)",
     )
     parser.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     parser.add_argument(
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> Result:
         "markdown": markdown,
         "mermaid": report.graveyard_mermaid(cfg, journeys, live, last),
         "json": json.dumps(data, indent=2) + "\n",
+        "text": report.graveyard_text(cfg, journeys, live, last) + "\n",
     }[args.format]
     if context.in_actions():
         gha.add_summary(markdown)
