@@ -49,14 +49,15 @@ MULTIPART_EXEMPTION = {("bool", "s3:objectcreationoperation"): ("true",)}
 TLS_ONLY = {("bool", "aws:securetransport"): ("false",)}
 
 
-# What the embedded AWS of `vault demo` (a moto server) stores but cannot prove: it keeps
-# bucket policies and never enforces them. Only there are these items "not checkable".
+# What the embedded AWS of `vault demo` (a moto server) cannot hold: moto applies a bucket
+# policy's conditions as if they always matched, so these conditional statements would
+# refuse everything there. Only there are these items "not checkable".
 EMBEDDED_UNPROVABLE = {
-    "deny-delete": "moto stores bucket policies but never enforces them",
-    "conditional-write": "moto stores bucket policies but never enforces them (it does "
-    "enforce If-None-Match, which every vault write sends)",
-    "tls-only": "moto stores bucket policies but never enforces them, and it serves plain "
-    "HTTP on 127.0.0.1",
+    "conditional-write": "its S3 applies policy conditions as if they always matched, so "
+    "this statement would refuse every write (put-once rests there on If-None-Match, which "
+    "it does enforce)",
+    "tls-only": "it serves plain HTTP on 127.0.0.1 and applies policy conditions as if they "
+    "always matched, so this statement would refuse every request",
 }
 NOT_CHECKABLE = "not checkable on the embedded AWS"
 
@@ -137,13 +138,12 @@ def examine(cfg: Config, client: ClientFactory, *, embedded: bool = False) -> Re
 
 
 def _unprovable(item: Item) -> Item:
-    """A passing item the embedded AWS cannot prove becomes not checkable (a failing one
-    stays failed: the configuration itself is wrong)."""
+    """An item the embedded AWS cannot hold becomes not checkable, whatever was found."""
     why = EMBEDDED_UNPROVABLE.get(item.name.rsplit(": ", 1)[-1])
-    if why is None or not item.ok:
+    if why is None:
         return item
-    return replace(item, ok=False, checkable=False, detail=f"{item.detail}; {NOT_CHECKABLE}: "
-                   f"{why}")
+    return replace(item, ok=False, checkable=False, fix="",
+                   detail=f"{NOT_CHECKABLE}: {why} (found: {item.detail})")
 
 
 def bucket_readers(cfg: Config) -> dict[str, dict[str, str]]:

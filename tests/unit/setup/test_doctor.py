@@ -329,10 +329,10 @@ def test_years_count_as_365_days() -> None:
 =======
 # --- the embedded AWS of vault demo: what moto cannot prove is "not checkable" ------------
 
-POLICY_ITEMS = ("deny-delete", "conditional-write", "tls-only")
+UNHOLDABLE = ("conditional-write", "tls-only")
 
 
-def test_on_the_embedded_aws_policy_items_are_not_checkable_not_passed(
+def test_on_the_embedded_aws_conditional_statements_are_not_checkable_not_passed(
     deployed: Deployed, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch, aws_env: MotoServer,
 ) -> None:
@@ -344,27 +344,41 @@ def test_on_the_embedded_aws_policy_items_are_not_checkable_not_passed(
     data = json.loads(capsys.readouterr().out)
     unchecked = {i["name"] for i in data["items"] if i["status"] == "not checkable"}
     assert unchecked == {f"{b}: {item}" for b in (deployed.vault_bucket, deployed.dr_bucket)
-                         for item in POLICY_ITEMS}
-    assert data["ok"] is True and data["failed"] == 0 and data["not_checkable"] == 6
+                         for item in UNHOLDABLE}
+    assert data["ok"] is True and data["failed"] == 0 and data["not_checkable"] == 4
     assert all(i["status"] == "pass" for i in data["items"] if i["name"] not in unchecked)
 
     assert cli.main(["doctor", "--config", str(path)]) == 0
     text = capsys.readouterr().out
-    assert (f"➖ {deployed.vault_bucket}: deny-delete: deletes of objects and versions denied to "
-            "everyone (DenyObjectDeletes); not checkable on the embedded AWS: moto stores bucket "
-            "policies but never enforces them") in text
-    total = len(data["items"]) - 6
-    assert f"All {total} checks pass (6 more not checkable on the embedded AWS, ➖): as far as " \
+    assert (f"➖ {deployed.vault_bucket}: tls-only: not checkable on the embedded AWS: it serves "
+            "plain HTTP on 127.0.0.1") in text
+    assert f"✅ {deployed.vault_bucket}: deny-delete: " in text
+    total = len(data["items"]) - 4
+    assert f"All {total} checks pass (4 more not checkable on the embedded AWS, ➖): as far as " \
         "it can show." in text
 
 
-def test_on_the_embedded_aws_a_missing_policy_still_fails(
+def test_on_the_embedded_aws_a_missing_deny_delete_still_fails(
     deployed: Deployed, tmp_path: Path, aws_env: MotoServer,
 ) -> None:
-    path, expected = no_policy(deployed, tmp_path)
+    path, _ = no_policy(deployed, tmp_path)
     report = doctor.examine(config.load(path), client, embedded=True)
-    assert {i.name for i in report.failed} == expected
-    assert {i.name for i in report.unchecked} == {f"{deployed.dr_bucket}: {i}" for i in POLICY_ITEMS}
+    assert {i.name for i in report.failed} == {f"{deployed.vault_bucket}: deny-delete"}
+    assert not report.ok
+
+
+def test_the_demos_deny_delete_is_enforced_by_the_embedded_aws(s3: Any) -> None:
+    """Why deny-delete stays a real check there: moto enforces an unconditional Deny."""
+    from botocore.exceptions import ClientError
+
+    from vault_actions.demo.story import bucket_policy
+
+    s3.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
+    s3.put_bucket_policy(Bucket="locked", Policy=json.dumps(bucket_policy("locked")))
+    s3.put_object(Bucket="locked", Key="v1.0.0/a.zip", Body=b"x", IfNoneMatch="*")
+    with pytest.raises(ClientError, match="AccessDenied|403"):
+        s3.delete_object(Bucket="locked", Key="v1.0.0/a.zip")
+    assert s3.get_object(Bucket="locked", Key="v1.0.0/a.zip")["Body"].read() == b"x"
 
 
 @pytest.mark.parametrize(
