@@ -307,7 +307,6 @@ def test_no_credentials_is_one_clear_error(
     assert "configure-aws-credentials" in err and "Traceback" not in err
 
 
-<<<<<<< HEAD
 def test_a_retention_shorter_than_the_minimum_says_both_and_how_to_fix_it(
     deployed: Deployed, tmp_path: Path
 ) -> None:
@@ -326,7 +325,8 @@ def test_years_count_as_365_days() -> None:
     assert doctor.object_lock(lock, 2555) == (
         True, "enabled; default retention COMPLIANCE 7 years (vault.yml asks at least 2555 days)")
     assert doctor.object_lock(lock, 2556)[0] is False
-=======
+
+
 # --- the embedded AWS of vault demo: what moto cannot prove is "not checkable" ------------
 
 UNHOLDABLE = ("conditional-write", "tls-only")
@@ -397,4 +397,3 @@ def test_the_demos_deny_delete_is_enforced_by_the_embedded_aws(s3: Any) -> None:
 def test_only_the_demos_embedded_aws_counts_as_embedded(env: dict[str, str], embedded: bool) -> None:
     """A real account can never be told 'not checkable': real AWS is not on loopback."""
     assert aws.embedded(env) is embedded
->>>>>>> 0aaaede (The demo practises what it preaches: its buckets get infra/vault.yaml's protections and pass vault doctor first (what moto cannot prove is 'not checkable on the embedded AWS', a status used only there); on a terminal the graveyard is drawn compactly (vault graveyard --format text) and the Markdown file named)
