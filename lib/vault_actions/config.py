@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -97,6 +98,68 @@ class Gate:
     teams: tuple[str, ...] = ()
 
 
+ALL_AT_ONCE = "all-at-once"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How traffic moves to a new release: at once, or in weighted steps watched by alarms.
+
+    ``weights`` are the percentages of traffic on the new version, step by step (100 last);
+    ``step_seconds`` is how long each step below 100 is held and watched.
+    """
+
+    strategy: str = ALL_AT_ONCE
+    percent: int = 10
+    step_seconds: float = 0.0
+    poll_seconds: float = 10.0
+    alarms: tuple[str, ...] = ()
+    smoke_each_step: bool = False
+    pre_traffic: bool = False
+
+    @property
+    def gradual(self) -> bool:
+        """True for canary and linear: traffic shifts through weighted steps."""
+        return self.strategy != ALL_AT_ONCE
+
+    @property
+    def weights(self) -> tuple[int, ...]:
+        """``(10, 100)`` for a 10% canary, ``(25, 50, 75, 100)`` for a 25% linear."""
+        if self.strategy == "canary":
+            return (self.percent, 100)
+        if self.strategy == "linear":
+            return (*range(self.percent, 100, self.percent), 100)
+        return (100,)
+
+    def describe(self) -> str:
+        """``canary 10% for 5 min`` / ``linear 25% every 1 min`` / ``all-at-once``."""
+        minutes = f"{self.step_seconds / 60:g} min"
+        if self.strategy == "canary":
+            return f"canary {self.percent}% for {minutes}"
+        if self.strategy == "linear":
+            return f"linear {self.percent}% every {minutes}"
+        return ALL_AT_ONCE
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """A window in which deploys are refused: an absolute range, or weekly days and hours.
+
+    Absolute: ``start``/``end`` datetimes. Weekly: ``days`` (mon..sun, the days it starts),
+    ``daily_start``/``daily_end`` times (an end at or before the start ends the next day).
+    Times without an offset are in ``time_zone``.
+    """
+
+    name: str
+    time_zone: str = "UTC"
+    start: datetime | None = None
+    end: datetime | None = None
+    days: tuple[str, ...] = ()
+    daily_start: time | None = None
+    daily_end: time | None = None
+
+
 @dataclass(frozen=True)
 class Environment:
     """A deploy target: region, bucket the functions read from, one function per service."""
@@ -110,6 +173,9 @@ class Environment:
     read_only: bool = False
     mirror_of: str | None = None
     smoke: Smoke | None = None
+    rollout: Rollout = field(default_factory=Rollout)
+    promote_after_minutes: float = 0.0
+    freezes: tuple[Freeze, ...] = ()
 
     @property
     def smoke_tested(self) -> bool:
@@ -268,7 +334,7 @@ def load(path: str | Path = DEFAULT_CONFIG) -> Config:
             "create a vault.yml (see `vault init`) or pass --config PATH",
         ) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_loader())  # noqa: S506 (a SafeLoader)
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(path, text, exc) from None
     except yaml.YAMLError as exc:
@@ -330,6 +396,31 @@ def _syntax_error(path: Path, text: str, exc: Any) -> ConfigError:
     return ConfigError(
         f"{path}:{row + 1}:{mark.column + 1}: not valid YAML: {what}\n{excerpt}", hint
     )
+
+
+@cache
+def _loader() -> Any:
+    """A SafeLoader that keeps dates and times of day as text (YAML 1.1 would turn
+    ``18:00`` into 1080 and ``2026-12-20`` into a date): the schema checks them as text."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    sexagesimal = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+$")
+    for first, resolvers in Loader.yaml_implicit_resolvers.items():
+        Loader.yaml_implicit_resolvers[first] = [
+            (tag, re.compile(f"(?!{sexagesimal.pattern})(?:{regexp.pattern})", re.X))
+            if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") else (tag, regexp)
+            for tag, regexp in resolvers
+        ]
+    return Loader
 
 
 def parse(raw: Any, path: Path) -> Config:
@@ -510,7 +601,47 @@ def _environment(raw: dict[str, Any], vault: VaultSettings) -> Environment:
         read_only=raw.get("read-only", name == "prod" or raw.get("mirror-of") == "prod"),
         mirror_of=raw.get("mirror-of"),
         smoke=_smoke(smoke) if smoke is not None else None,
+        rollout=_rollout(raw.get("rollout", {})),
+        promote_after_minutes=float(raw.get("promote-after-minutes", 0)),
+        freezes=tuple(_freeze(f) for f in raw.get("freeze", ())),
     )
+
+
+def _rollout(raw: dict[str, Any]) -> Rollout:
+    strategy = raw.get("strategy", ALL_AT_ONCE)
+    minutes = raw.get("bake-minutes" if strategy == "canary" else "interval-minutes", 0)
+    return Rollout(
+        strategy=strategy,
+        percent=int(raw.get("percent", 10)),
+        step_seconds=float(minutes) * 60,
+        poll_seconds=float(raw.get("poll-seconds", 10)),
+        alarms=tuple(raw.get("alarms", ())),
+        smoke_each_step=bool(raw.get("smoke-each-step", False)),
+        pre_traffic=bool(raw.get("pre-traffic", False)),
+    )
+
+
+def _freeze(raw: dict[str, Any]) -> Freeze:
+    """One freeze window (the schema checked the shapes; a value like 2026-13-01 fails here)."""
+    zone = raw.get("time-zone", "UTC")
+    name = raw["name"]
+    try:
+        if "days" in raw:
+            return Freeze(
+                name=name, time_zone=zone, days=tuple(raw["days"]),
+                daily_start=time.fromisoformat(raw["from"]),
+                daily_end=time.fromisoformat(raw["until"]),
+            )
+        return Freeze(
+            name=name, time_zone=zone,
+            start=datetime.fromisoformat(raw["from"]), end=datetime.fromisoformat(raw["until"]),
+        )
+    except ValueError as exc:
+        raise ConfigError(
+            f"freeze window {name!r}: {exc} (from {raw['from']!r}, until {raw['until']!r})",
+            "write dates as 2026-12-20T18:00 (an offset like +01:00 is optional) and "
+            "times of day as 18:00",
+        ) from None
 
 
 def _smoke(raw: dict[str, Any]) -> Smoke:
@@ -535,6 +666,33 @@ def _smoke(raw: dict[str, Any]) -> Smoke:
         timeout_seconds=float(raw.get("timeout-seconds", 120)),
         retry_interval_seconds=float(raw.get("retry-interval-seconds", 2)),
     )
+
+
+def _rollout_problems(where: str, env: Environment) -> list[str]:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    problems = []
+    if env.rollout.smoke_each_step and not env.smoke_tested:
+        problems.append(f"{where}.rollout.smoke-each-step: {env.name} has no smoke checks "
+                        "or command to run; add smoke: or drop smoke-each-step")
+    if env.rollout.pre_traffic and not (env.smoke and env.smoke.command):
+        problems.append(f"{where}.rollout.pre-traffic: runs smoke.command, which {env.name} "
+                        "does not have; add smoke.command or drop pre-traffic")
+    for j, window in enumerate(env.freezes):
+        try:
+            ZoneInfo(window.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"{where}.freeze[{j}].time-zone: unknown time zone "
+                            f"{window.time_zone!r}; use an IANA name such as Europe/Paris")
+            continue
+        if window.start is not None and window.end is not None:
+            zone = ZoneInfo(window.time_zone)
+            start, end = (t if t.tzinfo else t.replace(tzinfo=zone)
+                          for t in (window.start, window.end))
+            if end <= start:
+                problems.append(f"{where}.freeze[{j}] ({window.name}): until {window.end} is "
+                                f"not after from {window.start}")
+    return problems
 
 
 def _duplicates(names: list[str]) -> list[str]:
@@ -620,6 +778,7 @@ def _environment_problems(
             f"{where}.bucket: Lambda in {env.region} cannot read the vault bucket in "
             f"{config.vault.region}; name a bucket in {env.region}"
         )
+    problems += _rollout_problems(where, env)
     if env.read_only and env.smoke is not None:
         problems += [
             f"{where}.smoke.checks[{j}].method: {c.method} is not allowed in a read-only "

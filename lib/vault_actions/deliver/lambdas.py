@@ -145,10 +145,13 @@ def deploy_release(
     version: str,
     *,
     parallel: int = DEFAULT_PARALLEL,
+    weight: float | None = None,
 ) -> DeployResult:
     """Deploy every service of release ``version`` to ``env``'s functions.
 
     ``vault`` is the bucket the environment's functions read from (``env.bucket``).
+    With a ``weight`` (0 to 1), an alias that served a version keeps serving it and routes
+    only that share of traffic to the new one (``deliver.rollout`` shifts the rest).
     Raises before changing anything when a check fails; otherwise returns a result
     whose ``ok`` is False when a service failed and the others were restored.
     """
@@ -164,7 +167,7 @@ def deploy_release(
         _check_bucket_region(vault, targets)
         log.info("deploying v%s to %s (%d services, %d at a time)",
                  version, env.name, len(targets), workers)
-        run = _Run(lambda_, vault.bucket, env.alias, version)
+        run = _Run(lambda_, vault.bucket, env.alias, version, weight)
         results = run.deploy_all(pool, targets)
         if any(r.status == "failed" for r in results):
             results = run.restore_all(pool, targets, results)
@@ -285,8 +288,11 @@ def _explain(exc: ClientError, what: str) -> DeployError:
 class _Run:
     """One deploy of one release to one environment's alias."""
 
-    def __init__(self, lambda_: Any, bucket: str, alias: str, version: str) -> None:
+    def __init__(
+        self, lambda_: Any, bucket: str, alias: str, version: str, weight: float | None = None
+    ) -> None:
         self.lambda_ = lambda_
+        self.weight = weight
         self.bucket = bucket
         self.alias = alias
         self.version = version
@@ -394,6 +400,7 @@ class _Run:
             return
         if target.alias_revision_id:
             args["RevisionId"] = target.alias_revision_id
+        args.update(routing(target.previous, function_version, self.weight))
         self._retry(lambda: self.lambda_.update_alias(**args), "move alias", target)
 
     def restore(self, target: Target, result: ServiceResult) -> ServiceResult:
@@ -417,7 +424,7 @@ class _Run:
                 self._retry(
                     lambda: self.lambda_.update_alias(
                         FunctionName=target.function, Name=self.alias,
-                        FunctionVersion=target.previous,
+                        **routing(str(target.previous), str(target.previous), None),
                     ),
                     "restore alias",
                     target,
@@ -448,6 +455,16 @@ class _Run:
             previous=target.previous,
             error=error,
         )
+
+
+def routing(previous: str, new: str, weight: float | None) -> dict[str, Any]:
+    """UpdateAlias arguments: all traffic on ``new`` (``weight`` None, clearing any
+    routing left behind: UpdateAlias keeps it otherwise), or ``weight`` of it on ``new``
+    and the rest on ``previous``."""
+    if weight is None or previous == new:
+        return {"FunctionVersion": new, "RoutingConfig": {"AdditionalVersionWeights": {}}}
+    return {"FunctionVersion": previous,
+            "RoutingConfig": {"AdditionalVersionWeights": {new: round(weight, 5)}}}
 
 
 def _describe(exc: BaseException) -> str:

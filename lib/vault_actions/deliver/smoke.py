@@ -128,11 +128,18 @@ def refuse_unsafe_checks(env: Environment, checks: Iterable[Check]) -> None:
         )
 
 
-def run(env: Environment, version: str, root: Path, base_url: str | None = None) -> SmokeReport:
+def run(
+    env: Environment,
+    version: str,
+    root: Path,
+    base_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> SmokeReport:
     """Run ``env``'s smoke settings against ``version``; never raises for a failed check.
 
     ``root`` is the folder the command runs in (vault.yml's); ``base_url`` overrides
-    ``smoke.base-url``. ConfigError when there is nothing to run or a check is unsafe.
+    ``smoke.base-url``; ``extra_env`` is added to the command's environment.
+    ConfigError when there is nothing to run or a check is unsafe.
     """
     smoke = env.smoke
     if smoke is None or not env.smoke_tested:
@@ -154,7 +161,8 @@ def run(env: Environment, version: str, root: Path, base_url: str | None = None)
         for check in smoke.checks
     ]
     if smoke.command:
-        cmd_env = {"VAULT_ENV": env.name, "VAULT_VERSION": version, "VAULT_BASE_URL": base or ""}
+        cmd_env = {"VAULT_ENV": env.name, "VAULT_VERSION": version, "VAULT_BASE_URL": base or "",
+                   **(extra_env or {})}
         jobs.append(functools.partial(run_command, smoke.command, root, cmd_env, deadline))
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(jobs), 16)) as pool:
         results = tuple(pool.map(lambda job: job(), jobs))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from vault_actions.errors import PromotionRefused
@@ -9,7 +10,9 @@ from vault_actions.promotion.journey import Journey
 from vault_actions.store.ledger import GITHUB_GATE, NEW_VERSION_HINT, Event
 
 if TYPE_CHECKING:
-    from vault_actions.config import Config, Environment
+    from vault_actions.config import Config, Environment, Freeze
+
+OVERRIDE_HINT = "or break the glass: --override-freeze --reason TEXT (it is recorded)"
 
 
 def may_approve(env: Environment, name: str) -> bool:
@@ -90,14 +93,111 @@ def check_approval(journey: Journey, env: Environment) -> None:
     )
 
 
-def check_promotion(cfg: Config, journey: Journey, env: Environment) -> None:
-    """The promotion policy: alive, passed the previous environment, approved if gated.
+def _minutes(delta: timedelta) -> str:
+    minutes = delta.total_seconds() / 60
+    return f"{minutes:.0f} min" if minutes >= 1 else f"{delta.total_seconds():.0f} s"
+
+
+def check_bake(
+    cfg: Config, journey: Journey, env: Environment, now: datetime | None = None
+) -> None:
+    """PromotionRefused while the version has not stood in the previous environment for
+    its ``promote-after-minutes``; the refusal says how long is left."""
+    previous = cfg.previous(env)
+    if previous is None or previous.promote_after_minutes <= 0:
+        return
+    standing = journey.standing(previous.name)
+    if standing is None:
+        return  # check_previous refuses it
+    stood = (now or datetime.now(UTC)) - standing.time
+    needed = timedelta(minutes=previous.promote_after_minutes)
+    if stood >= needed:
+        return
+    left = needed - stood
+    raise PromotionRefused(
+        f"v{journey.version} has stood in {previous.name} for {_minutes(stood)} (since "
+        f"{standing.when}); {env.name} takes versions that stood there "
+        f"{previous.promote_after_minutes:g} min: {_minutes(left)} left",
+        f"retry after {(standing.time + needed).astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+    )
+
+
+def active_freeze(env: Environment, now: datetime) -> tuple[Freeze, datetime] | None:
+    """The freeze window ``now`` falls in, and when it ends (None when there is none)."""
+    for window in env.freezes:
+        end = _freeze_end(window, now)
+        if end is not None:
+            return window, end
+    return None
+
+
+def _freeze_end(window: Freeze, now: datetime) -> datetime | None:
+    """When ``window`` (absolute or weekly) ends, if ``now`` is in it; chained weekly
+    occurrences (Sat 00:00-24:00 then Sun) count as one window."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(window.time_zone)
+    if window.start is not None and window.end is not None:
+        start, stop = (t if t.tzinfo else t.replace(tzinfo=zone)
+                       for t in (window.start, window.end))
+        return stop if start <= now < stop else None
+    end: datetime | None = None
+    for _ in range(8):
+        found = _weekly_end(window, (end or now).astimezone(zone))
+        if found is None:
+            break
+        end = found
+    return end
+
+
+def _weekly_end(window: Freeze, local: datetime) -> datetime | None:
+    """The end of the weekly occurrence that covers ``local`` (a start at ``local`` counts)."""
+    from vault_actions.config import WEEKDAYS
+
+    assert window.daily_start is not None and window.daily_end is not None
+    for back in range(8):
+        day = (local - timedelta(days=back)).date()
+        if WEEKDAYS[day.weekday()] not in window.days:
+            continue
+        start = datetime.combine(day, window.daily_start, local.tzinfo)
+        end = datetime.combine(day, window.daily_end, local.tzinfo)
+        if end <= start:
+            end += timedelta(days=1)
+        if start <= local < end:
+            return end
+    return None
+
+
+def check_freeze(
+    env: Environment, now: datetime | None = None, override_reason: str | None = None
+) -> tuple[Freeze, datetime] | None:
+    """PromotionRefused inside a freeze window of ``env`` unless overridden with a reason;
+    returns the window overridden (None when there is none)."""
+    frozen = active_freeze(env, now or datetime.now(UTC))
+    if frozen is None:
+        return None
+    window, end = frozen
+    if override_reason:
+        return frozen
+    raise PromotionRefused(
+        f"{env.name} is frozen: window {window.name!r} until "
+        f"{end.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({end:%Y-%m-%d %H:%M} {window.time_zone})",
+        f"deploy after the window ends, {OVERRIDE_HINT}",
+    )
+
+
+def check_promotion(
+    cfg: Config, journey: Journey, env: Environment, now: datetime | None = None
+) -> None:
+    """The promotion policy: alive, passed the previous environment (and stood there long
+    enough), approved if gated.
 
     The first environment needs no ``built`` event: the deploy requires the manifest,
     which is the proof of a complete build (releases built before the ledger still deploy).
     """
     check_alive(journey)
     check_previous(cfg, journey, env)
+    check_bake(cfg, journey, env, now)
     check_approval(journey, env)
 
 

@@ -35,8 +35,10 @@ SCHEMA = 1
 EVENTS = (
     "built", "deployed", "deploy_failed", "smoke_passed", "smoke_failed",
     "approved", "rejected", "rolled_back", "dr_synced", "cancelled",
+    "traffic_shifted", "withdrawn", "freeze_overridden",
 )
-FATAL = frozenset({"smoke_failed", "rejected", "cancelled"})
+# withdrawn: an emergency rollback took the environment away from this version.
+FATAL = frozenset({"smoke_failed", "rejected", "cancelled", "withdrawn"})
 # Events that put a version's code live in their environment (DR sync deploys to DR).
 LIVE_EVENTS = frozenset({"deployed", "dr_synced"})
 READERS = 16

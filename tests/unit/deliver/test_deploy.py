@@ -491,7 +491,7 @@ class Pipeline:
         return list(self.cfg.environment(env).functions.values())
 
     def deploy(self, env: str, version: str = "1.0.0") -> DeployResult:
-        return deploy_command.deploy(str(self.path), version, env, 4)
+        return deploy_command.deploy(str(self.path), version, env, 4).deploy
 
     def passed(self, env: str, version: str = "1.0.0") -> None:
         self.ledger.record(version, "smoke_passed", env, CTX)

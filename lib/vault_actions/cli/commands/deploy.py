@@ -14,10 +14,13 @@ from vault_actions.cli.commands import Result
 from vault_actions.errors import ConfigError, DeployError, GitHubError, VaultActionsError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from github import Github
 
     from vault_actions.config import Config, Environment
     from vault_actions.deliver.lambdas import DeployResult
+    from vault_actions.deliver.rollout import RolloutResult
     from vault_actions.integrations.github import Deployment, DeploymentState
     from vault_actions.promotion.journey import Journey
     from vault_actions.store.ledger import Ledger
@@ -34,6 +37,8 @@ class DeployInputs:
     version: str = ""
     config: str = config.DEFAULT_CONFIG
     parallel: str = str(DEFAULT_PARALLEL)
+    override_freeze: bool = False
+    reason: str = ""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -47,26 +52,56 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--parallel", type=int, default=DEFAULT_PARALLEL, metavar="N",
         help=f"services deployed at the same time (default: {DEFAULT_PARALLEL})",
     )
+    parser.add_argument(
+        "--override-freeze", action="store_true",
+        help="break the glass: deploy inside a freeze window (needs --reason; recorded)",
+    )
+    parser.add_argument("--reason", default="", metavar="TEXT",
+                        help="why the freeze is overridden (recorded in the ledger)")
 
 
 def run(args: argparse.Namespace) -> Result:
     """Deploy; DeployError (exit 5) when a service failed and the others were restored."""
-    result = deploy(args.config, args.release_version, args.env, args.parallel)
-    check_result(result)
-    return Result(result.to_json(), _text(result))
+    result = deploy(args.config, args.release_version, args.env, args.parallel,
+                    override_reason=_override(args.override_freeze, args.reason))
+    check_delivery(result)
+    return Result(_json(result), _text(result))
 
 
 def run_action() -> Result:
     """action-deploy: inputs from INPUT_*, outputs ``functions`` and ``version``, a summary."""
     inputs = gha.read_inputs(DeployInputs)
-    result = deploy(inputs.config, inputs.version, inputs.environment, _pool_size(inputs.parallel))
-    gha.set_output("version", result.version)
-    gha.set_output("functions", json.dumps(result.functions(), separators=(",", ":")))
-    gha.add_summary(summary(result))
+    override = _override(inputs.override_freeze, inputs.reason)
+    result = deploy(inputs.config, inputs.version, inputs.environment,
+                    _pool_size(inputs.parallel), override_reason=override)
+    gha.set_output("version", result.deploy.version)
+    gha.set_output("functions", json.dumps(result.deploy.functions(), separators=(",", ":")))
+    gha.set_output("rollout", json.dumps(result.details(), separators=(",", ":")))
+    gha.add_summary(summary(result.deploy, result))
     if result.ok:
         metrics_summary(inputs.config, inputs.environment)
-    check_result(result)
-    return Result(result.to_json(), _text(result))
+    check_delivery(result)
+    return Result(_json(result), _text(result))
+
+
+def _override(override_freeze: bool, reason: str) -> str | None:
+    """The break-glass reason, or None; ConfigError when one comes without the other."""
+    reason = reason.strip()
+    if override_freeze and not reason:
+        raise ConfigError(
+            "overriding a freeze needs a reason",
+            "pass --reason TEXT (action input 'reason'): it is recorded in the ledger",
+        )
+    if reason and not override_freeze:
+        raise ConfigError(
+            f"a reason ({reason!r}) was given without --override-freeze",
+            "add --override-freeze (action input override-freeze: 'true') or drop the reason",
+        )
+    return reason or None
+
+
+def _json(result: RolloutResult) -> dict[str, Any]:
+    return {**result.deploy.to_json(), "rollout": result.details()}
 
 
 METRICS_DAYS = 90  # the window of the delivery metrics in the last environment's summary
@@ -98,14 +133,18 @@ def _pool_size(raw: str) -> int:
     return int(raw)
 
 
-def deploy(config_path: str, version_text: str, env_name: str, parallel: int) -> DeployResult:
-    """Gate review → promotion policy → GitHub deployment → Lambda → ledger → status.
+def deploy(
+    config_path: str, version_text: str, env_name: str, parallel: int,
+    *, override_reason: str | None = None,
+) -> RolloutResult:
+    """Gate review → promotion policy → freeze → GitHub deployment → Lambda (at once, or
+    step by step watched by alarms) → ledger → status.
 
     Returns the result even when a service failed (the others are restored then);
     raises when the promotion is refused or a check fails before anything changed.
     """
     from vault_actions.integrations import aws
-    from vault_actions.promotion.policy import check_promotion
+    from vault_actions.promotion.policy import check_freeze, check_promotion
     from vault_actions.store.ledger import Ledger
     from vault_actions.store.manifest import validate_version
 
@@ -129,21 +168,33 @@ def deploy(config_path: str, version_text: str, env_name: str, parallel: int) ->
         tracker.record_review(ledger, version)
     journey = journey_of(ledger, version)
     check_promotion(cfg, journey, env)
+    frozen = check_freeze(env, override_reason=override_reason)
     tracker.start(version, production=production(cfg, env))
+    if frozen is not None:
+        window, until = frozen
+        ledger.record(version, "freeze_overridden", env.name, ctx, details={
+            "window": window.name, "until": until.isoformat(), "reason": override_reason})
     env_s3 = s3 if env.region == cfg.vault.region else aws.client("s3", env.region)
+
+    def on_step(weight: int) -> None:
+        if weight < 100:
+            ledger.record(version, "traffic_shifted", env.name, ctx, details={
+                "weight": weight, "strategy": env.rollout.strategy, "alias": env.alias})
+            tracker.progress(f"v{version} at {weight}% in {env.name} ({env.rollout.describe()})")
+
     try:
-        result = _deploy_lambdas(env_s3, env, version, parallel)
+        delivery = _deploy_lambdas(env_s3, cfg, env, version, parallel=parallel, on_step=on_step)
     except Exception as exc:
         message = exc.message if isinstance(exc, VaultActionsError) else repr(exc)
         ledger.record(version, "deploy_failed", env.name, ctx,
                       details={"error": message, "changed": False})
         tracker.finish("failure", f"refused: {message}")
         raise
-    _record_outcome(ledger, ctx, journey, env, result)
-    tracker.finish("success" if result.ok else "failure", _headline(result))
-    if result.ok and env.name == cfg.promotion_order[-1].name and context.in_actions():
+    _record_outcome(ledger, ctx, journey, env, delivery)
+    tracker.finish("success" if delivery.ok else "failure", _headline(delivery))
+    if delivery.ok and env.name == cfg.promotion_order[-1].name and context.in_actions():
         _promote_release(tracker, version)
-    return result
+    return delivery
 
 
 def _promote_release(tracker: Tracker, version: str) -> None:
@@ -159,14 +210,19 @@ def _promote_release(tracker: Tracker, version: str) -> None:
                     title=exc.title)
 
 
-def _deploy_lambdas(s3: Any, env: Environment, version: str, parallel: int) -> DeployResult:
-    from vault_actions.deliver.lambdas import deploy_release
+def _deploy_lambdas(
+    s3: Any, cfg: Config, env: Environment, version: str,
+    *, parallel: int, on_step: Callable[[int], None],
+) -> RolloutResult:
+    from vault_actions.deliver import rollout
     from vault_actions.integrations import aws
     from vault_actions.store.vault import Vault
 
-    lambda_ = aws.client("lambda", env.region)
-    return deploy_release(lambda_, Vault(s3, env.bucket, env.region), env, version,
-                          parallel=parallel)
+    return rollout.deliver(
+        aws.client("lambda", env.region), aws.client("cloudwatch", env.region),
+        Vault(s3, env.bucket, env.region), env, version,
+        root=cfg.root, parallel=parallel, on_step=on_step,
+    )
 
 
 def github_client(ctx: context.RunContext, env: Environment) -> Github | None:
@@ -252,6 +308,18 @@ class Tracker:
                 raise
             gha.warning(f"{exc}\n(deploying without a GitHub deployment)", title=exc.title)
 
+    def progress(self, description: str) -> None:
+        """An in-progress status (a rollout step); a failure only warns."""
+        from vault_actions.integrations import github
+
+        if self.gh is None or self.deployment is None:
+            return
+        try:
+            github.set_status(self.gh, self.deployment, "in_progress", log_url=self.ctx.run_url,
+                              description=description)
+        except GitHubError as exc:
+            gha.warning(str(exc), title=exc.title)
+
     def finish(self, state: DeploymentState, description: str) -> None:
         """Post the final status; the Lambdas already changed, so a failure only warns."""
         from vault_actions.integrations import github
@@ -269,19 +337,40 @@ class Tracker:
 
 def _record_outcome(
     ledger: Ledger, ctx: context.RunContext, journey: Journey, env: Environment,
-    result: DeployResult,
+    delivery: RolloutResult,
 ) -> None:
-    """``deployed`` (unless a rerun changed nothing), or ``deploy_failed`` + ``rolled_back``."""
-    if not result.ok:
+    """``deployed`` (unless a rerun changed nothing); a tripped rollout's ``smoke_failed``
+    (the version dies there, with the alarm and the weight) and ``rolled_back``; or a failed
+    deploy's ``deploy_failed`` + ``rolled_back``."""
+    result = delivery.deploy
+    trip = delivery.trip
+    if trip is not None:
+        details = {**trip.details(), "rollout": delivery.details(),
+                   "reason": delivery.headline(env.name)}
+        ledger.record(result.version, "smoke_failed", env.name, ctx, commit=result.commit,
+                      details=details)
+        ledger.record(result.version, "rolled_back", env.name, ctx, commit=result.commit,
+                      details={**trip.details(), "alias": env.alias,
+                               "restored": [s.row() for s in result.having("restored")]})
+    elif not result.ok:
         result.record_failure(ledger, ctx, env)
     elif not (result.unchanged and journey.standing(env.name) is not None):
+        deployed: dict[str, Any] = {"alias": env.alias, "functions": result.functions()}
+        if env.rollout.gradual:
+            deployed["rollout"] = delivery.details()
         ledger.record(result.version, "deployed", env.name, ctx, commit=result.commit,
-                      details={"alias": env.alias, "functions": result.functions()})
+                      details=deployed)
 
 
-def _headline(result: DeployResult) -> str:
+def _headline(delivery: RolloutResult) -> str:
+    result = delivery.deploy
+    if delivery.trip is not None:
+        return f"v{result.version} {delivery.headline(result.environment)}; previous release " \
+               "restored"
     if result.ok:
-        return f"v{result.version} live in {result.environment}"
+        how = f" ({delivery.headline(result.environment)})" if delivery.strategy != "all-at-once" \
+            else ""
+        return f"v{result.version} live in {result.environment}{how}"
     return f"v{result.version} {failure_headline(result)}"
 
 
@@ -291,6 +380,14 @@ def failure_headline(result: DeployResult) -> str:
     stuck = ", ".join(s.function for s in result.having("restore_failed"))
     restored = f"NOT restored: {stuck}" if stuck else "previous release restored"
     return f"failed in {result.environment} ({failed}); {restored}"
+
+
+def check_delivery(delivery: RolloutResult) -> None:
+    """DeployError saying where a rollout died, or what failed (``check_result``)."""
+    from vault_actions.deliver.rollout import check_rollout
+
+    check_rollout(delivery)
+    check_result(delivery.deploy)
 
 
 def check_result(result: DeployResult) -> None:
@@ -326,14 +423,16 @@ def check_result(result: DeployResult) -> None:
     )
 
 
-def _text(result: DeployResult) -> str:
+def _text(delivery: RolloutResult) -> str:
+    result = delivery.deploy
     rows = [
         (s.service, f"{s.function}:{s.alias} → {s.function_version or '-'}", s.status,
          s.code_sha256)
         for s in result.services
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [f"v{result.version} → {result.environment} (alias {result.alias}):"]
+    lines = [f"v{result.version} → {result.environment} (alias {result.alias}, "
+             f"{delivery.headline(result.environment)}):"]
     lines += [
         f"  {service:<{widths[0]}}  {target:<{widths[1]}}  {status:<{widths[2]}}  "
         f"CodeSha256 {sha}"
@@ -342,8 +441,9 @@ def _text(result: DeployResult) -> str:
     return "\n".join(lines)
 
 
-def summary(result: DeployResult) -> str:
-    """The step-summary table: service, function, alias → version, CodeSha256, status."""
+def summary(result: DeployResult, delivery: RolloutResult | None = None) -> str:
+    """The step-summary table: service, function, alias → version, CodeSha256, status;
+    then the rollout's steps (and where it died) when it was gradual."""
     icon = "🚀" if result.ok else "⛔"
     rows = [
         f"| {s.service} | `{s.function}` | `{s.alias}` → {s.function_version or '—'} | "
@@ -357,5 +457,23 @@ def summary(result: DeployResult) -> str:
             "| service | function | alias → version | CodeSha256 | status |",
             "| --- | --- | --- | --- | --- |",
             *rows,
+            *(_rollout_summary(delivery) if delivery and delivery.strategy != "all-at-once"
+              else ()),
         ]
     )
+
+
+def _rollout_summary(delivery: RolloutResult) -> list[str]:
+    from vault_actions.text import markdown_cell
+
+    env = delivery.deploy.environment
+    lines = ["", f"**Rollout ({delivery.strategy})**: "
+             + markdown_cell(delivery.headline(env)), "",
+             "| step | traffic on the new version | at |", "| --- | --- | --- |"]
+    lines += [f"| {i} | {s.weight}% | +{s.after_seconds:.1f} s |"
+              for i, s in enumerate(delivery.steps, 1)]
+    if delivery.trip is not None:
+        lines += ["", f"⛔ {markdown_cell(delivery.trip.describe())} at {delivery.trip.weight}%"
+                  + (f": {markdown_cell(delivery.trip.reason)}" if delivery.trip.reason else "")
+                  + f"; every alias restored in {delivery.restore_seconds or 0:.1f} s"]
+    return lines
