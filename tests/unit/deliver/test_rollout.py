@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from vault_actions.cli.commands import deploy as deploy_command
 from vault_actions.config import Environment, Rollout, Smoke
 from vault_actions.deliver.rollout import Rollout as Run
 from vault_actions.deliver.rollout import RolloutResult, alarm_watch, deliver, smoke_check
-from vault_actions.errors import ConfigError, DeployError
+from vault_actions.errors import ConfigError, DeployError, PromotionRefused
 from vault_actions.integrations import aws
 from vault_actions.promotion.journey import journey_of
 from vault_actions.store.ledger import Ledger
@@ -355,3 +357,32 @@ def test_a_clean_canary_records_its_steps(shop: Any) -> None:
     assert deployed is not None
     assert [s["weight"] for s in deployed.details["rollout"]["steps"]] == [10, 100]
     assert deploy_command.summary(delivery.deploy, delivery).count("| 10% |") == 1
+
+
+def test_a_freeze_refuses_the_deploy_and_an_override_is_recorded(
+    world: World, shop: Any
+) -> None:
+    path, cfg, ledger, _ = shop
+    now = datetime.now(UTC)
+    window = (f"    freeze:\n      - {{name: change-freeze, from: '{now - timedelta(hours=1):%Y-%m-%dT%H:%M}Z',"
+              f" until: '{now + timedelta(hours=2):%Y-%m-%dT%H:%M}Z'}}\n")
+    path.write_text(path.read_text().replace("    rollout:\n", window + "    rollout:\n"))
+    prod = list(cfg.environment("prod").functions.values())
+
+    with pytest.raises(PromotionRefused, match="prod is frozen: window 'change-freeze' until"):
+        deploy_command.deploy(str(path), "1.0.0", "prod", 4)
+    assert all(alias_target(world.lambda_, f) is None for f in prod)
+    assert journey_of(ledger, "1.0.0").in_environment("prod") == ()
+    with pytest.raises(ConfigError, match="overriding a freeze needs a reason"):
+        deploy_command.run(argparse.Namespace(
+            config=str(path), release_version="1.0.0", env="prod", parallel=4,
+            override_freeze=True, reason="  "))
+
+    delivery = deploy_command.deploy(str(path), "1.0.0", "prod", 4,
+                                     override_reason="INC-42: checkout is down")
+
+    assert delivery.ok and all(alias_target(world.lambda_, f) == "1" for f in prod)
+    overridden = journey_of(ledger, "1.0.0").last("freeze_overridden", "prod")
+    assert overridden is not None
+    assert overridden.details["window"] == "change-freeze"
+    assert overridden.reason == "INC-42: checkout is down"
