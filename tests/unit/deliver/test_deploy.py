@@ -280,10 +280,11 @@ def test_object_replaced_during_the_deploy_is_caught_by_code_sha256(world: World
     env = world.env(SERVICES)
     world.deploy(env, "1.0.0")
     beta_key = artifact_key("1.1.0", "beta")
+    evil = small_zip("evil")  # once: a zip's bytes carry the time it was written
 
     def swap(request: Any, **_: Any) -> None:
         if f"/functions/{env.functions['beta']}/" in request.url:
-            world.s3.put_object(Bucket=world.bucket, Key=beta_key, Body=small_zip("evil"))
+            world.s3.put_object(Bucket=world.bucket, Key=beta_key, Body=evil)
 
     world.lambda_.meta.events.register("before-send.lambda.UpdateFunctionCode", swap)
 
@@ -293,7 +294,7 @@ def test_object_replaced_during_the_deploy_is_caught_by_code_sha256(world: World
     beta = next(s for s in result.services if s.service == "beta")
     assert beta.status == "failed"
     assert beta.error is not None
-    assert "runs code with CodeSha256" in beta.error and b64_sha256(small_zip("evil")) in beta.error
+    assert "runs code with CodeSha256" in beta.error and b64_sha256(evil) in beta.error
     for record in manifest.artifacts:
         function = env.functions[record.service]
         assert alias_target(world.lambda_, function) == "1"

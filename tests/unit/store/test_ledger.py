@@ -284,7 +284,7 @@ def test_journeys_are_in_semver_order_and_know_their_death() -> None:
     assert found["1.0.2"].passed("prod") and not found["1.0.0"].passed("qa")
     assert found["1.0.2"].last("approved", "uat") is not None
     assert found["1.0.2"].last("approved") == found["1.0.2"].last("approved", "prod")
-    assert {"smoke_failed", "rejected", "cancelled"} == FATAL
+    assert {"smoke_failed", "rejected", "cancelled", "withdrawn"} == FATAL
 
 
 def test_live_versions_follow_deploys_and_rollbacks(ledger: Ledger) -> None:
