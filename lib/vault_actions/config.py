@@ -31,7 +31,7 @@ GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 SUITE = "vault-actions/vault-actions"
 # The suite's reusable workflow each kind of ledger writer runs (see workflows-templates/).
 SUITE_WORKFLOWS = {"release": "vault-release.yml", "gate": "vault-gate.yml",
-                   "dr-sync": "vault-dr-sync.yml"}
+                   "dr-sync": "vault-dr-sync.yml", "rollback": "vault-rollback.yml"}
 # The one rule for service and environment names (the ledger checks events with it too).
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 NAME_RULE = "lowercase letters, digits and '-', at most 64, starting with a letter or digit"

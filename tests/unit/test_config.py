@@ -167,6 +167,7 @@ def test_the_ledger_trusts_the_suites_workflows_and_nothing_local_by_default(tmp
         "release": ("vault-actions/vault-actions/.github/workflows/vault-release.yml@*",),
         "gate": ("vault-actions/vault-actions/.github/workflows/vault-gate.yml@*",),
         "dr-sync": ("vault-actions/vault-actions/.github/workflows/vault-dr-sync.yml@*",),
+        "rollback": ("vault-actions/vault-actions/.github/workflows/vault-rollback.yml@*",),
     }
 
 

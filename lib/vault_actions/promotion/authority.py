@@ -1,12 +1,13 @@
 """Authority: which proven writer may state what. Only events that hold count.
 
-- ``deployed``, ``smoke_passed``, ``dr_synced`` in E: only E's own job (environment claim
-  E) of a trusted release workflow (dr-sync workflow for a DR mirror);
+- ``deployed``, ``smoke_passed``, ``dr_synced``, ``traffic_shifted``, ``freeze_overridden``
+  in E: only E's own job (environment claim E) of a trusted release workflow (dr-sync
+  workflow for a DR mirror; the rollback workflow for an emergency rollback's ``deployed``);
 - ``approved`` for E: E's job reading GitHub's review (``source: github-environment``),
   or the trusted gate workflow run by the approver it names (actor claim);
 - ``built``: a job of a trusted release workflow, at the commit it built;
 - kills and failures (``smoke_failed``, ``rejected``, ``cancelled``, ``deploy_failed``,
-  ``rolled_back``): any proven job of the repository (fail closed);
+  ``rolled_back``, ``withdrawn``): any proven job of the repository (fail closed);
 - a local event (written outside Actions) only where ``ledger.allow-local`` lists it
   (break-glass: its STS identity is a claim that whoever may write the ledger can make).
 
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENVIRONMENT_EVENTS = frozenset({"deployed", "smoke_passed", "dr_synced"})
-RESTRICTIVE = frozenset({"smoke_failed", "rejected", "cancelled", "deploy_failed", "rolled_back"})
+ENVIRONMENT_EVENTS = frozenset({"deployed", "smoke_passed", "dr_synced", "traffic_shifted",
+                                "freeze_overridden"})
+RESTRICTIVE = frozenset({"smoke_failed", "rejected", "cancelled", "deploy_failed", "rolled_back",
+                         "withdrawn"})
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ def _in_environment_problem(
 ) -> str | None:
     if event.event in ENVIRONMENT_EVENTS:
         kind = "dr-sync" if env.mirror_of is not None else "release"
+        if event.details.get("emergency"):
+            kind = "rollback"
         return _environment_problem(writer, env) or _workflow_problem(cfg, writer, kind)
     if event.event == "approved":
         return _approval_problem(cfg, event, writer, env)
