@@ -196,7 +196,7 @@ def test_v1_0_0_dies_in_qa_and_never_reaches_uat(consumer: Consumer) -> None:
     assert run.result("Ledger (how every stage ended)") == "succeeded"
     assert "expected json field price == 12.34, got '12.34'" in run.log
 
-    journey = consumer.ledger().journey("1.0.0")
+    journey = journey_of(consumer.ledger(), "1.0.0")
     assert journey.death is not None
     assert (journey.death.event, journey.death.environment) == ("smoke_failed", "qa")
     assert not journey.in_environment("uat") and not journey.in_environment("prod")
@@ -211,7 +211,7 @@ def test_v1_0_1_is_rejected_at_the_uat_gate(consumer: Consumer) -> None:
     assert run.result("QA (deploy + smoke)") == "succeeded", run.log[-4000:]
     assert run.result("UAT (QA lead's gate)") == "failed"
     assert run.result("PROD (manager's gate, read-only smoke)") is None
-    journey = consumer.ledger().journey("1.0.1")
+    journey = journey_of(consumer.ledger(), "1.0.1")
     assert journey.death is not None
     assert (journey.death.event, journey.death.environment, journey.death.who) == ("rejected", "uat", "qa-lead")
     assert journey.death.reason == "checkout totals are wrong"

@@ -371,6 +371,7 @@ class Evidence:
     period: Period
     changes: tuple[Change, ...]
     stops: tuple[Stop, ...]
+    proofs: Mapping[str, Proof] = field(default_factory=dict)  # every event's, by id
 
     @property
     def compliant(self) -> bool:
@@ -449,7 +450,7 @@ def gather(
     changes.sort(key=lambda c: order(c.deployed))
     stops = [s for j in journeys.values() for s in _stops(j, proofs) if s.event.time in period]
     stops.sort(key=lambda s: order(s.event))
-    return Evidence(environment, period, tuple(changes), tuple(stops))
+    return Evidence(environment, period, tuple(changes), tuple(stops), proofs)
 
 
 def _stage(journey: Journey, environment: str, proofs: Mapping[str, Proof]) -> Stage:

@@ -147,6 +147,9 @@ def _stages(change: Change) -> str:
             bits.append(f"rollout {html_text(s.rollout_text)}")
         if s.rolled_back is not None:
             bits.append(f'<span class="tag bad">↩ rolled back {_when(s.rolled_back)}</span>')
+        unproven = [e for e in (s.deployed, s.smoke, s.rolled_back)
+                    if e is not None and not s.proofs[e.id].verified]
+        bits += [f"{html_text(e.event)} {_short_proof(s.proofs[e.id])}" for e in unproven]
         items.append(f"<li><b>{html_text(s.environment)}</b>: {'; '.join(bits) or '—'}</li>")
     return "<ul>" + "".join(items) + "</ul>"
 
@@ -239,18 +242,31 @@ def graveyard_section(cfg: Config, journeys: Mapping[str, Journey], live: Mappin
             f"{svg.graveyard(cfg, journeys, live)}</div>{_legend()}</section>")
 
 
-def journeys_section(cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str]) -> str:
-    """Each release's journey drawing and its events."""
+def _short_proof(proof: Proof | None) -> str:
+    if proof is None:
+        return "—"
+    icon = {"verified": "✓", "local": "⚑"}.get(proof.label, "?")
+    css = "ok" if proof.verified else "warn"
+    return (f'<span class="tag {css}" title="{html_text(proof.note)}">{icon} '
+            f"{html_text(proof.label)}</span>")
+
+
+def journeys_section(found: Audit) -> str:
+    """Each release's journey drawing and its events, each with its proof."""
+    cfg, live, proofs = found.cfg, found.seen.live, found.evidence.proofs
     parts = ['<section id="journeys"><h2>Release journeys</h2>']
-    for one in reversed(list(journeys.values())):
+    for one in reversed(list(found.seen.journeys.values())):
         rows = [[_when(e), html_text(e.environment or "—"), html_text(e.event),
-                 html_text(e.who), html_text(e.reason or ""), _link(e.run_url, "run")]
+                 html_text(e.who), html_text(e.reason or ""), _link(e.run_url, "run"),
+                 _short_proof(proofs.get(e.id))]
                 for e in one.events]
+        unproven = sum(1 for e in one.events if e.id in proofs and not proofs[e.id].verified)
+        note = f", {unproven} not verified" if unproven else ""
+        head = ["When", "Where", "Event", "Who", "Reason", "Run", "Proof"]
         parts.append(f'<h3 id="v{html_text(one.version)}">v{html_text(one.version)}</h3>'
                      f'<div class="scroll">{svg.journey(cfg, one, live)}</div>'
-                     f"<details><summary>{len(rows)} ledger events</summary>"
-                     f"{_table(['When', 'Where', 'Event', 'Who', 'Reason', 'Run'], rows)}"
-                     "</details>")
+                     f"<details><summary>{len(rows)} ledger events{note}</summary>"
+                     f"{_table(head, rows)}</details>")
     parts.append("</section>")
     return "".join(parts)
 
@@ -275,5 +291,5 @@ def report(found: Audit, generated: datetime) -> str:
         metrics_section(found.metrics),
         graveyard_section(cfg, journeys, live),
         evidence_section(found.evidence),
-        journeys_section(cfg, journeys, live),
+        journeys_section(found),
     ])

@@ -94,3 +94,14 @@ def test_the_report_escapes_every_user_string(tmp_path: Path, issuer: Any) -> No
     assert "<script>alert(2)</script>" not in dom
     assert not re.search(r"<[^>]*\sonload=", dom)
     assert "<svg onload=alert(1)>" in visible_text(dom)  # shown as text, harmlessly
+
+
+def test_an_unproven_event_is_shown_as_such_in_the_report(issuer: Any) -> None:
+    events = [replace(e, proof=None) if (e.version, e.event, e.environment)
+              == ("1.0.4", "deployed", "prod") else e for e in story.events(issuer)]
+    found = audit(story.cfg(issuer), events, environment="prod", period=MARCH, now=NOW)
+    page = html.report(found, NOW)
+
+    assert "11 ledger events, 1 not verified" in page
+    assert 'title="it carries no proof of who wrote it">? unverifiable</span>' in page
+    assert page.count("? unverifiable") == 2  # its journey's table and the evidence row
