@@ -34,6 +34,7 @@ STUB_OF = {
     "astral-sh/setup-uv": "setup-uv",
     "aws-actions/configure-aws-credentials": "configure-aws-credentials",
     "actions/upload-artifact": "upload-artifact",
+    "actions/download-artifact": "download-artifact",
 }
 _PINNED = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)@([0-9a-f]{40})")
 _JOB_END = re.compile(r"^\[(?P<job>[^\]]+)\]\s+🏁\s+Job (?P<result>succeeded|failed)", re.M)
@@ -116,9 +117,11 @@ def run_act(
     for key, value in (secrets or {}).items():
         argv += ["-s", f"{key}={value}"]
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    # the runner machine holds no AWS session: jobs get one from configure-aws-credentials
+    machine = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     done = subprocess.run(
         argv, cwd=consumer, capture_output=True, text=True, timeout=timeout, check=False,
-        env={**os.environ, "PATH": path},
+        env={**machine, "PATH": path},
     )
     log = done.stdout + done.stderr
     jobs = {m["job"].strip(): m["result"] for m in _JOB_END.finditer(log)}

@@ -10,11 +10,16 @@ local stand-in serving real-shaped payloads. The story is the manual's graveyard
    UAT and PROD never run, the ledger says it died in QA.
 2. ``fix:`` → v1.0.1 passes DEV and QA; the QA lead rejects the UAT gate: recorded.
 3. ``fix:`` → v1.0.2 (fail forward) goes live in PROD; the DR workflow syncs it.
+
+AWS credentials reach a job only through configure-aws-credentials' stand-in (as on GitHub),
+so the build job, which never calls it, runs the build script without any; the script
+records what it could find, in its own environment and in the vault process that ran it.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import sys
 import uuid
 import zipfile
@@ -115,8 +120,22 @@ def lambda_zip() -> bytes:
     return buf.getvalue()
 
 
+# The service's build script: builds, and records every credential it can reach.
+BUILD_PY = """import json, os, re, shutil
+
+shutil.copytree("src", "dist", dirs_exist_ok=True)
+wanted = re.compile(r"(AWS_|ACTIONS_ID_TOKEN_REQUEST_|GITHUB_TOKEN|INPUT_)")
+with open(f"/proc/{os.getppid()}/environ", "rb") as parent:
+    theirs = [k.decode() for k, _, v in (i.partition(b"=") for i in parent.read().split(b"\\0")) if v]
+found = {"own": sorted(k for k in os.environ if wanted.match(k) or k.startswith("ACTIONS_")),  # set at all
+         "vault": sorted(k for k in theirs if wanted.match(k) and not k.startswith("INPUT_"))}  # non-empty
+with open(os.environ["VAULT_TEST_BUILD_LOG"], "a") as log:
+    log.write(json.dumps(found) + "\\n")
+"""
+
+
 def vault_yml(bucket: str, dr_bucket: str, urls: dict[str, str]) -> str:
-    build = f"{sys.executable} -c \\\"import shutil; shutil.copytree('src', 'dist', dirs_exist_ok=True)\\\""
+    build = f"{sys.executable} build.py"
     health = "{path: /price-fetcher/health, json: {status: ok}}"
     price = "{path: \"/price-fetcher/price?symbol=ACME\", json: {price: 12.34}}"
     checks = {"dev": [health], "qa": [health, price], "uat": [health, price], "prod": [health]}
@@ -132,6 +151,7 @@ def vault_yml(bucket: str, dr_bucket: str, urls: dict[str, str]) -> str:
                 "    functions: {price-fetcher: pf-dr}")
     return (f"vault:\n  bucket: {bucket}\n  region: us-east-1\nservices:\n"
             f"  - name: price-fetcher\n    path: services/price-fetcher\n    build: \"{build}\"\n"
+            "    build-env: [VAULT_TEST_BUILD_LOG]\n"
             "environments:\n" + "\n".join(envs) + "\n")
 
 
@@ -164,6 +184,7 @@ def consumer(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) 
     assert main(["init", "--dir", str(repo), "--ref", "v1", "--role-arn-prefix", PREFIX]) == 0
     (repo / "vault.yml").write_text(vault_yml(bucket, dr_bucket, {e: s.url for e, s in servers.items()}))
     (repo / "services/price-fetcher/src").mkdir(parents=True)
+    (repo / "services/price-fetcher/build.py").write_text(BUILD_PY)
     (repo / ".gitignore").write_text("dist/\n")
     # act reads the repository from origin; pushes of the tag go to a local bare repository
     git(repo, "remote", "add", "origin", "https://github.com/acme/shop.git")
@@ -171,10 +192,12 @@ def consumer(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) 
     git(repo, "config", f"url.{root}/origin/.pushInsteadOf", "https://github.com/acme/")
 
     github = FakeGitHub("acme/shop").start()
+    aws_env = root / "aws.env"  # what configure-aws-credentials' stand-in exports to its job
+    aws_env.write_text("".join(f"{k}={v}\n" for k, v in {**AWS_ENV, "AWS_ENDPOINT_URL": moto_server.url}.items()))
     env = {
-        **AWS_ENV, "AWS_ENDPOINT_URL": moto_server.url, "GITHUB_API_URL": github.url,
+        "GITHUB_API_URL": github.url, "VAULT_TEST_AWS_ENV": str(aws_env),
         "VAULT_TEST_ROLE_LOG": str(root / "roles.log"), "VAULT_TEST_SOURCE_REPO": str(repo),
-        "VAULT_TEST_ARTIFACTS": str(root / "artifacts"),
+        "VAULT_TEST_ARTIFACTS": str(root / "artifacts"), "VAULT_TEST_BUILD_LOG": str(root / "build.log"),
         **GIT_ENV,
     }
     yield Consumer(repo, bucket, github, env)
@@ -188,7 +211,8 @@ def test_v1_0_0_dies_in_qa_and_never_reaches_uat(consumer: Consumer) -> None:
     consumer.commit("feat: price-fetcher quotes prices", BUGGY)
     run = consumer.runs["1.0.0"] = consumer.push([])
 
-    assert run.result("Factory (build, tag, vault)") == "succeeded", run.log[-4000:]
+    assert run.result("Factory: build (no credentials)") == "succeeded", run.log[-4000:]
+    assert run.result("Factory: tag and lock in the vault") == "succeeded", run.log[-4000:]
     assert run.result("DEV (deploy + smoke)") == "succeeded", run.log[-4000:]
     assert run.result("QA (deploy + smoke)") == "failed"
     assert run.result("UAT (QA lead's gate)") is None      # never started
@@ -200,6 +224,12 @@ def test_v1_0_0_dies_in_qa_and_never_reaches_uat(consumer: Consumer) -> None:
     assert journey.death is not None
     assert (journey.death.event, journey.death.environment) == ("smoke_failed", "qa")
     assert not journey.in_environment("uat") and not journey.in_environment("prod")
+    # the build job ran the build script with no AWS session, no OIDC request token and no
+    # GITHUB_TOKEN, neither in its own environment nor in the vault process that ran it
+    found = [json.loads(line) for line in Path(consumer.env["VAULT_TEST_BUILD_LOG"]).read_text().splitlines()]
+    assert found == [{"own": [], "vault": []}]
+    roles = Path(consumer.env["VAULT_TEST_ROLE_LOG"]).read_text().splitlines()
+    assert [line.split()[0] for line in roles][:1] == ["publish"]  # no role for the build job
     assert git(consumer.origin, "tag") == "v1.0.0"  # pushed before any environment
 
 
@@ -221,7 +251,7 @@ def test_v1_0_2_fails_forward_to_prod_and_dr(consumer: Consumer) -> None:
     consumer.commit("fix: totals", FIXED.replace('"ACME"', '"ACME", "currency": "USD"'))
     run = consumer.push([review("approved", "qa-lead", "uat"), review("approved", "manager", "prod")])
 
-    for job in ("Factory (build, tag, vault)", "DEV (deploy + smoke)", "QA (deploy + smoke)",
+    for job in ("Factory: build (no credentials)", "Factory: tag and lock in the vault", "DEV (deploy + smoke)", "QA (deploy + smoke)",
                 "UAT (QA lead's gate)", "PROD (manager's gate, read-only smoke)", "Ledger (how every stage ended)"):
         assert run.result(job) == "succeeded", f"{job}\n{run.log[-6000:]}"
     book = consumer.ledger()

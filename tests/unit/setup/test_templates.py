@@ -13,10 +13,16 @@ from tests.conftest import REPO_ROOT as ROOT
 
 TEMPLATES = sorted((ROOT / "workflows-templates").glob("*.yml"))
 ACTIONS = sorted(ROOT.glob("action-*/action.yml"))
-PINS = dict(
-    re.findall(r"\| ([\w-]+/[\w-]+) \| v[\d.]+ \| ([0-9a-f]{40}) \|",
-               (ROOT.parent / "shared/reference/action-pins.md").read_text())
-) if (ROOT.parent / "shared/reference/action-pins.md").exists() else {}
+_PIN_TABLES = [folder / "shared/reference/action-pins.md" for folder in (ROOT.parent, ROOT.parent.parent)]
+PINS = {
+    action: sha
+    for table in _PIN_TABLES if table.exists()
+    for action, sha in re.findall(r"\| ([\w-]+/[\w-]+) \| v[\d.]+ \| ([0-9a-f]{40}) \|", table.read_text())
+} | {
+    # not in action-pins.md: read from each repository's newest release tag (2026-12-01)
+    "actions/upload-artifact": "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f",  # v7.0.0
+    "actions/download-artifact": "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c",  # v8.0.1
+}
 
 
 def load(path: Path) -> Any:
@@ -70,13 +76,44 @@ def test_release_pipeline_shape() -> None:
     doc = load(ROOT / "workflows-templates/vault-release.yml")
     jobs = doc["jobs"]
     assert [jobs[j].get("environment") for j in ("dev", "qa", "uat", "prod")] == ["dev", "qa", "uat", "prod"]
-    assert jobs["uat"]["needs"] == ["build", "qa"] and jobs["prod"]["needs"] == ["build", "uat"]
+    assert jobs["uat"]["needs"] == ["publish", "qa"] and jobs["prod"]["needs"] == ["publish", "uat"]
     assert jobs["record"]["if"].startswith("always()")
-    assert jobs["build"]["permissions"] == {"contents": "write", "id-token": "write"}
+    assert jobs["publish"]["permissions"] == {"contents": "write", "id-token": "write"}
     roles = {step["with"]["role-to-assume"].split("}}")[-1]
              for job in jobs.values() for step in job["steps"]
              if step.get("uses", "").startswith("aws-actions/configure-aws-credentials@")}
     assert roles == {"build", "dev", "qa", "uat", "prod"}
+
+
+def test_builds_run_without_cloud_credentials() -> None:
+    """Finding 1: build commands run in a job with contents: read only, no id-token and no
+    AWS role; the job that tags and writes the vault runs no build and checks the digests."""
+    jobs = load(ROOT / "workflows-templates/vault-release.yml")["jobs"]
+    build, publish = jobs["build"], jobs["publish"]
+    assert build["permissions"] == {"contents": "read"}
+    assert not [s for s in build["steps"] if s.get("uses", "").startswith("aws-actions/")]
+    runs = [s for s in build["steps"] if s.get("uses", "").startswith("vault-actions/vault-actions/action-build@")]
+    assert [s["with"]["mode"] for s in runs] == ["zips"] and "github-token" not in runs[0]["with"]
+    upload = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["path"] == runs[0]["with"]["dir"]
+    assert build["outputs"]["digests"] == "${{ steps.build.outputs.digests }}"
+
+    assert publish["needs"] == "build"
+    steps = [s.get("uses", "").split("@")[0] for s in publish["steps"]]
+    assert steps == ["actions/checkout", "aws-actions/configure-aws-credentials", "actions/download-artifact",
+                     "vault-actions/vault-actions/action-build"]
+    download, action = publish["steps"][2], publish["steps"][3]
+    assert action["with"]["mode"] == "publish" and action["with"]["dir"] == download["with"]["path"]
+    assert action["with"]["digests"] == "${{ needs.build.outputs.digests }}"
+    assert publish["steps"][0]["with"]["fetch-depth"] == "0"
+    for name, job in jobs.items():
+        if name != "build":
+            assert "build" not in job.get("needs", []) or name == "publish", f"{name} must follow publish"
+
+
+def test_action_build_never_hands_the_token_to_the_zips_half() -> None:
+    step = next(s for s in load(ROOT / "action-build/action.yml")["runs"]["steps"] if s.get("id") == "build")
+    assert step["env"]["GITHUB_TOKEN"] == "${{ inputs.mode != 'zips' && inputs.github-token || '' }}"
 
 
 def test_dr_sync_never_runs_untrusted_code() -> None:
