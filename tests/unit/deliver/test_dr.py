@@ -323,7 +323,7 @@ def test_a_missing_dr_function_is_refused_by_the_deploy_checks(world: World) -> 
     world.promote("1.0.0")
     world.path.write_text(world.path.read_text().replace(world.functions["beta"], "beta-gone"))
 
-    with pytest.raises(DeployError, match=r"function\(s\) missing in environment 'dr'"):
+    with pytest.raises(DeployError, match=r"1 function missing in environment 'dr'"):
         world.sync()
 
     assert alias_target(world.lambda_, world.functions["alpha"]) is None

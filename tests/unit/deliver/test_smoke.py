@@ -654,7 +654,7 @@ def test_the_smoke_notice_is_emailed_too(
     deployed(s3, vault_bucket, "1.0.0")
     slack.post(SLACK, body="ok")
 
-    assert smoke_cli(path) == 1
+    assert smoke_cli(path) == 4  # SmokeFailed
 
     slack_text = json.loads(slack.calls[0].request.body)["text"]
     [sent] = ses_messages(aws_env)
