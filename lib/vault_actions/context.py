@@ -1,10 +1,13 @@
-"""Who and what is running: the GitHub actor and run in Actions, the local user else."""
+"""Who and what is running: the GitHub actor and run in Actions, the local user else;
+and whether the run has been asked to stop (``Cancellation``)."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 
@@ -52,3 +55,57 @@ def _local_user() -> str:
         return "unknown"
 
 
+
+
+class Cancellation:
+    """A request to stop the run, made by SIGINT/SIGTERM (``cli.main`` installs the handlers).
+
+    Work that can stop cleanly — a deploy's alias moves — runs inside ``watch()``: a signal
+    then only sets the request, and the work stops starting updates, puts back what it
+    changed and returns. Outside ``watch()`` a signal stops the process at once.
+    """
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._event = threading.Event()
+        self._watching = 0
+
+    @property
+    def requested(self) -> bool:
+        """True once a signal arrived."""
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True (at once) when a signal arrives."""
+        return self._event.wait(seconds)
+
+    def request(self, signal: str) -> bool:
+        """Record ``signal`` (the first one counts); True when a ``watch()`` handles it."""
+        if self.signal is None:
+            self.signal = signal
+        self._event.set()
+        return self._watching > 0
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[Cancellation]:
+        """Within: a signal only sets ``requested``; the caller stops cleanly."""
+        self._watching += 1
+        try:
+            yield self
+        finally:
+            self._watching -= 1
+
+
+_current = Cancellation()
+
+
+def cancellation() -> Cancellation:
+    """This process's cancellation request (the one the signal handlers set)."""
+    return _current
+
+
+def reset_cancellation() -> Cancellation:
+    """A fresh request for a new run of ``vault`` (tests run several in one process)."""
+    global _current  # noqa: PLW0603 - one per process, like the signal handlers that set it
+    _current = Cancellation()
+    return _current

@@ -154,3 +154,23 @@ class CredentialsError(VaultActionsError):
 
     title = "AWS credentials"
     exit_code = ExitCode.INFRASTRUCTURE
+
+
+class Cancelled(VaultActionsError):
+    """The run was cancelled (SIGINT/SIGTERM) after it had started changing things; what it
+    put back, and anything it could not, is in the message."""
+
+    title = "Cancelled"
+
+    def __init__(self, message: str, hint: str | None = None, *, signal: str) -> None:
+        super().__init__(message, hint)
+        self.exit_code = ExitCode.SIGTERM if signal == "SIGTERM" else ExitCode.SIGINT
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM where nothing needs putting back: stop at once."""
+
+    def __init__(self, signal: str) -> None:
+        super().__init__(signal)
+        self.signal = signal
+        self.exit_code = ExitCode.SIGTERM if signal == "SIGTERM" else ExitCode.SIGINT

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from vault_actions import __version__
+from vault_actions import __version__, context
 from vault_actions.cli import style
 from vault_actions.cli.commands import Result
 from vault_actions.config import DEFAULT_CONFIG
-from vault_actions.errors import EXIT_CODES, ExitCode, VaultActionsError
+from vault_actions.errors import EXIT_CODES, ExitCode, Interrupted, VaultActionsError
 
 
 @dataclass(frozen=True)
@@ -163,8 +166,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not _debug(args):
         for noisy in ("botocore", "boto3", "urllib3", "github"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    with gha.commands_stopped():
+    with gha.commands_stopped(), _signals_cancel():
         return _run(args)
+
+
+@contextlib.contextmanager
+def _signals_cancel() -> Iterator[None]:
+    """SIGINT/SIGTERM (GitHub's cancel sends both) set ``context.cancellation()``: a deploy
+    then puts back the aliases it moved and exits 130/143; elsewhere they stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    cancel = context.reset_cancellation()
+
+    def handle(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if not cancel.request(name):
+            raise Interrupted(name)
+        log.warning("%s received: starting no more updates; putting back what was changed", name)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -172,9 +198,9 @@ def _run(args: argparse.Namespace) -> int:
         result: Result = _command_module(args.command).run(args)
     except VaultActionsError as exc:
         return _report(exc, args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
-        return ExitCode.SIGINT
+        return exc.exit_code if isinstance(exc, Interrupted) else ExitCode.SIGINT
     except Exception as exc:
         from vault_actions.integrations import aws
 

@@ -1,8 +1,10 @@
 """Lambda: update code from the vault, publish, move the alias, roll back on failure.
 
 Everything is checked before anything changes (manifest, tamper check, functions,
-bucket region). Services then deploy in parallel; if one fails, every alias already
-moved is put back, so an environment never serves a mixed release.
+bucket region). Services then deploy in parallel; if one fails, or the run is cancelled
+(SIGINT/SIGTERM), no update starts any more and every alias already moved is put back,
+so an environment never serves a mixed release. What could not be put back is reported
+with the command that does it by hand.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from botocore.exceptions import ClientError
 
     from vault_actions.config import Environment
-    from vault_actions.context import RunContext
+    from vault_actions.context import Cancellation, RunContext
     from vault_actions.store.ledger import Ledger
     from vault_actions.store.manifest import ArtifactRecord, Manifest
     from vault_actions.store.vault import Vault
@@ -74,6 +76,16 @@ class ServiceResult:
     status: Status
     previous: str | None = None
     error: str | None = None
+    region: str | None = None
+
+    def fix(self) -> str:
+        """The AWS CLI command that points the alias back at what it served before."""
+        region = f" --region {self.region}" if self.region else ""
+        if self.previous is None:
+            return (f"aws lambda delete-alias --function-name {self.function} "
+                    f"--name {self.alias}{region}")
+        return (f"aws lambda update-alias --function-name {self.function} --name {self.alias} "
+                f"--function-version {self.previous}{region}")
 
     def row(self) -> dict[str, Any]:
         """Service, function, alias, the Lambda version it serves, CodeSha256, status."""
@@ -97,11 +109,15 @@ class DeployResult:
     environment: str
     alias: str
     services: tuple[ServiceResult, ...]
+    cancelled: str | None = None  # the signal that stopped the deploy (SIGINT, SIGTERM)
+    unrecorded: str | None = None  # why the ledger could not record the outcome
 
     @property
     def ok(self) -> bool:
         """True when every service serves the release."""
-        return all(s.status in ("deployed", "unchanged") for s in self.services)
+        return self.cancelled is None and all(
+            s.status in ("deployed", "unchanged") for s in self.services
+        )
 
     @property
     def unchanged(self) -> bool:
@@ -111,8 +127,13 @@ class DeployResult:
     def record_failure(self, ledger: Ledger, ctx: RunContext, env: Environment) -> None:
         """Record ``deploy_failed`` (it changed things) and ``rolled_back`` for what was
         restored, so the ledger says what the environment serves."""
+        changed = not self.cancelled or bool(self.having("restored", "restore_failed"))
+        details: dict[str, Any] = {"alias": env.alias, "functions": self.functions(),
+                                   "changed": changed}
+        if self.cancelled:
+            details["cancelled"] = self.cancelled
         ledger.record(self.version, "deploy_failed", env.name, ctx, commit=self.commit,
-                      details={"alias": env.alias, "functions": self.functions(), "changed": True})
+                      details=details)
         restored = self.having("restored")
         if restored:
             ledger.record(self.version, "rolled_back", env.name, ctx, commit=self.commit,
@@ -134,6 +155,7 @@ class DeployResult:
             "environment": self.environment,
             "alias": self.alias,
             "ok": self.ok,
+            "cancelled": self.cancelled,
             "services": [asdict(s) for s in self.services],
         }
 
@@ -146,6 +168,7 @@ def deploy_release(
     *,
     parallel: int = DEFAULT_PARALLEL,
     weight: float | None = None,
+    cancel: Cancellation | None = None,
 ) -> DeployResult:
     """Deploy every service of release ``version`` to ``env``'s functions.
 
@@ -153,7 +176,8 @@ def deploy_release(
     With a ``weight`` (0 to 1), an alias that served a version keeps serving it and routes
     only that share of traffic to the new one (``deliver.rollout`` shifts the rest).
     Raises before changing anything when a check fails; otherwise returns a result
-    whose ``ok`` is False when a service failed and the others were restored.
+    whose ``ok`` is False when a service failed, or ``cancel`` was requested while the
+    aliases moved (``cancelled`` then names the signal), and the others were restored.
     """
     if parallel < 1:
         raise ConfigError(f"parallel is {parallel}", "use a pool size of 1 or more")
@@ -167,13 +191,15 @@ def deploy_release(
         _check_bucket_region(vault, targets)
         log.info("deploying v%s to %s (%d services, %d at a time)",
                  version, env.name, len(targets), workers)
-        run = _Run(lambda_, vault.bucket, env.alias, version, weight)
-        results = run.deploy_all(pool, targets)
-        if any(r.status == "failed" for r in results):
-            results = run.restore_all(pool, targets, results)
+        run = _Run(lambda_, vault.bucket, env.alias, version, cancel=cancel, weight=weight)
+        with run.cancel.watch():
+            results = run.deploy_all(pool, targets)
+            if run.cancel.requested or any(r.status == "failed" for r in results):
+                results = run.restore_all(pool, targets, results)
     if run.unexpected is not None:
         raise run.unexpected
-    return DeployResult(version, manifest.commit, env.name, env.alias, tuple(results))
+    return DeployResult(version, manifest.commit, env.name, env.alias, tuple(results),
+                        cancelled=run.cancel.signal if run.cancel.requested else None)
 
 
 def _functions(manifest: Manifest, env: Environment) -> dict[str, str]:
@@ -289,20 +315,30 @@ class _Run:
     """One deploy of one release to one environment's alias."""
 
     def __init__(
-        self, lambda_: Any, bucket: str, alias: str, version: str, weight: float | None = None
+        self, lambda_: Any, bucket: str, alias: str, version: str,
+        *, cancel: Cancellation | None = None, weight: float | None = None,
     ) -> None:
+        from vault_actions.context import Cancellation
+
         self.lambda_ = lambda_
         self.weight = weight
         self.bucket = bucket
         self.alias = alias
         self.version = version
+        self.cancel = cancel or Cancellation()
         self.stop = threading.Event()
+        self.moving: set[str] = set()  # functions whose alias this run asked Lambda to move
         self.unexpected: BaseException | None = None
+
+    def halted(self) -> bool:
+        """True after a failure or a cancellation request: start no more updates."""
+        return self.stop.is_set() or self.cancel.requested
 
     def deploy_all(
         self, pool: ThreadPoolExecutor, targets: Sequence[Target]
     ) -> list[ServiceResult]:
-        """Deploy in the pool; after the first failure, services not yet started are skipped."""
+        """Deploy in the pool; after the first failure or a cancellation, services not yet
+        started are skipped."""
         futures = [pool.submit(self.deploy, t) for t in targets]
         return [self._outcome(f, t, "failed") for f, t in zip(futures, targets, strict=True)]
 
@@ -311,7 +347,7 @@ class _Run:
     ) -> list[ServiceResult]:
         """Put back every alias this run may have moved; untouched services keep their result."""
         futures = [
-            pool.submit(self.restore, t, r) if r.status in ("deployed", "failed") else None
+            pool.submit(self.restore, t, r) if t.function in self.moving else None
             for t, r in zip(targets, results, strict=True)
         ]
         return [
@@ -337,10 +373,12 @@ class _Run:
             log.info("%s: %s:%s already serves these bytes (version %s)",
                      target.service, target.function, self.alias, target.previous)
             return self._result(target, "unchanged", target.previous)
-        if self.stop.is_set():
+        if self.halted():
             return self._result(target, "skipped", target.previous)
         try:
             published = self._publish(target)
+            if published is None or self.cancel.requested:  # the alias was not moved
+                return self._result(target, "skipped", target.previous)
             self._move_alias(target, published)
         except (ClientError, BotoCoreError, VaultActionsError) as exc:
             self.stop.set()
@@ -353,8 +391,25 @@ class _Run:
         log.info("%s: %s:%s → version %s", target.service, target.function, self.alias, published)
         return self._result(target, "deployed", published)
 
-    def _publish(self, target: Target) -> str:
-        """UpdateFunctionCode from the pinned object version, wait, PublishVersion, check."""
+    def _updated(self, target: Target) -> bool:
+        """Wait for the code update (like the function_updated_v2 waiter, but a cancellation
+        ends the wait at once: False)."""
+        for _ in range(WAIT_MAX_ATTEMPTS):
+            config = self.lambda_.get_function(FunctionName=target.function)["Configuration"]
+            status = config.get("LastUpdateStatus", "Successful")
+            if status == "Successful":
+                return True
+            if status == "Failed":
+                raise DeployError(f"updating the code of {target.function} failed: "
+                                  f"{config.get('LastUpdateStatusReason', 'no reason given')}")
+            if self.cancel.wait(WAIT_DELAY_SECONDS):
+                return False
+        raise DeployError(f"the code update of {target.function} did not finish in "
+                          f"{WAIT_DELAY_SECONDS * WAIT_MAX_ATTEMPTS} s")
+
+    def _publish(self, target: Target) -> str | None:
+        """UpdateFunctionCode from the pinned object version, wait, PublishVersion, check;
+        None when cancelled while waiting."""
         record = target.record
         update: dict[str, Any] = {
             "FunctionName": target.function,
@@ -366,10 +421,8 @@ class _Run:
         if target.revision_id:
             update["RevisionId"] = target.revision_id
         self._retry(lambda: self.lambda_.update_function_code(**update), "update", target)
-        self.lambda_.get_waiter("function_updated_v2").wait(
-            FunctionName=target.function,
-            WaiterConfig={"Delay": WAIT_DELAY_SECONDS, "MaxAttempts": WAIT_MAX_ATTEMPTS},
-        )
+        if not self._updated(target):
+            return None
         published = self._retry(
             lambda: self.lambda_.publish_version(
                 FunctionName=target.function,
@@ -390,18 +443,28 @@ class _Run:
         return str(published["Version"])
 
     def _move_alias(self, target: Target, function_version: str) -> None:
+        """CreateAlias or UpdateAlias; ``moving`` keeps the function unless Lambda refused
+        the call (a 4xx answer changed nothing)."""
+        from botocore.exceptions import ClientError
+
+        self.moving.add(target.function)
         args: dict[str, Any] = {
             "FunctionName": target.function,
             "Name": self.alias,
             "FunctionVersion": function_version,
         }
-        if target.previous is None:
-            self._retry(lambda: self.lambda_.create_alias(**args), "create alias", target)
-            return
-        if target.alias_revision_id:
+        if target.alias_revision_id and target.previous is not None:
             args["RevisionId"] = target.alias_revision_id
-        args.update(routing(target.previous, function_version, self.weight))
-        self._retry(lambda: self.lambda_.update_alias(**args), "move alias", target)
+        create = target.previous is None
+        if not create:
+            args.update(routing(str(target.previous), function_version, self.weight))
+        call = self.lambda_.create_alias if create else self.lambda_.update_alias
+        try:
+            self._retry(lambda: call(**args), "create alias" if create else "move alias", target)
+        except ClientError as exc:
+            if 400 <= aws.http_status(exc) < 500:
+                self.moving.discard(target.function)
+            raise
 
     def restore(self, target: Target, result: ServiceResult) -> ServiceResult:
         """Point the alias back at its previous version (delete it if it was new)."""
@@ -454,6 +517,7 @@ class _Run:
             status=status,
             previous=target.previous,
             error=error,
+            region=target.region,
         )
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from vault_actions.config import Environment
+    from vault_actions.context import Cancellation
     from vault_actions.store.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -162,13 +163,14 @@ class Rollout:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     parallel: int = DEFAULT_PARALLEL
+    cancel: Cancellation | None = None  # SIGINT/SIGTERM: a trip ("interrupted") at once
 
     def run(self, vault: Vault, version: str) -> RolloutResult:
         """Publish every service at the first weight, then shift, hold and watch."""
         plan = self.env.rollout
         first = 0 if self.pre_traffic else plan.weights[0]
         deployed = deploy_release(self.lambda_, vault, self.env, version,
-                                  parallel=self.parallel, weight=first / 100)
+                                  parallel=self.parallel, weight=first / 100, cancel=self.cancel)
         if not deployed.ok:
             return RolloutResult(deployed, plan.strategy)
         shifting = [s for s in deployed.services
@@ -224,7 +226,10 @@ class Rollout:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 return None
-            self.sleep(min(plan.poll_seconds, remaining))
+            if self.cancel is None:
+                self.sleep(min(plan.poll_seconds, remaining))
+            elif self.cancel.wait(min(plan.poll_seconds, remaining)):
+                return Trip("interrupted", self.cancel.signal or "cancelled", weight)
 
     def _move(self, shifting: Sequence[ServiceResult], weight: int) -> None:
         """Every alias to ``weight``% on the new version, all at once."""
@@ -279,18 +284,20 @@ def deliver(
     root: Path,
     parallel: int = DEFAULT_PARALLEL,
     on_step: Callable[[int], None] = lambda weight: None,
+    cancel: Cancellation | None = None,
 ) -> RolloutResult:
-    """Deploy ``version`` to ``env`` the way its ``rollout`` says (all at once by default)."""
+    """Deploy ``version`` to ``env`` the way its ``rollout`` says (all at once by default);
+    ``cancel`` (SIGINT/SIGTERM) stops it and puts every alias back."""
     plan = env.rollout
     if not plan.gradual:
-        deployed = deploy_release(lambda_, vault, env, version, parallel=parallel)
+        deployed = deploy_release(lambda_, vault, env, version, parallel=parallel, cancel=cancel)
         return RolloutResult(deployed, plan.strategy, (Step(100, 0.0),) if deployed.ok else ())
     check_alarms(cloudwatch, env)
     rollout = Rollout(
         lambda_, env, alarm_watch(cloudwatch, plan.alarms),
         smoke=smoke_check(env, version, root) if plan.smoke_each_step else None,
         pre_traffic=pre_traffic_check(env, version, root) if plan.pre_traffic else None,
-        on_step=on_step, parallel=parallel,
+        on_step=on_step, parallel=parallel, cancel=cancel,
     )
     return rollout.run(vault, version)
 

@@ -441,8 +441,9 @@ def test_an_alias_that_cannot_be_restored_is_reported_with_the_fix(world: World)
         deploy_command.check_result(result)
     assert f"NOT restored: {alpha}:live (AccessDeniedException: not allowed)" in str(caught.value)
     assert caught.value.hint == (
-        "the environment serves a mixed release: point those aliases back by hand "
-        f"(aws lambda update-alias --function-name {alpha} --name live --function-version 1)"
+        "the environment serves a mixed release: point those aliases back by hand:\n"
+        f"    aws lambda update-alias --function-name {alpha} --name live --function-version 1"
+        " --region us-east-1"
     )
 
 

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vault_actions import config, context
 from vault_actions.cli import gha
 from vault_actions.cli.commands import Result
-from vault_actions.errors import ConfigError, DeployError, GitHubError, VaultActionsError
+from vault_actions.errors import (
+    Cancelled,
+    ConfigError,
+    DeployError,
+    GitHubError,
+    VaultActionsError,
+    VaultError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,6 +37,9 @@ if TYPE_CHECKING:
 
 from vault_actions.deliver.lambdas import DEFAULT_PARALLEL
 from vault_actions.promotion.journey import journey_of
+from vault_actions.text import markdown_cell, plural
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,26 +74,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Deploy; DeployError (exit 5) when a service failed and the others were restored."""
-    result = deploy(args.config, args.release_version, args.env, args.parallel,
-                    override_reason=_override(args.override_freeze, args.reason))
-    check_delivery(result)
+    """Deploy; DeployError (exit 5) when a service failed and the others were restored,
+    Cancelled (exit 130/143) on SIGINT/SIGTERM after restoring."""
+    with context.cancellation().watch():  # a signal: restore, record, report, then exit
+        result = deploy(args.config, args.release_version, args.env, args.parallel,
+                        override_reason=_override(args.override_freeze, args.reason))
+        check_delivery(result)
     return Result(_json(result), _text(result))
 
 
 def run_action() -> Result:
     """action-deploy: inputs from INPUT_*, outputs ``functions`` and ``version``, a summary."""
     inputs = gha.read_inputs(DeployInputs)
-    override = _override(inputs.override_freeze, inputs.reason)
-    result = deploy(inputs.config, inputs.version, inputs.environment,
-                    _pool_size(inputs.parallel), override_reason=override)
-    gha.set_output("version", result.deploy.version)
-    gha.set_output("functions", json.dumps(result.deploy.functions(), separators=(",", ":")))
-    gha.set_output("rollout", json.dumps(result.details(), separators=(",", ":")))
-    gha.add_summary(summary(result.deploy, result))
-    if result.ok:
-        metrics_summary(inputs.config, inputs.environment)
-    check_delivery(result)
+    with context.cancellation().watch():  # a signal: restore, record, report, exit
+        override = _override(inputs.override_freeze, inputs.reason)
+        result = deploy(inputs.config, inputs.version, inputs.environment,
+                        _pool_size(inputs.parallel), override_reason=override)
+        gha.set_output("version", result.deploy.version)
+        gha.set_output("functions", json.dumps(result.deploy.functions(), separators=(",", ":")))
+        gha.set_output("rollout", json.dumps(result.details(), separators=(",", ":")))
+        gha.add_summary(summary(result.deploy, result))
+        if result.ok:
+            metrics_summary(inputs.config, inputs.environment)
+        check_delivery(result)
     return Result(_json(result), _text(result))
 
 
@@ -186,11 +202,17 @@ def deploy(
         delivery = _deploy_lambdas(env_s3, cfg, env, version, parallel=parallel, on_step=on_step)
     except Exception as exc:
         message = exc.message if isinstance(exc, VaultActionsError) else repr(exc)
-        ledger.record(version, "deploy_failed", env.name, ctx,
-                      details={"error": message, "changed": False})
+        recorded = record_safely(lambda: ledger.record(
+            version, "deploy_failed", env.name, ctx, details={"error": message, "changed": False}
+        ))
         tracker.finish("failure", f"refused: {message}")
+        if recorded is not None:
+            log.error("the ledger did not record this refusal: %s", recorded)
         raise
-    _record_outcome(ledger, ctx, journey, env, delivery)
+    unrecorded = record_safely(lambda: _record_outcome(ledger, ctx, journey, env, delivery))
+    if unrecorded is not None:
+        delivery = dataclasses.replace(
+            delivery, deploy=dataclasses.replace(delivery.deploy, unrecorded=unrecorded))
     tracker.finish("success" if delivery.ok else "failure", _headline(delivery))
     if delivery.ok and env.name == cfg.promotion_order[-1].name and context.in_actions():
         _promote_release(tracker, version)
@@ -222,7 +244,24 @@ def _deploy_lambdas(
         aws.client("lambda", env.region), aws.client("cloudwatch", env.region),
         Vault(s3, env.bucket, env.region), env, version,
         root=cfg.root, parallel=parallel, on_step=on_step,
+        cancel=context.cancellation(),
     )
+
+
+def record_safely(write: Callable[[], object]) -> str | None:
+    """Run a ledger write; None when it worked, else why it failed (never raised: the
+    deploy's state must still be reported)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from vault_actions.integrations import aws
+
+    try:
+        write()
+    except ClientError as exc:
+        return aws.describe(exc)
+    except (BotoCoreError, VaultActionsError) as exc:
+        return str(exc)
+    return None
 
 
 def github_client(ctx: context.RunContext, env: Environment) -> Github | None:
@@ -376,9 +415,11 @@ def _headline(delivery: RolloutResult) -> str:
 
 def failure_headline(result: DeployResult) -> str:
     """``failed in qa (a, b); previous release restored`` — or what was NOT restored."""
-    failed = ", ".join(s.service for s in result.having("failed", "restore_failed"))
     stuck = ", ".join(s.function for s in result.having("restore_failed"))
     restored = f"NOT restored: {stuck}" if stuck else "previous release restored"
+    if result.cancelled:
+        return f"cancelled in {result.environment} ({result.cancelled}); {restored}"
+    failed = ", ".join(s.service for s in result.having("failed", "restore_failed"))
     return f"failed in {result.environment} ({failed}); {restored}"
 
 
@@ -386,41 +427,59 @@ def check_delivery(delivery: RolloutResult) -> None:
     """DeployError saying where a rollout died, or what failed (``check_result``)."""
     from vault_actions.deliver.rollout import check_rollout
 
-    check_rollout(delivery)
+    try:
+        check_rollout(delivery)
+    except DeployError as exc:
+        trip = delivery.trip
+        if trip is not None and trip.kind == "interrupted" and trip.name.startswith("SIG"):
+            raise Cancelled(exc.message, exc.hint, signal=trip.name) from None
+        raise
     check_result(delivery.deploy)
 
 
 def check_result(result: DeployResult) -> None:
-    """DeployError naming what failed, what was restored and what must be fixed by hand."""
-    if result.ok:
+    """An error naming what failed, what was restored and what must be fixed by hand
+    (with the command for each); Cancelled (exit 130/143) when a signal stopped it."""
+    if result.ok and result.unrecorded is None:
         return
-    failed = "; ".join(f"{s.service} ({s.function}): {s.error}" for s in result.having("failed"))
+    if result.ok:
+        raise VaultError(
+            f"v{result.version} is live in {result.environment}, but the ledger did not "
+            f"record it: {result.unrecorded}",
+            "rerun the deploy once the vault is reachable: the functions already serve "
+            f"v{result.version}, and the rerun records `deployed`",
+        )
     restored = ", ".join(
         f"{s.function}:{s.alias} → {s.function_version or '(alias removed)'}"
         for s in result.having("restored")
     )
     stuck = result.having("restore_failed")
-    message = f"v{result.version} failed to deploy to {result.environment}: {failed}"
+    if result.cancelled:
+        message = f"v{result.version}: the deploy to {result.environment} was cancelled " \
+                  f"({result.cancelled})"
+    else:
+        failed = "; ".join(
+            f"{s.service} ({s.function}): {s.error}" for s in result.having("failed")
+        )
+        message = f"v{result.version} failed to deploy to {result.environment}: {failed}"
     if restored:
         message += f"; restored: {restored}"
     if stuck:
-        raise DeployError(
-            message + "; NOT restored: "
-            + "; ".join(f"{s.function}:{s.alias} ({s.error})" for s in stuck),
-            "the environment serves a mixed release: point those aliases back by hand ("
-            + "; ".join(
-                f"aws lambda update-alias --function-name {s.function} --name {s.alias} "
-                f"--function-version {s.previous}" if s.previous else
-                f"aws lambda delete-alias --function-name {s.function} --name {s.alias}"
-                for s in stuck
-            )
-            + ")",
-        )
-    raise DeployError(
-        message,
-        "the environment serves its previous release; fix the cause and rerun the deploy "
-        "(functions already on this release are skipped)",
-    )
+        message += "; NOT restored: " + "; ".join(f"{s.function}:{s.alias} ({s.error})"
+                                                  for s in stuck)
+    if result.unrecorded:
+        message += f"; the ledger did not record this: {result.unrecorded}"
+    if stuck:
+        hint = ("the environment serves a mixed release: point those aliases back by hand:\n"
+                + "\n".join(f"    {s.fix()}" for s in stuck))
+    elif result.cancelled:
+        hint = "the environment serves its previous release; rerun the deploy when ready"
+    else:
+        hint = ("the environment serves its previous release; fix the cause and rerun the "
+                "deploy (functions already on this release are skipped)")
+    if result.cancelled:
+        raise Cancelled(message, hint, signal=result.cancelled)
+    raise DeployError(message, hint)
 
 
 def _text(delivery: RolloutResult) -> str:
@@ -445,6 +504,7 @@ def summary(result: DeployResult, delivery: RolloutResult | None = None) -> str:
     """The step-summary table: service, function, alias → version, CodeSha256, status;
     then the rollout's steps (and where it died) when it was gradual."""
     icon = "🚀" if result.ok else "⛔"
+    title = f"Deploy cancelled ({result.cancelled})" if result.cancelled else "Deploy"
     rows = [
         f"| {s.service} | `{s.function}` | `{s.alias}` → {s.function_version or '—'} | "
         f"`{s.code_sha256}` | {s.status} |"
@@ -452,15 +512,31 @@ def summary(result: DeployResult, delivery: RolloutResult | None = None) -> str:
     ]
     return "\n".join(
         [
-            f"### {icon} Deploy: v{result.version} → {result.environment}",
+            f"### {icon} {title}: v{result.version} → {result.environment}",
             "",
             "| service | function | alias → version | CodeSha256 | status |",
             "| --- | --- | --- | --- | --- |",
             *rows,
             *(_rollout_summary(delivery) if delivery and delivery.strategy != "all-at-once"
               else ()),
+            *_by_hand(result),
         ]
     )
+
+
+def _by_hand(result: DeployResult) -> list[str]:
+    """What the summary must say besides the table: aliases NOT restored, with the
+    command that fixes each, and a ledger that could not record the outcome."""
+    lines = []
+    stuck = result.having("restore_failed")
+    if stuck:
+        lines += ["", f"**NOT restored** — {plural(len(stuck), 'alias', 'aliases')} still "
+                  f"serve v{result.version}; put each back by hand:", "", "```sh",
+                  *(s.fix() for s in stuck), "```"]
+    if result.unrecorded:
+        lines += ["", "⚠️ The ledger did not record this deploy: "
+                  + markdown_cell(result.unrecorded)]
+    return lines
 
 
 def _rollout_summary(delivery: RolloutResult) -> list[str]:
