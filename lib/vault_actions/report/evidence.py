@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FAILING_CHECKS = 3  # failed smoke checks named in a stop's reason
+# Events that give a version traffic in an environment: a change reaches it with the
+# first of them (a canary's first shift, even one that an alarm then rolls back).
+ARRIVALS = LIVE_EVENTS | {"traffic_shifted"}
 
 
 @dataclass(frozen=True)
@@ -232,16 +235,28 @@ class Stage:
 
     @property
     def rollout(self) -> Any:
-        """The rollout the deploy recorded (``details.rollout``), if any."""
-        return self.deployed.details.get("rollout") if self.deployed else None
+        """The rollout recorded by the deploy, or by the smoke failure that stopped it
+        (``details.rollout``), or the traffic share a canary reached; None: all at once."""
+        for event in (self.deployed, self.smoke):
+            if event is not None and event.details.get("rollout"):
+                return event.details["rollout"]
+        if self.deployed is not None and self.deployed.event == "traffic_shifted":
+            return {k: v for k, v in self.deployed.details.items() if k in ("strategy", "weight")}
+        return None
 
     @property
     def rollout_text(self) -> str:
         """``strategy canary, percent 10, bake_minutes 5`` ('' without a rollout)."""
         rollout = self.rollout
-        if isinstance(rollout, dict):
-            return ", ".join(f"{k} {v}" for k, v in rollout.items())
-        return str(rollout) if rollout else ""
+        if not isinstance(rollout, dict):
+            return str(rollout) if rollout else ""
+        steps = rollout.get("steps")
+        weights = [f"{s['weight']}%" for s in steps if isinstance(s, dict) and "weight" in s] \
+            if isinstance(steps, list) else []
+        parts = [str(rollout.get("strategy") or "rollout")]
+        parts += [" → ".join(weights)] if weights else []
+        parts += [f"{rollout['weight']}%"] if "weight" in rollout else []
+        return " ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data."""
@@ -443,7 +458,7 @@ def gather(
     book = _Book(cfg, events, proofs, tuple(track(cfg, journeys.values())))
     changes = []
     for journey in journeys.values():
-        first = next((e for e in journey.in_environment(environment) if e.event in LIVE_EVENTS),
+        first = next((e for e in journey.in_environment(environment) if e.event in ARRIVALS),
                      None)
         if first is not None and first.time in period:
             changes.append(book.change(journey, first, commits))
@@ -455,7 +470,7 @@ def gather(
 
 def _stage(journey: Journey, environment: str, proofs: Mapping[str, Proof]) -> Stage:
     events = journey.in_environment(environment)
-    deployed = next((e for e in reversed(events) if e.event in LIVE_EVENTS), None)
+    deployed = next((e for e in reversed(events) if e.event in ARRIVALS), None)
     smoke = next((e for e in reversed(events) if e.event in ("smoke_passed", "smoke_failed")),
                  None)
     rolled = journey.last("rolled_back", environment)
@@ -465,12 +480,15 @@ def _stage(journey: Journey, environment: str, proofs: Mapping[str, Proof]) -> S
 
 
 def _outcome(journey: Journey, env: str, events: Sequence[Event]) -> str:
-    """``live``, ``rolled back``, ``died in qa``, or ``replaced by v1.2.4``."""
+    """``live``, ``rolled back``, ``died in prod, rolled back``, ``died in qa``, or
+    ``replaced by v1.2.4``."""
     death = journey.death
-    if journey.standing(env) is None and journey.last("rolled_back", env) is not None:
-        return "rolled back"
+    rolled = journey.standing(env) is None and journey.last("rolled_back", env) is not None
     if death is not None:
-        return f"died in {death.environment}" if death.environment else "cancelled"
+        died = f"died in {death.environment}" if death.environment else "cancelled"
+        return f"{died}, rolled back" if rolled and death.environment == env else died
+    if rolled:
+        return "rolled back"
     now = live_versions(events).get(env)
     if now == journey.version:
         return "live"
@@ -545,6 +563,7 @@ def why(event: Event) -> str:
         if details.get(key):
             return f"{key}: {details[key]}"
     return {"smoke_failed": "smoke test failed", "rolled_back": "rolled back",
+            "withdrawn": "withdrawn by a rollback",
             "cancelled": "run cancelled", "rejected": "rejected"}.get(event.event, event.event)
 
 

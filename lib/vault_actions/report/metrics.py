@@ -4,8 +4,8 @@
 - lead time for changes: from a change's first (oldest) commit to its deploy there;
 - change failure rate: changes that died there or after (a failed smoke test, a rejection, a
   cancelled run) or were rolled back, over all changes;
-- time to restore: from a failed change's deploy to its rollback, or else to the next
-  version's deploy there.
+- time to restore: from a failed change's deploy to its rollback, or else to the arrival
+  there of a version that did not fail.
 
 Medians, as DORA reports them; every per-change figure is listed beside them.
 """
@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vault_actions.promotion.journey import Journey
-from vault_actions.report.evidence import Change, Evidence
+from vault_actions.report.evidence import ARRIVALS, Change, Evidence
 from vault_actions.report.period import Period
-from vault_actions.store.ledger import LIVE_EVENTS, Event, order
+from vault_actions.store.ledger import Event, order
 
 DAY = 86400.0
 
@@ -163,13 +163,13 @@ def compute(
     changes = evidence.changes
     failed = [c for c in changes if _failed(c, journeys[c.version])]
     env = evidence.environment
-    arrivals = [e for e in events if e.environment == env and e.event in LIVE_EVENTS]
+    arrivals = [e for e in events if e.environment == env and e.event in ARRIVALS]
     return Metrics(
         env, since, until,
         tuple(c.version for c in changes),
         tuple(_lead_time(c) for c in changes),
         tuple(c.version for c in failed),
-        tuple(_restore(c, arrivals) for c in failed),
+        tuple(_restore(c, arrivals, {f.version for f in failed}) for c in failed),
     )
 
 
@@ -190,12 +190,13 @@ def _lead_time(change: Change) -> Timed:
                  f"first commit {first.isoformat()}")
 
 
-def _restore(change: Change, arrivals: Sequence[Event]) -> Timed:
+def _restore(change: Change, arrivals: Sequence[Event], failed: set[str]) -> Timed:
+    """Until the change was rolled back, else until a version that did not fail arrived."""
     start = change.deployed.time
     if change.rolled_back is not None:
         return Timed(change.version, (change.rolled_back.time - start).total_seconds(),
                      "rolled back")
-    later = next((e for e in arrivals if e.version != change.version and e.time > start), None)
+    later = next((e for e in arrivals if e.version not in failed and e.time > start), None)
     if later is None:
         return Timed(change.version, None, "not restored yet")
     return Timed(change.version, (later.time - start).total_seconds(),

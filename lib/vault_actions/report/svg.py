@@ -16,7 +16,7 @@ from vault_actions.report.status import Stage, outcome, stage, track
 from vault_actions.text import html_text
 
 CELL_W, CELL_H, GAP = 150, 58, 14
-LABEL_W, END_W, PAD = 110, 230, 16
+LABEL_W, END_W, PAD = 110, 270, 16
 
 
 @dataclass(frozen=True)

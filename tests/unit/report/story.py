@@ -1,7 +1,7 @@
 """The auditor's fixture: the manual's story plus a canary rolled back in PROD, at exact times.
 
 v1.0.0 dies in QA, v1.0.1 is rejected at UAT, v1.0.2 goes live in PROD (and DR), v1.0.3's
-canary trips an alarm in PROD and is rolled back, v1.0.4 goes live. A real git repository
+canary trips an alarm in PROD at 10% (it dies there) and is rolled back, v1.0.4 goes live. A real git repository
 holds the commits behind the release tags, with the authors and times below, so every
 figure the tests expect can be worked out by hand.
 """
@@ -40,7 +40,8 @@ COMMITS = [
 FAILED_CHECK = {"name": "health", "method": "GET", "url": "https://qa.example/health",
                 "ok": False, "status": 500, "latency_ms": 12, "attempts": 3,
                 "reason": "expected status 200, got 500"}
-CANARY = {"strategy": "canary", "percent": 10, "bake_minutes": 5}
+TRIP = {"alarm": "prod-5xx", "weight": 10, "trip": "alarm"}
+CANARY = {"strategy": "canary", "steps": [{"weight": 10, "after_seconds": 0.0}], "trip": TRIP}
 
 
 def _gate(by: str, run: int) -> dict[str, Any]:
@@ -81,9 +82,14 @@ STORY: list[tuple[Any, ...]] = [
     ("2026-03-03T10:40", "1.0.3", "approved", "uat", _gate("qa-lead", 5), 5),
     ("2026-03-03T10:41", "1.0.3", "deployed", "uat", {}, 5),
     ("2026-03-03T11:00", "1.0.3", "approved", "prod", _gate("manager", 5), 5),
-    ("2026-03-03T11:01", "1.0.3", "deployed", "prod", {"rollout": CANARY}, 5),
-    ("2026-03-03T11:06", "1.0.3", "rolled_back", "prod",
-     {"reason": "alarm prod-5xx went to ALARM at 10%", "alarm": "prod-5xx", "percent": 10}, 5),
+    # the canary's shape (cli/commands/deploy.py): a 10% shift, the alarm kills the version
+    # (smoke_failed with the trip and the rollout) and every alias is restored
+    ("2026-03-03T11:01", "1.0.3", "traffic_shifted", "prod",
+     {"weight": 10, "strategy": "canary", "alias": "live"}, 5),
+    ("2026-03-03T11:06", "1.0.3", "smoke_failed", "prod",
+     {**TRIP, "rollout": CANARY, "reason": "died in prod at 10%: alarm prod-5xx"}, 5),
+    ("2026-03-03T11:06:30", "1.0.3", "rolled_back", "prod",
+     {**TRIP, "alias": "live", "restored": []}, 5),
     *_passing("1.0.4", "2026-03-04", 9, 6),
     ("2026-03-04T09:40", "1.0.4", "approved", "uat", _gate("qa-lead", 6), 6),
     ("2026-03-04T09:41", "1.0.4", "deployed", "uat", {}, 6),

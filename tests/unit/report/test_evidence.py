@@ -65,10 +65,12 @@ def test_each_change_that_reached_prod_has_its_commits_approvals_and_stages(
     assert stages["uat"].smoke_result == "none"
     assert stages["dr"].deployed.event == "dr_synced"  # type: ignore[union-attr]
 
-    assert canary.outcome == "rolled back"
-    assert canary.rolled_back.at == "2026-03-03T11:06:00.000000+00:00"  # type: ignore[union-attr]
+    assert canary.outcome == "died in prod, rolled back"
+    assert canary.deployed.event == "traffic_shifted"  # it reached PROD with 10% of traffic
+    assert canary.rolled_back.at == "2026-03-03T11:06:30.000000+00:00"  # type: ignore[union-attr]
     prod = next(s for s in canary.stages if s.environment == "prod")
-    assert prod.rollout == story.CANARY
+    assert prod.rollout == story.CANARY and prod.rollout_text == "canary 10%"
+    assert prod.smoke_result == "failed"
     assert first.outcome == "replaced by v1.0.4" and live.outcome == "live"
     assert first.runs == [f"{story.RUN}3", f"{story.RUN}4"]
     assert found.compliant and not found.lacking
@@ -83,8 +85,8 @@ def test_the_stopped_versions_say_where_when_and_why(tmp_path: Path, issuer: Any
         ("1.0.0", "qa", "failed", "2026-03-01T09:31", "octocat",
          "health: expected status 200, got 500"),
         ("1.0.1", "uat", "rejected", "2026-03-01T16:00", "manager", "Biz Logic Error"),
-        ("1.0.3", "prod", "rolled back", "2026-03-03T11:06", "octocat",
-         "alarm prod-5xx went to ALARM at 10%"),
+        ("1.0.3", "prod", "failed", "2026-03-03T11:06", "octocat",
+         "died in prod at 10%: alarm prod-5xx"),
     ]
 
 

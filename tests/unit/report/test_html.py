@@ -60,13 +60,14 @@ def test_the_report_in_a_browser_shows_every_version_death_and_approver(
     text = " ".join(visible_text(dom).split())
     for version in story.VERSIONS:
         assert f"v{version}" in text
-    for death in ("died in QA", "died in UAT", "health: expected status 200, got 500",
-                  "Biz Logic Error", "alarm prod-5xx went to ALARM at 10%", "ROLLED BACK"):
+    for death in ("died in QA", "died in UAT", "died in PROD", "Biz Logic Error",
+                  "health: expected status 200, got 500", "died in prod at 10%: alarm prod-5xx",
+                  "rolled back 2026-03-03 11:06:30 UTC", "canary 10%"):
         assert death in text, death
     for approver in story.APPROVERS:
         assert approver in text
-    assert "Deployment frequency" in text and "5 min 0 s" in text
-    assert text.count("RIP") >= 2  # a headstone for each dead version in the graveyard
+    assert "Deployment frequency" in text and "5 min 30 s" in text
+    assert text.count("RIP") >= 3  # a headstone for each dead version in the graveyard
     assert "verified: manager" in text and "verified: qa-lead" in text
     assert "every change (3) has an independent, verified approval" in text
 

@@ -41,13 +41,13 @@ def test_the_four_keys_on_the_story(tmp_path: Path, issuer: Any) -> None:
     assert [t.seconds for t in found.lead_times] == [
         24 * HOUR + MINUTE, HOUR + MINUTE, 24 * HOUR + MINUTE]
     assert found.lead_time == 24 * HOUR + MINUTE
-    # v1.0.3's canary was rolled back: 1 of 3
+    # v1.0.3's canary died in PROD and was rolled back: 1 of 3
     assert found.failures == ("1.0.3",)
     assert found.failure_rate == 1 / 3
-    # deployed 11:01, rolled back 11:06
+    # first shift to 10% at 11:01, every alias restored at 11:06:30
     assert [(t.version, t.seconds, t.note) for t in found.restores] == [
-        ("1.0.3", 5 * MINUTE, "rolled back")]
-    assert found.time_to_restore == 5 * MINUTE
+        ("1.0.3", 5.5 * MINUTE, "rolled back")]
+    assert found.time_to_restore == 5.5 * MINUTE
 
 
 def test_a_failed_smoke_test_in_prod_is_restored_by_the_next_deploy(
@@ -63,10 +63,11 @@ def test_a_failed_smoke_test_in_prod_is_restored_by_the_next_deploy(
                   repo=story.repo(tmp_path / "repo")).metrics
 
     assert found.failures == ("1.0.2", "1.0.3")
-    # v1.0.2 deployed 03-02 09:01; the next arrival in PROD is v1.0.3 at 03-03 11:01
-    assert found.restores[0].seconds == 26 * HOUR
-    assert found.restores[0].note == "v1.0.3 deployed"
-    assert found.time_to_restore == (26 * HOUR + 5 * MINUTE) / 2
+    # v1.0.2 deployed 03-02 09:01; v1.0.3's canary failed too, so PROD was restored only
+    # when v1.0.4 arrived, 03-04 10:01
+    assert found.restores[0].seconds == 49 * HOUR
+    assert found.restores[0].note == "v1.0.4 deployed"
+    assert found.time_to_restore == (49 * HOUR + 5.5 * MINUTE) / 2
 
 
 def test_an_open_period_runs_from_the_first_event_to_now(tmp_path: Path, issuer: Any) -> None:
@@ -102,12 +103,12 @@ def test_vault_metrics_json(story_vault: Path, tmp_path: Path,  # noqa: F811
     assert data["deployment_frequency"]["per_week"] == 5.25
     assert data["lead_time"]["median_seconds"] == 24 * HOUR + MINUTE
     assert data["change_failure_rate"] == {"rate": 1 / 3, "failed": 1, "versions": ["1.0.3"]}
-    assert data["time_to_restore"]["median_seconds"] == 5 * MINUTE
+    assert data["time_to_restore"]["median_seconds"] == 5.5 * MINUTE
 
 
 def test_metrics_rows_for_people(tmp_path: Path, issuer: Any) -> None:
     rows = compute(tmp_path, issuer).rows()
     assert rows[0] == ("Deployment frequency", "5.25 per week", "3 in 4.0 days")
     assert rows[2] == ("Change failure rate", "33%", "1 of 3 changes (v1.0.3)")
-    assert rows[3][1] == "5 min 0 s"
+    assert rows[3][1] == "5 min 30 s"
 

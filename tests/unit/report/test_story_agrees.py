@@ -42,7 +42,7 @@ def test_evidence_metrics_report_and_status_tell_the_same_story(
     # the story itself, as status tells it
     assert list(status) == story.VERSIONS
     assert [status[v]["outcome"] for v in story.VERSIONS] == [
-        "Died in QA", "Died in UAT", "Success", "Rolled back in PROD", "Success"]
+        "Died in QA", "Died in UAT", "Success", "Died in PROD", "Success"]
     assert live["prod"] == "1.0.4"
 
     # changes to PROD: status's versions that reached prod, in the same order
@@ -56,21 +56,23 @@ def test_evidence_metrics_report_and_status_tell_the_same_story(
 
     # the dead of status are the stopped versions of the evidence, where and when they died
     dead = {v: (s["died_in"], s["death"]["at"]) for v, s in status.items() if s["death"]}
-    stopped = {s["version"]: (s["environment"], s["at"]) for s in evidence["stopped"]
-               if s["event"] != "rolled_back"}
-    assert dead == stopped == {"1.0.0": ("qa", dead["1.0.0"][1]),
-                               "1.0.1": ("uat", dead["1.0.1"][1])}
-    # the rolled-back canary: status's outcome, the evidence's stop, the metrics' failure
-    rolled = [v for v, s in status.items() if s["outcome"].startswith("Rolled back")]
-    assert rolled == [s["version"] for s in evidence["stopped"] if s["event"] == "rolled_back"]
-    assert rolled == metrics["change_failure_rate"]["versions"] == ["1.0.3"]
-    stage = next(e for e in status["1.0.3"]["environments"] if e["environment"] == "prod")
-    assert stage["state"] == "rolled_back"
+    stopped = {s["version"]: (s["environment"], s["at"]) for s in evidence["stopped"]}
+    assert dead == stopped
+    assert {v: where for v, (where, _) in dead.items()} == {
+        "1.0.0": "qa", "1.0.1": "uat", "1.0.3": "prod"}
+    # the canary: dead in PROD for status, a failed change for the metrics, rolled back
+    # (when every alias was restored) for the evidence and the restore time
+    in_prod = [v for v, (where, _) in dead.items() if where == "prod"]
+    assert in_prod == metrics["change_failure_rate"]["versions"] == ["1.0.3"]
     change = next(c for c in evidence["changes"] if c["version"] == "1.0.3")
-    assert stage["at"] == change["rolled_back_at"]
+    rollback = next(e for e in status["1.0.3"]["events"] if e["event"] == "rolled_back")
+    assert change["rolled_back_at"] == rollback["at"]
+    assert change["outcome"] == "died in prod, rolled back"
+    shifted = next(e for e in status["1.0.3"]["events"] if e["event"] == "traffic_shifted")
+    assert change["deployed_at"] == shifted["at"]
     restore = metrics["time_to_restore"]["failures"][0]["seconds"]
-    assert restore == (story.moment("2026-03-03T11:06") - story.moment("2026-03-03T11:01")
-                       ).total_seconds()
+    assert restore == (story.moment(rollback["at"][:19]) - story.moment(shifted["at"][:19])
+                       ).total_seconds() == 330
 
     # approvals: status's approvers per environment are the evidence's, by the same names
     for c in evidence["changes"]:
@@ -83,7 +85,7 @@ def test_evidence_metrics_report_and_status_tell_the_same_story(
     for version in story.VERSIONS:
         assert f"v{version}" in text
     assert "died in QA" in text and "died in UAT" in text
-    assert "ROLLED BACK" in text and "alarm prod-5xx went to ALARM at 10%" in text
+    assert "died in PROD" in text and "died in prod at 10%: alarm prod-5xx" in text
     assert f"{len(changes)} in 4.0 days" in text
     assert "1 of 3 changes (v1.0.3)" in text
     for approver in story.APPROVERS:
