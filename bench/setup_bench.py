@@ -1,9 +1,11 @@
 """Benchmark: the composite actions' cold set-up (a private venv with the suite installed).
 
-Times, in the same run, the actions' bootstrap (``uv venv`` + ``uv pip install -r
-pyproject.toml`` + a ``.pth`` pointing at the suite's ``lib/``, with an empty uv cache, as
-on a fresh runner) against the plain alternative (``python -m venv`` + ``pip install
-<suite>`` with an empty pip cache), then the warm uv case (a later job reuses uv's cache).
+Times, in the same run, the actions' bootstrap (``action-bootstrap.sh``: ``uv venv`` +
+``uv pip install --require-hashes -r requirements.lock`` + a ``.pth`` pointing at the
+suite's ``lib/``, with an empty uv cache, as on a fresh runner, then with a warm one: a
+later job reuses uv's cache) against the unlocked install it replaced (``-r pyproject.toml``,
+no hashes) and the plain alternative (``python -m venv`` + ``pip install <suite>`` with an
+empty pip cache). Prints the lock file's size.
 Also times ``vault --help`` (must stay under 0.15 s: no boto3 or PyGithub at start-up).
 Needs the package registry. Not a test: run ``python bench/setup_bench.py``.
 """
@@ -26,7 +28,19 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - start
 
 
-def uv_setup(work: Path, cache: Path) -> float:
+def bootstrap(work: Path, cache: Path, run: str) -> float:
+    """The actions' own bootstrap script, hash-checked, in a fresh RUNNER_TEMP."""
+    import os
+
+    runner = work / f"runner-{run}"
+    runner.mkdir()
+    env = {**os.environ, "UV_CACHE_DIR": str(cache), "RUNNER_TEMP": str(runner),
+           "GITHUB_OUTPUT": str(runner / "output"), "PYTHON": sys.executable}
+    return timed(["bash", str(SUITE / "action-bootstrap.sh")], env)
+
+
+def unlocked_setup(work: Path, cache: Path) -> float:
+    """What the actions did before the lock: ``-r pyproject.toml``, open ranges, no hashes."""
     import os
 
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
@@ -35,17 +49,10 @@ def uv_setup(work: Path, cache: Path) -> float:
     shutil.rmtree(venv, ignore_errors=True)
     python = str(venv / "bin/python")
     seconds = timed([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], env)
-    seconds += timed(
+    return seconds + timed(
         [uv, "pip", "install", "--quiet", "--python", python, "-r", str(SUITE / "pyproject.toml")],
         env,
     )
-    start = time.perf_counter()
-    site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()
-    (Path(site) / "vault-actions.pth").write_text(f"{SUITE / 'lib'}\n")
-    return seconds + time.perf_counter() - start
 
 
 def pip_setup(work: Path) -> float:
@@ -66,15 +73,23 @@ def help_time(venv: Path, rounds: int = 5) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        cold = uv_setup(work, work / "uv-cache")
-        warm = uv_setup(work, work / "uv-cache")
+        cold = bootstrap(work, work / "uv-cache", "cold")
+        warm = bootstrap(work, work / "uv-cache", "warm")
+        unlocked_cold = unlocked_setup(work, work / "uv-cache-unlocked")
+        unlocked_warm = unlocked_setup(work, work / "uv-cache-unlocked")
         pip = pip_setup(work)
         help_s = help_time(work / "uv-venv")
-    print(f"action set-up, cold (uv, empty cache): {cold:6.2f} s")
-    print(f"action set-up, warm uv cache:          {warm:6.2f} s")
-    print(f"pip + venv, no cache (the alternative): {pip:6.2f} s")
-    print(f"ratio uv cold / pip:                   {cold / pip:6.2f}x")
-    print(f"vault --help:                          {help_s * 1000:6.0f} ms (limit 150 ms)")
+    lock = (SUITE / "requirements.lock").stat().st_size
+    print(f"action set-up, cold (hash-checked lock, empty uv cache): {cold:6.2f} s")
+    print(f"action set-up, warm uv cache (hash-checked lock):        {warm:6.2f} s")
+    print(f"before the lock (-r pyproject.toml), cold / warm:        {unlocked_cold:6.2f} s / "
+          f"{unlocked_warm:.2f} s")
+    print(f"pip + venv, no cache (the alternative):                  {pip:6.2f} s")
+    print(f"ratio locked cold / unlocked cold:                       {cold / unlocked_cold:6.2f}x")
+    print(f"ratio locked cold / pip:                                 {cold / pip:6.2f}x")
+    print(f"requirements.lock:                                       {lock / 1024:6.1f} KiB")
+    print(f"vault --help:                                            {help_s * 1000:6.0f} ms "
+          "(limit 150 ms)")
 
 
 if __name__ == "__main__":
