@@ -65,8 +65,8 @@ def pip_setup(work: Path) -> float:
     )
 
 
-def help_time(venv: Path, rounds: int = 5) -> float:
-    vault = [str(venv / "bin/python"), "-m", "vault_actions", "--help"]
+def help_time(python: str, rounds: int = 5) -> float:
+    vault = [python, "-m", "vault_actions", "--help"]
     return min(timed(vault) for _ in range(rounds))
 
 
@@ -78,7 +78,8 @@ def main() -> None:
         unlocked_cold = unlocked_setup(work, work / "uv-cache-unlocked")
         unlocked_warm = unlocked_setup(work, work / "uv-cache-unlocked")
         pip = pip_setup(work)
-        help_s = help_time(work / "uv-venv")
+        output = (work / "runner-warm" / "output").read_text()
+        help_s = help_time(output.strip().removeprefix("python="))
     lock = (SUITE / "requirements.lock").stat().st_size
     print(f"action set-up, cold (hash-checked lock, empty uv cache): {cold:6.2f} s")
     print(f"action set-up, warm uv cache (hash-checked lock):        {warm:6.2f} s")
