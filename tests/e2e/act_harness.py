@@ -65,12 +65,17 @@ def suite_copy() -> Path:
     return target
 
 
+# The release commit `vault init` pins the callers to in the e2e run (--sha).
+SUITE_SHA = "e2e0" * 10
+
+
 def local_repositories() -> list[str]:
-    """``--local-repository`` values: the suite at @v1 and a stand-in per pinned action."""
+    """``--local-repository`` values: the suite at @v1 and at the callers' pinned SHA, and
+    a stand-in per pinned action."""
     pins: set[tuple[str, str]] = set()
     for path in [*REPO_ROOT.glob("action-*/action.yml"), *REPO_ROOT.glob("workflows-templates/*.yml")]:
         pins.update(_PINNED.findall(path.read_text()))
-    values = [f"{SUITE}@v1={suite_copy()}"]
+    values = [f"{SUITE}@v1={suite_copy()}", f"{SUITE}@{SUITE_SHA}={suite_copy()}"]
     for action, sha in sorted(pins):
         values.append(f"{action}@{sha}={STUBS / STUB_OF[action]}")
     return values

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import AWS_ENV, GIT_ENV, MotoServer, git, make_vault_bucket
-from tests.e2e.act_harness import ActRun, FakeGitHub, act_available, run_act
+from tests.e2e.act_harness import SUITE_SHA, ActRun, FakeGitHub, act_available, run_act
 from vault_actions.cli.main import main
 from vault_actions.demo.emulator import FunctionServer
 from vault_actions.integrations import aws
@@ -181,7 +181,8 @@ def consumer(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) 
     repo = root / "shop"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
-    assert main(["init", "--dir", str(repo), "--ref", "v1", "--role-arn-prefix", PREFIX]) == 0
+    assert main(["init", "--dir", str(repo), "--ref", "v1", "--sha", SUITE_SHA,
+                 "--role-arn-prefix", PREFIX]) == 0
     (repo / "vault.yml").write_text(vault_yml(bucket, dr_bucket, {e: s.url for e, s in servers.items()}))
     (repo / "services/price-fetcher/src").mkdir(parents=True)
     (repo / "services/price-fetcher/build.py").write_text(BUILD_PY)

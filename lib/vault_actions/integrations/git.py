@@ -206,6 +206,17 @@ def push_tag(
     )
 
 
+def remote_tag_commit(url: str, tag: str, cwd: Path | str = ".") -> str | None:
+    """The commit ``tag`` names in the repository at ``url`` (peeled), or None."""
+    out = run(["ls-remote", "--tags", url, f"refs/tags/{tag}", f"refs/tags/{tag}^{{}}"], cwd,
+              hint=f"check that {url} is reachable and has the tag {tag}")
+    refs: dict[str, str] = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition("\t")
+        refs[ref] = sha
+    return refs.get(f"refs/tags/{tag}^{{}}") or refs.get(f"refs/tags/{tag}")
+
+
 def is_clean(repo: Path | str) -> bool:
     """True when the work tree has no staged, modified or untracked (non-ignored) files."""
     return not changes(repo)

@@ -1,7 +1,9 @@
 """``vault init``'s scaffold: caller workflows and a vault.yml for the repository it reads.
 
-The callers use the suite's reusable workflows pinned to one ref (the suite's version by
-default), so a repository upgrades the whole pipeline by changing one ref in three files.
+The callers use the suite's reusable workflows pinned to the full SHA of one release
+commit, the version in a comment (the release commit pins the actions it calls the same
+way: scripts/release.py), so a repository upgrades the whole pipeline by changing one pin
+in three files, and a pin pins every line of code it runs.
 The vault.yml lists the services found in ``services/*``, ``packages/*``, ``apps/*`` (or
 the repository itself) with their build commands and dist folders; what cannot be known
 is written as a placeholder that ``vault validate`` refuses until it is filled in.
@@ -21,6 +23,7 @@ from vault_actions.errors import ConfigError
 WORKFLOWS = ("release.yml", "dr-sync.yml", "gate.yml")
 _SUITE = re.compile(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+")
 _REF = re.compile(r"[A-Za-z0-9._/-]+")
+_SHA = re.compile(r"[0-9a-f]{40}")
 _ROLE_PREFIX = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]*")
 _FUNCTIONS = re.compile(r"__FUNCTIONS:([a-z0-9-]+)__")
 SERVICE_FOLDERS = ("services", "packages", "apps")
@@ -203,6 +206,7 @@ class Settings:
 
     suite: str
     ref: str
+    sha: str  # the commit ``ref`` names: what the callers pin
     branch: str
     config: str
     region: str
@@ -217,7 +221,8 @@ class Settings:
         """Refuse values that would break the YAML or point at nothing."""
         checks = [
             ("--suite", self.suite, _SUITE, "OWNER/REPO of vault-actions"),
-            ("--ref", self.ref, _REF, "a tag or SHA of the suite, e.g. v1.0.0"),
+            ("--ref", self.ref, _REF, "a release tag of the suite, e.g. v1.0.0"),
+            ("--sha", self.sha, _SHA, "the full 40-character commit SHA --ref names"),
             ("--branch", self.branch, _REF, "the default branch, e.g. main"),
             ("--role-arn-prefix", self.role_prefix, _ROLE_PREFIX,
              "arn:aws:iam::<account>:role/<prefix> (the roles infra/vault.yaml creates)"),
@@ -236,7 +241,7 @@ def render(name: str, settings: Settings) -> str:
     services = settings.services or (UNKNOWN,)
     values = {
         "__SUITE__": settings.suite,
-        "__REF__": settings.ref,
+        "__PIN__": f"{settings.sha} # {settings.ref}",
         "__BRANCH__": settings.branch,
         "__CONFIG__": settings.config,
         "__REGION__": settings.region,

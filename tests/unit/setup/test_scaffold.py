@@ -17,6 +17,7 @@ from vault_actions.errors import ConfigError
 from vault_actions.setup import scaffold
 
 PREFIX = "arn:aws:iam::123456789012:role/vault-"
+SHA = "5" * 40  # the suite release commit the callers pin (--sha: no lookup)
 
 
 @pytest.fixture
@@ -35,12 +36,13 @@ def no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_init_writes_pinned_callers_that_lint_clean(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "Shop"
     repo.mkdir()
-    assert main(["init", "--dir", str(repo), "--role-arn-prefix", PREFIX]) == 0
+    assert main(["init", "--sha", SHA, "--dir", str(repo), "--role-arn-prefix", PREFIX]) == 0
     workflows = repo / ".github/workflows"
     assert sorted(p.name for p in workflows.iterdir()) == ["dr-sync.yml", "gate.yml", "release.yml"]
     release = yaml.load((workflows / "release.yml").read_text(), Loader=yaml.BaseLoader)
     job = release["jobs"]["release"]
-    assert job["uses"] == f"vault-actions/vault-actions/.github/workflows/vault-release.yml@v{__version__}"
+    assert job["uses"] == f"vault-actions/vault-actions/.github/workflows/vault-release.yml@{SHA}"
+    assert f"vault-release.yml@{SHA} # v{__version__}\n" in (workflows / "release.yml").read_text()
     assert job["with"]["aws-role-arn-prefix"] == PREFIX
     assert release["permissions"] == {}
     dr = yaml.load((workflows / "dr-sync.yml").read_text(), Loader=yaml.BaseLoader)
@@ -60,10 +62,10 @@ def test_init_writes_pinned_callers_that_lint_clean(tmp_path: Path, no_aws: None
 
 def test_init_keeps_existing_files_unless_forced(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "vault.yml").write_text("# mine\n")
-    assert main(["init", "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, "--ref", "v1"]) == 0
+    assert main(["init", "--sha", SHA, "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, "--ref", "v1"]) == 0
     assert (tmp_path / "vault.yml").read_text() == "# mine\n"
     assert "kept  vault.yml" in capsys.readouterr().out
-    assert main(["init", "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, "--force"]) == 0
+    assert main(["init", "--sha", SHA, "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, "--force"]) == 0
     assert "bucket:" in (tmp_path / "vault.yml").read_text()
 
 
@@ -72,7 +74,7 @@ def test_init_keeps_existing_files_unless_forced(tmp_path: Path, no_aws: None, c
     [("--ref", "v1\nrun: evil"), ("--suite", "not a repo"), ("--role-arn-prefix", "arn:aws:iam::1:role/x")],
 )
 def test_init_refuses_values_that_break_the_yaml(tmp_path: Path, flag: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["init", "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, flag, value]
+    argv = ["init", "--sha", SHA, "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, flag, value]
     assert main(argv) == 2  # ConfigError
     assert f"{flag} " in capsys.readouterr().err
     assert not (tmp_path / ".github").exists()
@@ -103,7 +105,7 @@ def _orders_and_payments(repo: Path) -> None:
 def test_init_finds_the_services_and_their_builds(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "shop"
     _orders_and_payments(repo)
-    assert main(["init", "--dir", str(repo), "--role-arn-prefix", PREFIX]) == 0
+    assert main(["init", "--sha", SHA, "--dir", str(repo), "--role-arn-prefix", PREFIX]) == 0
     out = capsys.readouterr().out
     doc = yaml.safe_load((repo / "vault.yml").read_text())
     assert doc["services"] == [
@@ -138,7 +140,7 @@ def test_init_finds_the_services_and_their_builds(tmp_path: Path, no_aws: None, 
 def test_placeholders_fail_validate_naming_each_key(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "shop"
     _orders_and_payments(repo)
-    assert main(["init", "--dir", str(repo), "--role-arn-prefix", PREFIX]) == 0
+    assert main(["init", "--sha", SHA, "--dir", str(repo), "--role-arn-prefix", PREFIX]) == 0
     assert "replace-me-vault-bucket (NoCredentialsError" in capsys.readouterr().out
     assert main(["validate", "--config", str(repo / "vault.yml")]) == 2  # ConfigError
     err = capsys.readouterr().err
@@ -167,7 +169,7 @@ def test_placeholders_fail_validate_naming_each_key(tmp_path: Path, no_aws: None
 def test_the_bucket_is_unique_to_the_account(tmp_path: Path, aws_env: object, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "Shop_Front"
     _orders_and_payments(repo)
-    assert main(["init", "--dir", str(repo), "--role-arn-prefix", PREFIX, "--region", "eu-west-1",
+    assert main(["init", "--sha", SHA, "--dir", str(repo), "--role-arn-prefix", PREFIX, "--region", "eu-west-1",
                  "--dr-region", "eu-central-1"]) == 0
     doc = yaml.safe_load((repo / "vault.yml").read_text())
     assert doc["vault"]["bucket"] == "shop-front-vault-123456789012-eu-west-1"
@@ -212,7 +214,7 @@ def test_a_repository_that_is_one_service(tmp_path: Path) -> None:
 
 
 def test_nothing_found_leaves_a_build_placeholder(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["init", "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, "--bucket", "my-vault"]) == 0
+    assert main(["init", "--sha", SHA, "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, "--bucket", "my-vault"]) == 0
     assert "no service found" in capsys.readouterr().out
     assert main(["validate", "--config", str(tmp_path / "vault.yml")]) == 2  # ConfigError
     assert "services[app].build: 'REPLACE-ME' is a placeholder; write the command that fills " \

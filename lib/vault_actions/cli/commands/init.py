@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vault_actions import __version__
 from vault_actions.cli.commands import Result
+from vault_actions.errors import ConfigError
 from vault_actions.setup import scaffold
 
 SUITE = "vault-actions/vault-actions"
@@ -20,7 +21,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--suite", default=SUITE, help=f"OWNER/REPO of the suite (default: {SUITE})"
     )
     parser.add_argument(
-        "--ref", default=f"v{__version__}", help=f"suite ref to pin (default: v{__version__})"
+        "--ref", default=f"v{__version__}",
+        help=f"suite release to pin (default: v{__version__}); pinned by its commit SHA",
+    )
+    parser.add_argument(
+        "--sha", help="that release's commit SHA (default: asked of --suite-url with git)"
+    )
+    parser.add_argument(
+        "--suite-url", help="where the suite's git repository is (default: "
+        "https://github.com/<suite>.git)",
     )
     parser.add_argument("--branch", default="main", help="release branch (default: main)")
     parser.add_argument("--region", default="us-east-1", help="vault region (default: us-east-1)")
@@ -53,6 +62,20 @@ def _account(region: str) -> tuple[str | None, str]:
     return account, f"account {account} (AWS credentials, sts:GetCallerIdentity)"
 
 
+def _release_sha(url: str, ref: str) -> str:
+    """The commit the suite's release tag ``ref`` names (the callers pin it)."""
+    from vault_actions.integrations import git
+
+    sha = git.remote_tag_commit(url, ref)
+    if sha is None:
+        raise ConfigError(
+            f"{url} has no tag {ref!r}: the callers cannot be pinned to it",
+            "pass --ref with a released version (git ls-remote --tags URL), or --sha with "
+            "its commit",
+        )
+    return sha
+
+
 def run(args: argparse.Namespace) -> Result:
     """Read the repository's services; write what is missing (everything with --force)."""
     root = Path(args.dir).resolve()
@@ -68,6 +91,8 @@ def run(args: argparse.Namespace) -> Result:
     settings = scaffold.Settings(
         suite=args.suite,
         ref=args.ref,
+        sha=args.sha or _release_sha(args.suite_url or f"https://github.com/{args.suite}.git",
+                                     args.ref),
         branch=args.branch,
         config=Path(args.config).name,
         region=args.region,
@@ -84,14 +109,15 @@ def run(args: argparse.Namespace) -> Result:
               for s in services] or ["  no service found in services/*, packages/*, apps/* or "
                                      "the repository itself: fill in services[app]"]
     lines.append(f"  vault bucket {bucket} ({source})")
-    lines.append(f"pinned to {settings.suite}@{settings.ref}; next: fill in every REPLACE-ME "
-                 "and approver in vault.yml, then")
+    lines.append(f"pinned to {settings.suite}@{settings.sha} ({settings.ref}); next: fill in "
+                 "every REPLACE-ME and approver in vault.yml, then")
     lines.append("`vault validate`, `vault setup-environments` and `vault doctor`")
     data = {
         "written": [str(p) for p in written],
         "kept": [str(p) for p in kept],
         "suite": settings.suite,
         "ref": settings.ref,
+        "sha": settings.sha,
         "bucket": bucket,
         "services": [vars(s) for s in services],
     }
