@@ -140,7 +140,8 @@ class AwsProxy:
                         self.send_header(name, value)
                 upstream_length = {k.lower(): v for k, v in out}.get("content-length")
                 head = self.command == "HEAD" and upstream_length is not None
-                self.send_header("Content-Length", upstream_length if head else str(len(data)))
+                self.send_header("Content-Length",
+                                 str(upstream_length) if head else str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
