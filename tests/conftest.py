@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,59 +14,30 @@ from typing import Any
 import pytest
 import requests
 
+from vault_actions.demo.emulator import EmbeddedAws, free_port
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
 class MotoServer:
-    """A moto_server process on 127.0.0.1."""
+    """A moto server on 127.0.0.1: the demo's embedded AWS, or the one .ci/run started."""
 
     url: str
-    process: subprocess.Popen[bytes] | None
 
     def reset(self) -> None:
         requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
 
 
-def start_moto(log_path: Path) -> MotoServer:
-    """Start ``moto_server`` on a free port and wait until it answers."""
-    port = free_port()
-    exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [exe, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{url}/moto-api/", timeout=1)
-            return MotoServer(url, proc)
-        except requests.ConnectionError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited: {log_path.read_text()}") from None
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("moto_server did not start in 30 s")
-
-
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    """One moto server for the whole test session (the one .ci/run started, if any)."""
+    """One moto server for the whole test session (the one .ci/run started, if any),
+    started and stopped exactly as ``vault demo`` does (``demo.emulator.EmbeddedAws``)."""
     if url := os.environ.get("VAULT_TEST_MOTO_URL"):
-        yield MotoServer(url, None)
+        yield MotoServer(url)
         return
-    server = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
-    yield server
-    assert server.process is not None
-    server.process.terminate()
-    server.process.wait(timeout=10)
+    with EmbeddedAws(tmp_path_factory.mktemp("moto") / "moto.log") as embedded:
+        yield MotoServer(embedded.url)
 
 
 AWS_ENV = {
