@@ -49,10 +49,14 @@ COMMANDS: dict[str, Command] = {
                      "vault smoke --env qa --version 1.4.0",
                      "a check failed: smoke_failed is recorded and the version is dead"),
     "approve": Command("gate", "record an approval of a release for a gated environment",
-                       "vault approve --env uat --version 1.4.0 --by qa-lead",
-                       "the approval is refused (not an approver, or the release is dead)"),
+                       "vault approve --env uat --version 1.4.0",
+                       "the approval is refused (not an approver, the release is dead, or "
+                       "a local decision that vault.yml does not allow)"),
     "reject": Command("gate", "record a rejection: the release dies in that environment",
                       "vault reject --env uat --version 1.4.0 --reason 'EU prices in USD'"),
+    "verify": Command("verify", "check every ledger event's proof of who wrote it and its "
+                      "authority", "vault verify --json",
+                      "an event that counts cannot be verified"),
     "status": Command("status", "show each release's journey from the ledger",
                       "vault --json status --version 1.4.0"),
     "conclude": Command("conclude", "record how every stage of a release run ended",

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from vault_actions.errors import AttestationError
+from vault_actions.errors import AttestationError, PromotionRefused
+from vault_actions.promotion import policy
 from vault_actions.promotion.journey import Journey
 from vault_actions.store.attestation import Verifier, Writer
 from vault_actions.store.ledger import GITHUB_GATE, Event, Ledger, Scan, Skipped
@@ -117,6 +118,26 @@ def read(cfg: Config, ledger: Ledger, version: str | None = None,
 def journey_of(cfg: Config, ledger: Ledger, version: str) -> Journey:
     """The journey of one version from the events that count."""
     return read(cfg, ledger, version).journey(version)
+
+
+def check_promotion(cfg: Config, assessment: Assessment, env: Environment, version: str) -> Journey:
+    """The promotion policy on the events that count; a refusal names the ones that do not."""
+    journey = assessment.journey(version)
+    try:
+        policy.check_promotion(cfg, journey, env)
+    except PromotionRefused as exc:
+        raise PromotionRefused(exc.message + _not_counting(assessment, version), exc.hint) from None
+    return journey
+
+
+def _not_counting(assessment: Assessment, version: str) -> str:
+    refused = [j for j in assessment.refused if j.event.version == version]
+    if not refused:
+        return ""
+    listed = "; ".join(f"{j.event.event} in {j.event.environment or '-'} ({j.problem})"
+                       for j in refused[:3])
+    more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+    return f" (not counted: {listed}{more}; `vault verify` lists them)"
 
 
 def assess(cfg: Config, scan: Scan, verifier: Verifier) -> Assessment:

@@ -78,18 +78,18 @@ def check_approval(journey: Journey, env: Environment) -> None:
         return
     version = journey.version
     approvers = ", ".join(env.gate.approvers) if env.gate and env.gate.approvers else ""
-    how = f"vault approve --env {env.name} --version {version} --by NAME"
+    how = f"the gate workflow (vault-gate.yml) for {env.name} v{version}, run by the approver"
     if approvals:
         names = ", ".join(sorted({e.who for e in approvals}))
         raise PromotionRefused(
             f"v{version} was approved for {env.name} only by {names}, "
             f"who may not approve it (approvers: {approvers})",
-            f"ask one of {approvers} to approve: {how}",
+            f"ask one of {approvers} to approve in GitHub or with {how}",
         )
     who = f"one of {approvers}" if approvers else "an approver"
     raise PromotionRefused(
         f"v{version} has not been approved for {env.name}, which is gated",
-        f"{who} approves the {env.name} deployment in GitHub, or runs: {how}",
+        f"{who} approves the {env.name} deployment in GitHub, or with {how}",
     )
 
 

@@ -12,9 +12,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from vault_actions.config import Config
+from vault_actions.promotion.authority import Assessment
 from vault_actions.promotion.journey import Journey, Lag
 from vault_actions.store.ledger import Event
-from vault_actions.text import markdown_cell, mermaid_text, plain, shorten
+from vault_actions.text import markdown_cell, mermaid_text, plain, plural, shorten
 
 STATE_OF_FATAL = {"smoke_failed": "failed", "rejected": "rejected", "cancelled": "cancelled"}
 STATE_OF_PROGRESS = {
@@ -69,6 +70,8 @@ class Stage:
             "run_url": self.event.run_url if self.event else None,
             "approved_by": self.approval.who if self.approval else None,
             "approved_at": self.approval.at if self.approval else None,
+            "local": bool(self.event and self.event.local)
+            or bool(self.approval and self.approval.local),
         }
 
 
@@ -158,11 +161,11 @@ def _stage_line(st: Stage, width: int) -> str:
     event = st.event
     line = f"  {st.environment:<{width}}  {st.state:<13}"
     if event is not None:
-        line += f"  {event.when}  {plain(event.who)}"
+        line += f"  {event.when}  {plain(event.shown_who)}"
         if event.reason:
             line += f"  ({plain(event.reason)})"
     if st.approval is not None and st.approval is not event:
-        line += f"  · approved by {plain(st.approval.who)} at {st.approval.when}"
+        line += f"  · approved by {plain(st.approval.shown_who)} at {st.approval.when}"
     return line.rstrip()
 
 
@@ -208,11 +211,11 @@ def journey_table(cfg: Config, journey: Journey, live: Mapping[str, str]) -> str
         event = st.event
         notes = [f"reason: {event.reason}"] if event and event.reason else []
         if st.approval is not None and st.approval is not event:
-            notes.append(f"approved by {st.approval.who} at {st.approval.when}")
+            notes.append(f"approved by {st.approval.shown_who} at {st.approval.when}")
         note = "; ".join(notes)
         rows.append(
             f"| {st.environment} | {st.state} | {event.when if event else ''} "
-            f"| {markdown_cell(event.who) if event else ''} | {markdown_cell(note)} |"
+            f"| {markdown_cell(event.shown_who) if event else ''} | {markdown_cell(note)} |"
         )
     return "\n".join(rows) + "\n"
 
@@ -226,7 +229,7 @@ class _Node:
 
 
 def _approved_by(st: Stage) -> str:
-    return f"by {mermaid_text(st.approval.who)}" if st.approval else ""
+    return f"by {mermaid_text(st.approval.shown_who)}" if st.approval else ""
 
 
 def _label(st: Stage, title: str, live_final: bool, has_smoke: bool) -> tuple[list[str], str]:
@@ -332,8 +335,8 @@ def _details(event: Event) -> str:
 
 def _who(event: Event) -> str:
     if event.who != event.actor:
-        return f"{event.who} (recorded by {event.actor})"
-    return event.who
+        return f"{event.shown_who} (recorded by {event.actor})"
+    return event.shown_who
 
 
 def audit_table(events: Sequence[Event]) -> str:
@@ -352,9 +355,11 @@ def audit_table(events: Sequence[Event]) -> str:
 
 
 def graveyard_markdown(
-    cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str], last: int | None = None
+    cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str], last: int | None = None,
+    assessment: Assessment | None = None,
 ) -> str:
-    """The graveyard for a step summary or a file: the Mermaid chart and the audit table."""
+    """The graveyard for a step summary or a file: the Mermaid chart, the audit table, and
+    what the ledger holds that does not count."""
     shown = [j for _, j in _numbered(journeys, last)]
     events = sorted((e for j in shown for e in j.events), key=lambda e: (e.time, e.id))
     return (
@@ -362,6 +367,7 @@ def graveyard_markdown(
         f"```mermaid\n{graveyard_mermaid(cfg, journeys, live, last)}```\n\n"
         "### Audit trail\n\n"
         f"{audit_table(events)}"
+        + (_not_counted(assessment) if assessment is not None else "")
     )
 
 
@@ -423,6 +429,22 @@ def graveyard_text(
     return "\n".join(lines)
 
 
+def _not_counted(assessment: Assessment) -> str:
+    """The events that do not count and the skipped objects, as Markdown ('' when none)."""
+    if not assessment.refused and not assessment.skipped:
+        return ""
+    rows = ["", "### ⚠️ Not counted", "", "| Version | Environment | Event | When | Why |",
+            "| --- | --- | --- | --- | --- |"]
+    rows += [
+        f"| v{j.event.version} | {j.event.environment or '—'} | {j.event.event} | {j.event.when} "
+        f"| {markdown_cell(j.problem or '', DETAIL_CHARS)} |"
+        for j in assessment.refused
+    ]
+    rows += [f"| — | — | skipped object `{markdown_cell(s.key)}` | — "
+             f"| {markdown_cell(s.problem, DETAIL_CHARS)} |" for s in assessment.skipped]
+    return "\n".join(rows) + "\n"
+
+
 def graveyard_data(
     cfg: Config,
     journeys: Mapping[str, Journey],
@@ -434,3 +456,20 @@ def graveyard_data(
     numbered = _numbered(journeys, last)
     shown = {j.version: j for _, j in numbered}
     return status_data(cfg, shown, live, lags, {j.version: n for n, j in numbered})
+
+
+def distrust_text(assessment: Assessment) -> list[str]:
+    """What does not count, for people: unverified events and skipped objects (or nothing)."""
+    blocks = []
+    if assessment.refused:
+        lines = [f"⚠️  not counted: {plural(len(assessment.refused), 'event')} "
+                 "(`vault verify` explains each)"]
+        lines += [f"  v{j.event.version} {plain(j.event.describe())}: {plain(j.problem or '')}"
+                  for j in assessment.refused]
+        blocks.append("\n".join(lines))
+    if assessment.skipped:
+        lines = [f"⚠️  skipped: {plural(len(assessment.skipped), 'object')} under the "
+                 "ledger that are not events"]
+        lines += [f"  {plain(s.key)}: {plain(s.problem)}" for s in assessment.skipped]
+        blocks.append("\n".join(lines))
+    return blocks

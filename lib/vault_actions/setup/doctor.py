@@ -134,6 +134,8 @@ def examine(cfg: Config, client: ClientFactory, *, embedded: bool = False) -> Re
                               cfg.vault.minimum_retention_days)
     for env in cfg.environments:
         items += function_items(cached("lambda", env.region), env)
+    if not any(i.name == f"{cfg.vault.bucket}: exists" for i in items):  # else: reported
+        items += ledger_items(cfg, cached("s3", cfg.vault.region))
     return Report(tuple(_unprovable(i) for i in items) if embedded else tuple(items))
 
 
@@ -144,6 +146,32 @@ def _unprovable(item: Item) -> Item:
         return item
     return replace(item, ok=False, checkable=False, fix="",
                    detail=f"{NOT_CHECKABLE}: {why} (found: {item.detail})")
+
+
+def ledger_items(cfg: Config, s3: Any) -> list[Item]:
+    """Every object under ledger/ is an event, and every event holds (proof and authority)."""
+    from vault_actions.errors import VaultActionsError
+    from vault_actions.promotion import authority
+    from vault_actions.store.ledger import Ledger
+
+    ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
+    try:
+        found = authority.read(cfg, ledger)
+    except VaultActionsError as exc:
+        return [Item(f"{ledger.uri()}: readable", False, exc.message, exc.hint or "")]
+    skipped = "; ".join(f"{s.key} ({s.problem})" for s in found.skipped)
+    refused = "; ".join(f"v{j.event.version} {j.event.event} in {j.event.environment or '-'} "
+                        f"{j.event.id} ({j.problem})" for j in found.refused)
+    return [
+        Item(f"{ledger.uri()}: only events", not skipped,
+             skipped or f"{len(found.judged)} events, no foreign object",
+             "these objects were not written by vault-actions and are skipped; find who "
+             "could write them (CloudTrail) and narrow the roles' ledger/ permissions"),
+        Item(f"{ledger.uri()}: every event proven", not refused,
+             refused or "every event's proof and writer hold",
+             "these events do not count for promotion; `vault verify` explains each "
+             "(written outside Actions, a token that does not verify, or the wrong job)"),
+    ]
 
 
 def bucket_readers(cfg: Config) -> dict[str, dict[str, str]]:

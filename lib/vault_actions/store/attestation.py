@@ -108,6 +108,14 @@ def from_environment(
     return LocalAttestor(sts())
 
 
+def author(attestor: Attestor, actor: str) -> str:
+    """The name a decision is recorded under: the GitHub actor in Actions (the token
+    proves it), the STS identity's name outside (``…:user/qa-lead`` → ``qa-lead``)."""
+    if isinstance(attestor, LocalAttestor):
+        return identity_name(attestor.identity)
+    return actor
+
+
 def identity_name(arn: str) -> str:
     """The person or session an ARN names: ``…:user/qa-lead`` → ``qa-lead``."""
     return arn.rsplit("/", 1)[-1] if "/" in arn else arn

@@ -85,6 +85,16 @@ class Event:
         return str(by) if by else self.actor
 
     @property
+    def local(self) -> bool:
+        """True when the event says it was written outside GitHub Actions."""
+        return bool(self.proof and self.proof.get("kind") == attestation.LOCAL)
+
+    @property
+    def shown_who(self) -> str:
+        """``who`` for people: flagged ``(local)`` when written outside Actions."""
+        return f"{self.who} (local)" if self.local else self.who
+
+    @property
     def reason(self) -> str | None:
         """``details.reason`` when one was given."""
         reason = self.details.get("reason")
@@ -98,7 +108,7 @@ class Event:
     def describe(self) -> str:
         """``smoke_failed in qa at <when> by <who>`` (with the reason when there is one)."""
         where = f" in {self.environment}" if self.environment else ""
-        text = f"{self.event}{where} at {self.when} by {self.who}"
+        text = f"{self.event}{where} at {self.when} by {self.shown_who}"
         return f"{text} ({self.reason})" if self.reason else text
 
     def to_json(self) -> dict[str, Any]:

@@ -55,6 +55,7 @@ def conclude(
 ) -> Result:
     """Load everything, record what the run's outcome calls for, report."""
     from vault_actions.errors import GitHubError
+    from vault_actions.promotion import authority
     from vault_actions.promotion import journey as journeys_
     from vault_actions.promotion import verdicts as pipeline
     from vault_actions.report import status as report
@@ -65,7 +66,7 @@ def conclude(
     stages = pipeline.parse_stages(raw_stages, cfg)
     book = open_ledger(cfg)
     ctx = context.RunContext.from_env()
-    events = book.events()  # read once; what is recorded here is appended below
+    events = authority.read(cfg, book).events  # read once; what is recorded here is appended
     before = journeys_.journeys(events).get(version) or journeys_.Journey(version, ())
     try:
         found = pipeline.verdicts(cfg, before, stages, _reviews(ctx))

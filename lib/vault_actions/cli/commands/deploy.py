@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from vault_actions.store.ledger import Ledger
 
 from vault_actions.deliver.lambdas import DEFAULT_PARALLEL
-from vault_actions.promotion.journey import journey_of
 from vault_actions.text import markdown_cell, plural
 
 log = logging.getLogger(__name__)
@@ -160,7 +159,8 @@ def deploy(
     raises when the promotion is refused or a check fails before anything changed.
     """
     from vault_actions.integrations import aws
-    from vault_actions.promotion.policy import check_freeze, check_promotion
+    from vault_actions.promotion import authority
+    from vault_actions.promotion.policy import check_freeze
     from vault_actions.store.ledger import Ledger
     from vault_actions.store.manifest import validate_version
 
@@ -181,9 +181,8 @@ def deploy(
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
     tracker = Tracker(github_client(ctx, env), ctx, env)
     if env.gated and context.in_actions() and ctx.run_id:
-        tracker.record_review(ledger, version)
-    journey = journey_of(ledger, version)
-    check_promotion(cfg, journey, env)
+        tracker.record_review(cfg, ledger, version)
+    journey = authority.check_promotion(cfg, authority.read(cfg, ledger, version), env, version)
     frozen = check_freeze(env, override_reason=override_reason)
     tracker.start(version, production=production(cfg, env))
     if frozen is not None:
@@ -299,9 +298,11 @@ class Tracker:
     best_effort: bool = False
     deployment: Deployment | None = None
 
-    def record_review(self, ledger: Ledger, version: str) -> None:
-        """Record the decision on this run's gate in the ledger (once per run and person)."""
+    def record_review(self, cfg: Config, ledger: Ledger, version: str) -> None:
+        """Record the decision on this run's gate in the ledger (once per run and person;
+        only an event that counts is taken as already recorded)."""
         from vault_actions.integrations import github
+        from vault_actions.promotion import authority
 
         ctx, env = self.ctx, self.env
         if self.gh is None or ctx.repository is None or ctx.run_id is None:
@@ -312,8 +313,8 @@ class Tracker:
             raise GitHubError(
                 f"{exc.message}; no deploy to gated environment {env.name!r} without a "
                 "recorded approval",
-                f"{exc.hint}; or record it with `vault approve --env {env.name} "
-                f"--version {version} --by NAME`",
+                f"{exc.hint}; or let an approver run the gate workflow (vault-gate.yml) "
+                f"for {env.name} v{version}",
             ) from None
         if review is None:
             return
@@ -322,7 +323,7 @@ class Tracker:
         recorded = any(
             e.event == review.state and e.environment == env.name and e.who == review.login
             and e.details.get("run_id") == ctx.run_id
-            for e in journey_of(ledger, version).events
+            for e in authority.journey_of(cfg, ledger, version).events
         )
         if recorded:
             return

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vault_actions import config, context
 from vault_actions.cli import gha
 from vault_actions.cli.commands import Result
-from vault_actions.errors import ConfigError, VaultError
+from vault_actions.errors import ConfigError, PromotionRefused, VaultError
 from vault_actions.integrations import aws
-from vault_actions.promotion.journey import journey_of
+
+if TYPE_CHECKING:
+    from vault_actions.store.attestation import Attestor
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--version", required=True, metavar="X.Y.Z", help="the release: 1.2.3 or v1.2.3"
     )
-    parser.add_argument(
-        "--by", metavar="NAME", help="who decided (default: the GitHub actor or local user)"
-    )
+    parser.add_argument("--by", help=argparse.SUPPRESS)  # refused: see BY_REFUSED
     parser.add_argument(
         "--reason", metavar="TEXT", help="why (required by reject, optional for approve)"
     )
@@ -41,9 +42,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Result:
     """``vault approve`` / ``vault reject``."""
+    if args.by is not None:
+        raise ConfigError(
+            f"--by {args.by!r} is not accepted: the ledger records who decided from proof, "
+            "not from a name typed on the command line",
+            "in GitHub the decision is the gate workflow's actor; on a terminal it is your AWS "
+            "identity (sts get-caller-identity), which counts only where vault.yml's "
+            "ledger.allow-local lists the decision (break-glass)",
+        )
     return decide(
         args.config, args.env, args.version,
-        approve=args.command == "approve", by_name=args.by, raw_reason=args.reason,
+        approve=args.command == "approve", raw_reason=args.reason,
     )
 
 
@@ -63,7 +72,7 @@ def run_action() -> Result:
         )
     result = decide(
         inputs.config, inputs.environment, inputs.version,
-        approve=inputs.decision == "approve", by_name=None, raw_reason=inputs.reason,
+        approve=inputs.decision == "approve", raw_reason=inputs.reason,
     )
     gha.set_output("event", result.data["event"])
     gha.add_summary(f"### 🛑 Gate decision\n\n{result.text}")
@@ -76,12 +85,11 @@ def decide(
     raw_version: str,
     *,
     approve: bool,
-    by_name: str | None,
     raw_reason: str | None,
 ) -> Result:
     """Check the policy, then append ``approved`` or ``rejected`` to the ledger."""
-    from vault_actions.promotion import policy
-    from vault_actions.store import ledger
+    from vault_actions.promotion import authority, policy
+    from vault_actions.store import attestation, ledger
     from vault_actions.store.manifest import manifest_key, validate_version
     from vault_actions.store.vault import Vault
 
@@ -89,10 +97,7 @@ def decide(
     env = cfg.environment(env_name)
     version = validate_version(raw_version)
     ctx = context.RunContext.from_env()
-    by = (by_name if by_name is not None else ctx.actor).strip()
     reason = (raw_reason or "").strip() or None
-    if not by:
-        raise ConfigError("--by is empty", "name who decided: --by NAME")
     if not approve and reason is None:
         raise ConfigError(
             "vault reject needs --reason",
@@ -106,16 +111,31 @@ def decide(
             "check the version (`vault status` lists the releases)",
         )
     book = ledger.Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
-    journey = journey_of(book, version)
+    decision = "approved" if approve else "rejected"
+    by = attestation.author(book.attestor, ctx.actor)
+    _check_counts(cfg, book.attestor, decision, by)
+    journey = authority.journey_of(cfg, book, version)
     if approve:
         policy.check_can_approve(cfg, journey, env, by)
     else:
         policy.check_can_reject(journey)
     details = {"by": by, **({"reason": reason} if reason else {})}
-    decision = "approved" if approve else "rejected"
     event = book.record(version, decision, env.name, ctx, details=details)
     verb = "approved for" if approve else "rejected in"
     text = f"v{version} {verb} {env.name} by {by}"
     if not approve:
         text += f": v{version} is dead ({reason}); release a new version"
     return Result(event.to_json(), text)
+
+
+def _check_counts(cfg: config.Config, attestor: Attestor, decision: str, by: str) -> None:
+    """PromotionRefused when a decision made outside Actions would not count."""
+    from vault_actions.store.attestation import LocalAttestor
+
+    if isinstance(attestor, LocalAttestor) and decision not in cfg.ledger.allow_local:
+        raise PromotionRefused(
+            f"{by} ({attestor.identity}) decides outside GitHub Actions, and vault.yml allows "
+            f"no local {decision} decision: it would not count",
+            "approve or reject in GitHub (the environment's reviewers, or the gate workflow); "
+            f"break-glass: list {decision} in ledger.allow-local of vault.yml",
+        )

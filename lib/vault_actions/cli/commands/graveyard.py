@@ -41,15 +41,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Result:
     """Render the graveyard; in Actions also append the Markdown form to the step summary."""
-    from vault_actions.promotion import journey
+    from vault_actions.promotion import authority, journey
     from vault_actions.report import status as report
 
     cfg = config.load(args.config)
-    seen = journey.overview(cfg, open_ledger(cfg).events())
+    assessment = authority.read(cfg, open_ledger(cfg))
+    seen = journey.overview(cfg, assessment.events)
     journeys, live, lags = seen.journeys, seen.live, seen.lags
     last = args.last or None
-    data = report.graveyard_data(cfg, journeys, live, lags, last)
-    markdown = report.graveyard_markdown(cfg, journeys, live, last)
+    data = {**report.graveyard_data(cfg, journeys, live, lags, last), **assessment.to_json()}
+    markdown = report.graveyard_markdown(cfg, journeys, live, last, assessment)
     rendered = {
         "markdown": markdown,
         "mermaid": report.graveyard_mermaid(cfg, journeys, live, last),

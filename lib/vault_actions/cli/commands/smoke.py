@@ -87,7 +87,7 @@ def smoke_test(
         return None
     ctx = context.RunContext.from_env()
     ledger = open_ledger(cfg)
-    require_live(ledger, version, env.name)
+    require_live(cfg, ledger, version, env.name)
     with gha.group(f"Smoke tests: v{version} in {env.name}"):
         report = smoke.run(env, version, cfg.root, base_url=base_url or None)
     gha.add_summary(smoke.markdown(report))
@@ -96,12 +96,14 @@ def smoke_test(
     return report
 
 
-def require_live(ledger: Ledger, version: str, env: str) -> None:
-    """PromotionRefused unless ``version`` is alive and is what ``env`` runs now."""
+def require_live(cfg: config.Config, ledger: Ledger, version: str, env: str) -> None:
+    """PromotionRefused unless ``version`` is alive and is what ``env`` runs now (by the
+    events that count)."""
+    from vault_actions.promotion import authority
     from vault_actions.promotion.journey import Journey, live_versions
     from vault_actions.promotion.policy import check_alive
 
-    events = ledger.events()
+    events = authority.read(cfg, ledger).events
     journey = Journey(version, tuple(e for e in events if e.version == version))
     check_alive(journey)
     live = live_versions(events).get(env)

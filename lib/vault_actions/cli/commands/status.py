@@ -18,13 +18,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Result:
     """Read every event, derive journeys, what is live where and DR lag; render them."""
-    from vault_actions.promotion import journey
+    from vault_actions.promotion import authority, journey
     from vault_actions.report import status as report
     from vault_actions.store.manifest import validate_version
 
     cfg = config.load(args.config)
     book = open_ledger(cfg)
-    seen = journey.overview(cfg, book.events())
+    assessment = authority.read(cfg, book)
+    seen = journey.overview(cfg, assessment.events)
     journeys, live, lags = seen.journeys, seen.live, seen.lags
     attempts = {v: n for n, v in enumerate(journeys, 1)}
     if args.version:
@@ -35,7 +36,9 @@ def run(args: argparse.Namespace) -> Result:
                 "check the version; `vault status` without --version lists every release",
             )
         journeys = {version: journeys[version]}
-    data = report.status_data(cfg, journeys, live, lags, attempts)
+    data = {**report.status_data(cfg, journeys, live, lags, attempts), **assessment.to_json()}
+    distrust = report.distrust_text(assessment)
     if not journeys:
-        return Result(data, f"the ledger {book.uri()} is empty: no release recorded yet")
-    return Result(data, report.status_text(cfg, journeys, live, lags))
+        empty = f"the ledger {book.uri()} holds no event that counts: no release recorded yet"
+        return Result(data, "\n\n".join([empty, *distrust]))
+    return Result(data, "\n\n".join([report.status_text(cfg, journeys, live, lags), *distrust]))
