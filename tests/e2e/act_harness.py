@@ -133,6 +133,24 @@ def run_act(
     return ActRun(done.returncode, log, jobs)
 
 
+def job_claims(request_token: str) -> dict[str, Any] | None:
+    """The OIDC claims of the act job whose credentials stand-in wrote ``request_token``
+    (``e2e|<role suffix>|<actor>|<run id>|<sha>|<repository>``): the role says which job it
+    is, as GitHub's runner knows from the job itself."""
+    from tests.oidc_issuer import DR_SYNC, GATE, RELEASE
+
+    parts = request_token.split("|")
+    if len(parts) != 6 or parts[0] != "e2e":
+        return None
+    _, role, actor, run_id, sha, repository = parts
+    workflow = {"gate": GATE, "dr": DR_SYNC}.get(role, RELEASE)
+    environment = None if role in ("build", "gate") else role
+    return {"environment": environment, "job_workflow_ref": workflow, "actor": actor,
+            "run_id": run_id, "sha": sha, "repository": repository,
+            "sub": f"repo:{repository}:environment:{environment}" if environment
+            else f"repo:{repository}:ref:refs/heads/main"}
+
+
 @dataclass
 class FakeGitHub:
     """A local stand-in for api.github.com: real HTTP, payloads shaped like GitHub's."""

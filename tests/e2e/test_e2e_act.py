@@ -31,7 +31,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import AWS_ENV, GIT_ENV, MotoServer, git, make_vault_bucket
-from tests.e2e.act_harness import SUITE_SHA, ActRun, FakeGitHub, act_available, run_act
+from tests.e2e.act_harness import SUITE_SHA, ActRun, FakeGitHub, act_available, job_claims, run_act
+from tests.oidc_issuer import Issuer
 from vault_actions.cli.main import main
 from vault_actions.demo.emulator import FunctionServer
 from vault_actions.integrations import aws
@@ -134,7 +135,7 @@ with open(os.environ["VAULT_TEST_BUILD_LOG"], "a") as log:
 """
 
 
-def vault_yml(bucket: str, dr_bucket: str, urls: dict[str, str]) -> str:
+def vault_yml(bucket: str, dr_bucket: str, urls: dict[str, str], issuer: str) -> str:
     build = f"{sys.executable} build.py"
     health = "{path: /price-fetcher/health, json: {status: ok}}"
     price = "{path: \"/price-fetcher/price?symbol=ACME\", json: {price: 12.34}}"
@@ -152,7 +153,7 @@ def vault_yml(bucket: str, dr_bucket: str, urls: dict[str, str]) -> str:
     return (f"vault:\n  bucket: {bucket}\n  region: us-east-1\nservices:\n"
             f"  - name: price-fetcher\n    path: services/price-fetcher\n    build: \"{build}\"\n"
             "    build-env: [VAULT_TEST_BUILD_LOG]\n"
-            "environments:\n" + "\n".join(envs) + "\n")
+            "environments:\n" + "\n".join(envs) + f"\nledger: {{issuer: \"{issuer}\"}}\n")
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +184,8 @@ def consumer(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) 
     git(repo, "init", "-q", "-b", "main")
     assert main(["init", "--dir", str(repo), "--ref", "v1", "--sha", SUITE_SHA,
                  "--role-arn-prefix", PREFIX]) == 0
-    (repo / "vault.yml").write_text(vault_yml(bucket, dr_bucket, {e: s.url for e, s in servers.items()}))
+    issuer = Issuer(resolve=job_claims).start()
+    (repo / "vault.yml").write_text(vault_yml(bucket, dr_bucket, {e: s.url for e, s in servers.items()}, issuer.url))
     (repo / "services/price-fetcher/src").mkdir(parents=True)
     (repo / "services/price-fetcher/build.py").write_text(BUILD_PY)
     (repo / ".gitignore").write_text("dist/\n")
@@ -199,10 +201,12 @@ def consumer(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) 
         "GITHUB_API_URL": github.url, "VAULT_TEST_AWS_ENV": str(aws_env),
         "VAULT_TEST_ROLE_LOG": str(root / "roles.log"), "VAULT_TEST_SOURCE_REPO": str(repo),
         "VAULT_TEST_ARTIFACTS": str(root / "artifacts"), "VAULT_TEST_BUILD_LOG": str(root / "build.log"),
+        "VAULT_TEST_OIDC_URL": issuer.url,
         **GIT_ENV,
     }
     yield Consumer(repo, bucket, github, env)
     github.stop()
+    issuer.stop()
     for server in servers.values():
         server.close()
     patch.undo()
@@ -303,3 +307,15 @@ def test_github_releases_tell_the_same_story(consumer: Consumer) -> None:
         assert releases[tag]["prerelease"] is True
         assert releases[tag]["body"].startswith("🪦 **Dead**"), releases[tag]["body"][:300]
         assert where in releases[tag]["body"].split("\n\n")[0]
+
+
+def test_every_event_of_the_runs_is_proven(consumer: Consumer, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each job proved its events with its own OIDC token: `vault verify` finds no gap."""
+    capsys.readouterr()
+    code = main(["verify", "--config", str(consumer.repo / "vault.yml"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, [j for j in report["judged"] if not j["counts"]]
+    assert report["repository"] == "acme/shop" and report["local"] == 0
+    assert report["proven"] == report["events"] > 20
+    writers = {(j["event"], j["writer"]["environment"]) for j in report["judged"]}
+    assert {("built", None), ("smoke_failed", "qa"), ("approved", "prod"), ("dr_synced", "dr")} <= writers
