@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> Result:
     data = {**report.status_data(cfg, journeys, live, lags, attempts), **assessment.to_json()}
     distrust = report.distrust_text(assessment)
     if not journeys:
-        empty = f"the ledger {book.uri()} holds no event that counts: no release recorded yet"
+        empty = (f"the ledger {book.uri()} holds no event that counts" if assessment.judged
+                 else f"the ledger {book.uri()} is empty") + ": no release recorded yet"
         return Result(data, "\n\n".join([empty, *distrust]))
     return Result(data, "\n\n".join([report.status_text(cfg, journeys, live, lags), *distrust]))
