@@ -56,7 +56,7 @@ COMMANDS: dict[str, Command] = {
                       "vault reject --env uat --version 1.4.0 --reason 'EU prices in USD'"),
     "verify": Command("verify", "check every ledger event's proof of who wrote it and its "
                       "authority", "vault verify --json",
-                      "an event that counts cannot be verified"),
+                      "an event does not hold, or one counts without proof"),
     "status": Command("status", "show each release's journey from the ledger",
                       "vault --json status --version 1.4.0"),
     "conclude": Command("conclude", "record how every stage of a release run ended",

@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 
 from vault_actions.config import Config
-from vault_actions.promotion.authority import Assessment
 from vault_actions.promotion.journey import Overview, overview
 from vault_actions.report import evidence as evidence_
 from vault_actions.report import metrics as metrics_
@@ -43,24 +42,6 @@ def commit_lookup(seen: Overview, repo: Path | None) -> evidence_.CommitLookup:
     if repo is not None:
         lookups.append(evidence_.git_commits(repo))
     return evidence_.every_known(*lookups)
-
-
-def proofs(assessment: Assessment) -> evidence_.Verifier:
-    """Each event's proof as the authority rules judged it (see ``promotion.authority``)."""
-
-    def proof(event: Event) -> evidence_.Proof:
-        judged = assessment.of(event)
-        if judged is None or judged.writer is None:
-            return evidence_.no_proof(event)
-        writer = judged.writer
-        if writer.local:
-            return evidence_.Proof(False, writer.identity, "written outside GitHub Actions "
-                                   "(counts only by ledger.allow-local)")
-        if not judged.counts:
-            return evidence_.Proof(False, writer.claim("actor"), judged.problem or "")
-        return evidence_.Proof(True, writer.claim("actor"), writer.describe())
-
-    return proof
 
 
 def audit(

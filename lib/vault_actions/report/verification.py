@@ -2,7 +2,7 @@
 
 An auditor runs it over the whole ledger: every event's proof is checked against the
 issuer's keys (never against anything in the bucket) and every writer against the
-authority rules. It fails (exit 1) when an event counts without proof (a local
+authority rules. It fails (exit 4) when an event counts without proof (a local
 decision allowed by break-glass) or an event that does not hold would count if the
 ledger were read naively (anything ``vault verify`` lists as unverified).
 """

@@ -127,7 +127,7 @@ def test_finding_1_a_dev_jobs_token_cannot_promote_a_version_to_prod(
     capsys.readouterr()
     code, _ = shop.vault("deploy", "--env", "prod", "--version", "1.0.1")
     error = errors(capsys)
-    assert code == 1
+    assert code == 3
     assert error["type"] == "PromotionRefused"
     assert "v1.0.1 has never been deployed to uat" in error["message"]
     assert "it was written by a job of environment dev, not uat" in error["message"]
@@ -154,9 +154,9 @@ def test_finding_1_plain_put_object_events_cannot_promote_a_version_to_prod(
     capsys.readouterr()
 
     code, _ = shop.vault("deploy", "--env", "prod", "--version", "1.0.1")
-    assert code == 1 and errors(capsys)["type"] == "PromotionRefused"
+    assert code == 3 and errors(capsys)["type"] == "PromotionRefused"
     capsys.readouterr()
-    assert shop.vault("verify")[0] == 1
+    assert shop.vault("verify")[0] == 4
     report = json.loads(capsys.readouterr().out)
     problems = [j["problem"] for j in report["judged"] if not j["counts"]]
     assert "it carries no proof of who wrote it" in problems
@@ -182,7 +182,7 @@ def test_the_honest_path_to_prod_holds(shop: Shop, capsys: pytest.CaptureFixture
     assert shop.vault("deploy", "--env", "prod", "--version", "1.0.1")[0] == 0, capsys.readouterr()
     capsys.readouterr()
     # deployed from a terminal: recorded with the caller's STS identity, flagged, not counted
-    assert shop.vault("verify")[0] == 1
+    assert shop.vault("verify")[0] == 4
     (local,) = [j for j in json.loads(capsys.readouterr().out)["judged"] if not j["counts"]]
     assert (local["event"], local["local"]) == ("deployed", True)
     assert local["writer"]["identity"].startswith("arn:aws:")
@@ -193,7 +193,7 @@ def test_finding_2_approve_by_a_typed_name_is_refused(
 ) -> None:
     code, _ = shop.vault("approve", "--env", "uat", "--version", "1.0.1", "--by", "qa-lead")
     error = errors(capsys)
-    assert code == 1 and error["type"] == "ConfigError"
+    assert code == 2 and error["type"] == "ConfigError"
     assert "--by 'qa-lead' is not accepted" in error["message"]
     assert Ledger(shop.s3, shop.bucket).events("1.0.1") == []
 
@@ -207,14 +207,14 @@ def test_finding_2_a_local_approval_does_not_count_unless_vault_yml_allows_it(
         job.record("1.0.1", "smoke_passed", env, ctx())
     code, _ = shop.vault("approve", "--env", "uat", "--version", "1.0.1")
     error = errors(capsys)
-    assert code == 1 and error["type"] == "PromotionRefused"
+    assert code == 3 and error["type"] == "PromotionRefused"
     assert "allows no local approved decision" in error["message"]
     # what the CLI refuses, a direct write does not achieve either
     local = Ledger(shop.s3, shop.bucket, attestor=LocalAttestor(aws.client("sts")))
     local.record("1.0.1", "approved", "uat", ctx(), details={"by": "qa-lead"})
     code, _ = shop.vault("deploy", "--env", "uat", "--version", "1.0.1")
     error = errors(capsys)
-    assert code == 1 and "has not been approved for uat" in error["message"]
+    assert code == 3 and "has not been approved for uat" in error["message"]
     assert "ledger.allow-local does not list approved" in error["message"]
 
 
@@ -231,7 +231,7 @@ def test_finding_2_a_local_approval_by_a_non_approver_does_not_count_even_when_a
     error = errors(capsys)
     identity = aws.client("sts").get_caller_identity()["Arn"]
     name = attestation.identity_name(identity)
-    assert code == 1 and f"{name!r} may not approve releases for uat" in error["message"]
+    assert code == 3 and f"{name!r} may not approve releases for uat" in error["message"]
     # the approver's own AWS identity may, by break-glass: recorded as local, flagged
     iam = aws.client("iam")
     iam.create_user(UserName="qa-lead")
@@ -245,7 +245,7 @@ def test_finding_2_a_local_approval_by_a_non_approver_does_not_count_even_when_a
     assert shop.vault("status", "--version", "1.0.1")[0] == 0
     stages = {s["environment"]: s for s in json.loads(capsys.readouterr().out)["versions"][0]["environments"]}
     assert stages["uat"]["approved_by"] == "qa-lead" and stages["uat"]["local"] is True
-    assert shop.vault("verify")[0] == 1  # a decision that counts without proof
+    assert shop.vault("verify")[0] == 4  # a decision that counts without proof
 
 
 def test_a_token_from_the_wrong_environment_fails_authority_in_verify(
@@ -253,7 +253,7 @@ def test_a_token_from_the_wrong_environment_fails_authority_in_verify(
 ) -> None:
     shop.as_job(environment="qa").record("1.0.1", "smoke_passed", "prod", ctx())
     capsys.readouterr()
-    assert shop.vault("verify")[0] == 1
+    assert shop.vault("verify")[0] == 4
     (judged,) = json.loads(capsys.readouterr().out)["judged"]
     assert judged["writer"]["environment"] == "qa"
     assert judged["problem"] == "it was written by a job of environment qa, not prod"
@@ -282,9 +282,9 @@ def test_finding_5_foreign_objects_never_lock_anyone_out(
     assert "ledger/v1.0.1/garbage.json" in markdown and "Not counted" in markdown
     code, _ = shop.vault("dr-sync", "--version", "1.0.1")
     error = errors(capsys)
-    assert code == 1 and error["type"] == "PromotionRefused", error  # not the garbage
+    assert code == 3 and error["type"] == "PromotionRefused", error  # not the garbage
     assert "garbage" not in error["message"]
-    assert shop.vault("doctor")[0] == 1
+    assert shop.vault("doctor")[0] == 4
     doctor = json.loads(capsys.readouterr().out)
     items = {i["name"].split(": ")[-1]: i for i in doctor["items"]}
     assert not items["only events"]["ok"] and "ledger/v1.0.1/garbage.json" in items["only events"]["detail"]

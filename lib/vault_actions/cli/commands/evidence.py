@@ -38,17 +38,14 @@ def audit_arguments(parser: argparse.ArgumentParser, *, since_required: bool = F
 
 def load_audit(args: argparse.Namespace) -> Audit:
     """Read the ledger once and derive the overview, the evidence and the metrics."""
-    from vault_actions.promotion import authority
-    from vault_actions.report.audit import audit, final_environment, proofs
+    from vault_actions.report.audit import audit, final_environment
     from vault_actions.report.period import Period
 
     cfg = config.load(args.config)
     period = Period.parse(args.since, args.until)
     repo = Path(args.repo)
-    found = authority.read(cfg, open_ledger(cfg))
-    return audit(cfg, found.events, environment=args.env or final_environment(cfg),
-                 period=period, now=datetime.now(UTC), repo=repo if repo.is_dir() else None,
-                 verify=proofs(found))
+    return audit(cfg, open_ledger(cfg).events(), environment=args.env or final_environment(cfg),
+                 period=period, now=datetime.now(UTC), repo=repo if repo.is_dir() else None)
 
 
 def write(path: str | None, text: str, what: str) -> str | None:

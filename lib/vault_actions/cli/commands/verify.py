@@ -9,7 +9,7 @@ from typing import Any
 
 from vault_actions import config
 from vault_actions.cli.commands import Result, open_ledger
-from vault_actions.errors import ConfigError
+from vault_actions.errors import ConfigError, ExitCode
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Judge every event; exit 1 unless every event that counts is proven."""
+    """Judge every event; exit 4 (a check failed) unless every event holds."""
     from vault_actions.integrations.oidc import Keys
     from vault_actions.promotion import authority
     from vault_actions.report.verification import Verification
@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> Result:
     if keys_file is not None:
         keys_file.write_text(json.dumps(keys.jwks, indent=2, sort_keys=True) + "\n")
     found = Verification(assessment, repository, cfg.ledger.issuer)
-    return Result(found.to_json(), found.text(), 0 if found.ok else 1)
+    return Result(found.to_json(), found.text(),
+                  ExitCode.OK if found.ok else ExitCode.CHECK_FAILED)
 
 
 def _read_keys(path: Path | None) -> dict[str, Any]:
