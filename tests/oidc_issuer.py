@@ -14,9 +14,10 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -146,3 +147,32 @@ def running(**kwargs: Any) -> Iterator[Issuer]:
         yield issuer
     finally:
         issuer.stop()
+
+
+@dataclass
+class HonestJobs:
+    """An attestor that proves each event as the job entitled to write it would: the
+    environment's own release job, the gate workflow run by the approver, the DR job.
+    For tests whose subject is not the ledger's trust but need events that count."""
+
+    issuer: Issuer
+    mirrors: tuple[str, ...] = ("dr",)
+
+    def prove(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        from vault_actions.store import attestation
+
+        details = body.get("details") or {}
+        env = body.get("environment")
+        claims: dict[str, Any] = {"actor": body["actor"], "environment": env,
+                                  "job_workflow_ref": DR_SYNC if env in self.mirrors else RELEASE}
+        if body["event"] == "approved" and details.get("source") != "github-environment":
+            claims.update(environment=None, job_workflow_ref=GATE)  # run by its actor
+        if body["event"] == "built":
+            claims.update(environment=None, sha=body.get("commit"))
+        run_url = str(body.get("run_url") or "")
+        if "/actions/runs/" in run_url:
+            repository = run_url.split("/actions/runs/")[0].split("/", 3)[-1]
+            claims.update(run_id=run_url.rsplit("/", 1)[-1], repository=repository)
+        at = int(datetime.fromisoformat(body["at"]).timestamp())
+        token = self.issuer.token(attestation.audience(body), iat=at, **claims)
+        return {"kind": "github-oidc", "token": token}

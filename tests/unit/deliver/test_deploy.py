@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from tests.conftest import GhaFiles, make_vault_bucket
+from tests.conftest import GhaFiles, break_glass, make_vault_bucket
 from vault_actions import cli, config
 from vault_actions.cli.commands import deploy as deploy_command
 from vault_actions.config import Environment
@@ -509,7 +509,7 @@ def make_pipeline(world: World) -> Pipeline:
     """The four environments' functions, and release 1.0.0 of alpha and beta in the vault."""
     environments = "".join(env_yml(name, world.tag, extra) for name, extra in PIPELINE)
     path = world.tmp_path / "vault.yml"
-    path.write_text(VAULT_YML.format(bucket=world.bucket, environments=environments))
+    path.write_text(VAULT_YML.format(bucket=world.bucket, environments=environments) + break_glass())
     cfg = config.load(path)
     for env in cfg.environments:
         make_functions(world.lambda_, world.role, list(env.functions.values()))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import responses
 
-from tests.conftest import GhaFiles, make_vault_bucket
+from tests.conftest import GhaFiles, break_glass, make_vault_bucket
 from tests.unit.deliver.test_deploy import (
     CTX,
     alias_target,
@@ -137,7 +137,7 @@ def make_world(s3: Any, tmp_path: Path, *, dr_region: str = DR_REGION) -> World:
     make_functions(lambda_, make_role(s3), list(names.values()))
     path = tmp_path / "vault.yml"
     path.write_text(VAULT_YML.format(vault=vault, dr_region=DR_REGION, dr_bucket=dr_bucket,
-                                     **names))
+                                     **names) + break_glass())
     world = World(s3, aws.client("s3", DR_REGION), lambda_, vault, dr_bucket, path, tmp_path,
                   Ledger(s3, vault))
     world.release("1.0.0")

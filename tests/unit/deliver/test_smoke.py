@@ -16,7 +16,7 @@ import pytest
 import responses
 import yaml
 
-from tests.conftest import GhaFiles, MotoServer, free_port, ses_messages
+from tests.conftest import GhaFiles, MotoServer, break_glass, free_port, ses_messages
 from vault_actions import cli, config, context
 from vault_actions.config import Check, Environment, Smoke
 from vault_actions.deliver import smoke
@@ -423,7 +423,7 @@ def write_vault_yml(
         **({"notifications": notifications} if notifications else {}),
     }
     path = root / "vault.yml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.write_text(yaml.safe_dump(doc, sort_keys=False) + break_glass())
     return path
 
 

@@ -402,11 +402,12 @@ def test_conclude_writes_the_death_into_the_release_notes_once(
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_test")
     doc = json.loads(json.dumps(GOOD))
     doc["vault"]["bucket"] = vault_bucket
+    doc["ledger"] = {"allow-local": ["deployed", "smoke_failed"]}  # recorded from a terminal
     path = write(tmp_path, doc)
     book = Ledger(s3, vault_bucket)
     book.record("1.0.0", "deployed", "qa", CTX)
     death = book.record("1.0.0", "smoke_failed", "qa", CTX, details={"reason": "GET /health: 500"})
-    notice = (f"🪦 **Dead**: smoke_failed in qa at {death.when} by octocat (GET /health: 500). "
+    notice = (f"🪦 **Dead**: smoke_failed in qa at {death.when} by octocat (local) (GET /health: 500). "
               "This version is never promoted; see the next release.")
     api.get(f"{RELEASES}/tags/v1.0.0", json=release(5, "v1.0.0", "## What's changed"))
     api.patch(f"{RELEASES}/5", json=release(5, "v1.0.0", f"{notice}\n\n## What's changed"))

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GhaFiles, make_vault_bucket
+from tests.conftest import GhaFiles, make_vault_bucket, run_as_job
+from tests.oidc_issuer import GATE, HonestJobs, Issuer
 from tests.unit.store.test_ledger import STORY, VAULT_YML, Clock, context
 from vault_actions import cli
 from vault_actions.promotion.journey import journey_of
@@ -21,6 +22,8 @@ from vault_actions.store.ledger import Ledger
 class Pipeline:
     config: Path
     ledger: Ledger
+    issuer: Issuer
+    monkeypatch: pytest.MonkeyPatch
 
     def release(self, *versions: str) -> None:
         """Put the manifests that make these versions exist in the vault."""
@@ -30,22 +33,43 @@ class Pipeline:
             )
 
     def record(self, steps: list[tuple[str, str, str | None, dict[str, Any]]]) -> None:
+        """Each step as the job entitled to it writes it (an approval: the gate workflow
+        run by its approver)."""
         for version, event, env, details in steps:
-            self.ledger.record(version, event, env, context(), details=details)
+            actor = details.get("by", "octocat") if event == "approved" else "octocat"
+            self.ledger.record(version, event, env, context(actor), details=details)
+
+    def as_gate_job(self, actor: str) -> None:
+        """From now on this process is a run of the gate workflow started by ``actor``."""
+        run_as_job(self.monkeypatch, self.issuer, job_workflow_ref=GATE, actor=actor)
 
 
 @pytest.fixture
-def pipeline(s3: Any, tmp_path: Path) -> Pipeline:
+def pipeline(s3: Any, tmp_path: Path, issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     bucket = make_vault_bucket(s3, f"vault-{uuid.uuid4().hex[:12]}")
     path = tmp_path / "vault.yml"
-    path.write_text(VAULT_YML.format(bucket=bucket, dr_bucket=f"{bucket}-dr"))
-    found = Pipeline(path, Ledger(s3, bucket, clock=Clock()))
+    path.write_text(VAULT_YML.format(bucket=bucket, dr_bucket=f"{bucket}-dr")
+                    + f'ledger: {{repository: acme/shop, issuer: "{issuer.url}"}}\n')
+    ledger = Ledger(s3, bucket, clock=Clock(), attestor=HonestJobs(issuer))
+    found = Pipeline(path, ledger, issuer, monkeypatch)
     found.release("1.0.0", "1.0.1", "1.0.2")
     return found
 
 
 def vault(pipeline: Pipeline, *argv: str) -> int:
     return cli.main([*argv, "--config", str(pipeline.config)])
+
+
+def said(capsys: pytest.CaptureFixture[str]) -> str:
+    """Everything printed (in Actions errors are ::error annotations on stdout)."""
+    captured = capsys.readouterr()
+    return captured.out + captured.err
+
+
+def printed(capsys: pytest.CaptureFixture[str]) -> Any:
+    """The --json result, without the workflow-command lines around it in Actions."""
+    lines = capsys.readouterr().out.splitlines()
+    return json.loads("\n".join(line for line in lines if not line.startswith("::")))
 
 
 def passed_qa(pipeline: Pipeline, version: str = "1.0.1") -> None:
@@ -62,51 +86,53 @@ def test_approve_records_who_approved(
     pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
     passed_qa(pipeline)
+    pipeline.as_gate_job("qa-lead")
 
-    code = vault(pipeline, "approve", "--env", "uat", "--version", "v1.0.1", "--by", "qa-lead",
+    code = vault(pipeline, "approve", "--env", "uat", "--version", "v1.0.1",
                  "--reason", "regression suite green", "--json")
 
     assert code == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert (printed["event"], printed["environment"], printed["version"]) == (
-        "approved", "uat", "1.0.1"
-    )
-    assert printed["details"] == {"by": "qa-lead", "reason": "regression suite green"}
+    data = printed(capsys)
+    assert (data["event"], data["environment"], data["version"]) == ("approved", "uat", "1.0.1")
+    assert data["details"] == {"by": "qa-lead", "reason": "regression suite green"}
+    assert data["proof"]["kind"] == "github-oidc"
     (approval,) = [e for e in pipeline.ledger.events("1.0.1") if e.event == "approved"]
-    assert approval.who == "qa-lead" and approval.id == printed["id"]
+    assert approval.who == "qa-lead" and approval.id == data["id"]
 
 
 @pytest.mark.parametrize(
-    ("argv", "message", "code"),
+    ("actor", "argv", "message", "code"),
     [
-        (["--env", "qa", "--version", "1.0.1", "--by", "qa-lead"],
+        ("qa-lead", ["--env", "qa", "--version", "1.0.1"],
          "qa has no gate: there is nothing to approve", 3),
-        (["--env", "uat", "--version", "1.0.1", "--by", "intern"],
+        ("intern", ["--env", "uat", "--version", "1.0.1"],
          "'intern' may not approve releases for uat; its approvers are qa-lead", 3),
-        (["--env", "prod", "--version", "1.0.1", "--by", "manager"],
+        ("manager", ["--env", "prod", "--version", "1.0.1"],
          "v1.0.1 has never been deployed to uat; prod only takes versions that passed uat", 3),
-        (["--env", "uat", "--version", "1.0.0", "--by", "qa-lead"],
+        ("qa-lead", ["--env", "uat", "--version", "1.0.0"],
          "v1.0.0 is dead: smoke_failed in qa at", 3),
-        (["--env", "uat", "--version", "1.0.9", "--by", "qa-lead"],
+        ("qa-lead", ["--env", "uat", "--version", "1.0.9"],
          "v1.0.9 is not in the vault", 5),
-        (["--env", "uat", "--version", "1.0", "--by", "qa-lead"],
+        ("qa-lead", ["--env", "uat", "--version", "1.0"],
          "version '1.0' is not allowed", 2),
-        (["--env", "staging", "--version", "1.0.1", "--by", "qa-lead"],
+        ("qa-lead", ["--env", "staging", "--version", "1.0.1"],
          "no environment named 'staging'", 2),
-        (["--env", "uat", "--version", "1.0.1", "--by", " "], "--by is empty", 2),
+        ("intern", ["--env", "uat", "--version", "1.0.1", "--by", "qa-lead"],
+         "--by 'qa-lead' is not accepted", 2),
     ],
 )
 def test_approve_refusals_record_nothing(
-    pipeline: Pipeline, capsys: pytest.CaptureFixture[str], argv: list[str], message: str,
-    code: int,
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str], actor: str, argv: list[str],
+    message: str, code: int,
 ) -> None:
     pipeline.record(STORY[:5])  # v1.0.0 died in QA
     passed_qa(pipeline)
     before = len(pipeline.ledger.events())
+    pipeline.as_gate_job(actor)
 
     assert vault(pipeline, "approve", *argv) == code  # 3 refused, 5 vault, 2 usage
 
-    assert message in capsys.readouterr().err
+    assert message in said(capsys)
     assert len(pipeline.ledger.events()) == before
 
 
@@ -114,38 +140,39 @@ def test_reject_kills_the_version_for_good(
     pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
     passed_qa(pipeline)
-    assert vault(pipeline, "reject", "--env", "uat", "--version", "1.0.1", "--by", "manager") == 2  # usage
-    assert "vault reject needs --reason" in capsys.readouterr().err
+    pipeline.as_gate_job("manager")
+    assert vault(pipeline, "reject", "--env", "uat", "--version", "1.0.1") == 2  # usage
+    assert "vault reject needs --reason" in said(capsys)
 
-    code = vault(pipeline, "reject", "--env", "uat", "--version", "1.0.1", "--by", "manager",
+    code = vault(pipeline, "reject", "--env", "uat", "--version", "1.0.1",
                  "--reason", "Biz Logic Error")
 
     assert code == 0
-    assert "v1.0.1 rejected in uat by manager: v1.0.1 is dead (Biz Logic Error)" in (
-        capsys.readouterr().out
-    )
+    assert "v1.0.1 rejected in uat by manager: v1.0.1 is dead (Biz Logic Error)" in said(capsys)
     death = journey_of(pipeline.ledger, "1.0.1").death
     assert death is not None
     assert (death.event, death.environment, death.who, death.reason) == (
         "rejected", "uat", "manager", "Biz Logic Error"
     )
-    assert vault(pipeline, "approve", "--env", "uat", "--version", "1.0.1", "--by", "qa-lead") == 3  # refused
-    assert "v1.0.1 is dead: rejected in uat at" in capsys.readouterr().err
+    pipeline.as_gate_job("qa-lead")
+    assert vault(pipeline, "approve", "--env", "uat", "--version", "1.0.1") == 3  # refused
+    assert "v1.0.1 is dead: rejected in uat at" in said(capsys)
     assert vault(pipeline, "reject", "--env", "qa", "--version", "1.0.1", "--reason", "again") == 3  # refused
-    assert "v1.0.1 is already dead: rejected in uat" in capsys.readouterr().err
+    assert "v1.0.1 is already dead: rejected in uat" in said(capsys)
 
 
 def test_in_actions_the_decision_carries_the_actor_and_run(
     pipeline: Pipeline, gha_env: GhaFiles, capsys: pytest.CaptureFixture[str]
 ) -> None:
     passed_qa(pipeline, "1.0.2")
+    pipeline.as_gate_job("octocat")
 
     assert vault(pipeline, "reject", "--env", "qa", "--version", "1.0.2", "--reason", "slow") == 0
 
     (rejection,) = [e for e in pipeline.ledger.events("1.0.2") if e.event == "rejected"]
     assert (rejection.who, rejection.actor) == ("octocat", "octocat")
     assert rejection.run_url == "https://github.com/acme/shop/actions/runs/4242"
-    assert "v1.0.2 rejected in qa by octocat" in capsys.readouterr().out
+    assert "v1.0.2 rejected in qa by octocat" in said(capsys)
 
 
 # --- status ----------------------------------------------------------------------------
@@ -266,7 +293,7 @@ def test_graveyard_refuses_an_unwritable_output(
 
 
 def gate_action(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, actor: str, decision: str, reason: str = "") -> int:
-    monkeypatch.setenv("GITHUB_ACTOR", actor)
+    pipeline.as_gate_job(actor)
     for key, value in {"ENVIRONMENT": "uat", "VERSION": "1.0.1", "DECISION": decision,
                        "REASON": reason, "CONFIG": str(pipeline.config)}.items():
         monkeypatch.setenv(f"INPUT_{key}", value)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import make_vault_bucket
+from tests.oidc_issuer import HonestJobs, Issuer
 from vault_actions import config
 from vault_actions.context import RunContext
 from vault_actions.errors import PromotionRefused, VaultError, VersionError
@@ -137,9 +138,10 @@ def parsed_config(bucket: str = "vault-test-bucket") -> config.Config:
 
 
 @pytest.fixture
-def ledger(s3: Any) -> Ledger:
+def ledger(s3: Any, issuer: Issuer) -> Ledger:
+    """A ledger whose events are proven by the jobs entitled to write them."""
     bucket = make_vault_bucket(s3, f"ledger-{uuid.uuid4().hex[:12]}")
-    return Ledger(s3, bucket, clock=Clock())
+    return Ledger(s3, bucket, clock=Clock(), attestor=HonestJobs(issuer))
 
 
 @pytest.fixture
@@ -409,7 +411,7 @@ def test_a_gated_environment_needs_an_approval(ledger: Ledger, cfg: config.Confi
 
     message = refused(cfg, journey_of(ledger, "1.0.0"), "uat")
     assert "v1.0.0 has not been approved for uat, which is gated" in message
-    assert "one of qa-lead" in message and "vault approve --env uat --version 1.0.0" in message
+    assert "one of qa-lead" in message and "the gate workflow (vault-gate.yml) for uat v1.0.0" in message
 
     ledger.record("1.0.0", "approved", "uat", context(), details={"by": "QA-Lead"})
     check_promotion(cfg, journey_of(ledger, "1.0.0"), cfg.environment("uat"))
