@@ -171,7 +171,7 @@ class HonestJobs:
             claims.update(environment=None, sha=body.get("commit"))
         run_url = str(body.get("run_url") or "")
         if "/actions/runs/" in run_url:
-            repository = run_url.split("/actions/runs/")[0].split("/", 3)[-1]
+            repository = run_url.split("/actions/runs/", maxsplit=1)[0].split("/", 3)[-1]
             claims.update(run_id=run_url.rsplit("/", 1)[-1], repository=repository)
         at = int(datetime.fromisoformat(body["at"]).timestamp())
         token = self.issuer.token(attestation.audience(body), iat=at, **claims)
