@@ -144,7 +144,7 @@ def job_claims(request_token: str) -> dict[str, Any] | None:
         return None
     _, role, actor, run_id, sha, repository = parts
     workflow = {"gate": GATE, "dr": DR_SYNC}.get(role, RELEASE)
-    environment = None if role in ("build", "gate") else role
+    environment = role if role in ("dev", "qa", "uat", "prod", "dr") else None  # jobs' environments
     return {"environment": environment, "job_workflow_ref": workflow, "actor": actor,
             "run_id": run_id, "sha": sha, "repository": repository,
             "sub": f"repo:{repository}:environment:{environment}" if environment
