@@ -71,6 +71,9 @@ COMMANDS: dict[str, Command] = {
                        "vault --json metrics --since 2026-01-01"),
     "report": Command("report", "write a self-contained HTML report (graveyard, evidence, "
                       "metrics)", "vault report --html report.html --since 2026-01-01"),
+    "rollback": Command("rollback", "emergency: put an environment back on a version that "
+                        "passed there", "vault rollback --env prod --reason 'checkout 5xx'",
+                        "no version to go back to, or an alias did not move"),
     "dr-sync": Command("dr_sync", "copy a release live in PROD to the DR region and deploy it",
                        "vault dr-sync --version 1.4.0"),
     "setup-environments": Command(

@@ -53,10 +53,13 @@ class Journey:
         return deployed
 
     def passed(self, environment: str) -> bool:
-        """True when a smoke test passed after the latest deploy, which still stands."""
+        """True when a smoke test passed after the latest deploy, which still stands (an
+        emergency rollback puts back bytes that passed there before: their pass holds)."""
         deployed = self.standing(environment)
         smoke = self.last("smoke_passed", environment)
-        return deployed is not None and smoke is not None and order(smoke) > order(deployed)
+        if deployed is None or smoke is None:
+            return False
+        return order(smoke) > order(deployed) or bool(deployed.details.get("emergency"))
 
 
 @dataclass(frozen=True)

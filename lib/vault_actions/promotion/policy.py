@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -235,3 +236,53 @@ def check_can_reject(journey: Journey) -> None:
             f"v{journey.version} is already dead: {death.describe()}",
             "nothing to reject; a dead version never deploys again",
         )
+
+
+def rollback_target(
+    journeys: Mapping[str, Journey], live: Mapping[str, str], env: Environment,
+    to: str | None = None,
+) -> tuple[str, str]:
+    """``(from, to)`` of an emergency rollback of ``env``: from the live version to the last
+    other version that passed there (or ``to``, which must have); PromotionRefused else."""
+    current = live.get(env.name)
+    if current is None:
+        raise PromotionRefused(
+            f"nothing is live in {env.name}: there is nothing to roll back",
+            "`vault status` shows what each environment runs",
+        )
+    if to is not None:
+        problem = _rollback_problem(journeys.get(to), current, env)
+        if problem:
+            raise PromotionRefused(
+                f"cannot roll {env.name} back to v{to}: {problem}",
+                f"name a version that passed {env.name} (or omit --to for the last one)",
+            )
+        return current, to
+    candidates = [j for j in journeys.values() if not _rollback_problem(j, current, env)]
+    if not candidates:
+        raise PromotionRefused(
+            f"no version other than v{current} (live) passed {env.name} and is alive",
+            "fix forward: release a new version",
+        )
+    latest = max(candidates, key=lambda j: _deployed_at(j, env.name))
+    return current, latest.version
+
+
+def _deployed_at(journey: Journey, env: str) -> tuple[datetime, str]:
+    deployed = journey.standing(env)
+    assert deployed is not None
+    return (deployed.time, deployed.id)
+
+
+def _rollback_problem(journey: Journey | None, current: str, env: Environment) -> str | None:
+    if journey is None:
+        return "the ledger has no event for it"
+    if journey.version == current:
+        return "it is the live version"
+    if journey.death is not None:
+        return f"it is dead ({journey.death.describe()})"
+    if journey.standing(env.name) is None:
+        return f"it never stood in {env.name}"
+    if env.smoke_tested and not journey.passed(env.name):
+        return f"it never passed its smoke test in {env.name}"
+    return None

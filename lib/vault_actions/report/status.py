@@ -17,8 +17,10 @@ from vault_actions.promotion.journey import Journey, Lag
 from vault_actions.store.ledger import Event
 from vault_actions.text import markdown_cell, mermaid_text, plain, plural, shorten
 
-STATE_OF_FATAL = {"smoke_failed": "failed", "rejected": "rejected", "cancelled": "cancelled"}
+STATE_OF_FATAL = {"smoke_failed": "failed", "rejected": "rejected", "cancelled": "cancelled",
+                  "withdrawn": "withdrawn"}
 STATE_OF_PROGRESS = {
+    "traffic_shifted": "shifting",
     "deployed": "deployed",
     "smoke_passed": "passed",
     "deploy_failed": "deploy_failed",
@@ -45,14 +47,17 @@ def _link(url: str | None, text: str) -> str:
 class Stage:
     """Where a version stands in one environment, and the event that says so.
 
-    ``state`` is one of pending, approved, deployed, passed, deploy_failed, rolled_back,
-    synced (DR), or the fatal failed, rejected, cancelled.
+    ``state`` is one of pending, approved, shifting (a rollout step), deployed, passed,
+    deploy_failed, rolled_back, synced (DR), or the fatal failed, rejected, cancelled,
+    withdrawn (an emergency rollback). ``flags`` say what people must notice: an emergency
+    rollback, a freeze overridden, how much traffic a rollout step has.
     """
 
     environment: str
     state: str
     event: Event | None
     approval: Event | None
+    flags: tuple[str, ...] = ()
 
     @property
     def reached(self) -> bool:
@@ -72,6 +77,7 @@ class Stage:
             "approved_at": self.approval.at if self.approval else None,
             "local": bool(self.event and self.event.local)
             or bool(self.approval and self.approval.local),
+            "flags": list(self.flags),
         }
 
 
@@ -81,13 +87,26 @@ def stage(journey: Journey, environment: str) -> Stage:
     approval = next((e for e in reversed(events) if e.event == "approved"), None)
     fatal = next((e for e in events if e.fatal), None)
     if fatal is not None:
-        return Stage(environment, STATE_OF_FATAL[fatal.event], fatal, approval)
+        return Stage(environment, STATE_OF_FATAL[fatal.event], fatal, approval,
+                     _flags(events, fatal))
     progress = [e for e in events if e.event in STATE_OF_PROGRESS]
     if progress:
-        return Stage(environment, STATE_OF_PROGRESS[progress[-1].event], progress[-1], approval)
+        return Stage(environment, STATE_OF_PROGRESS[progress[-1].event], progress[-1], approval,
+                     _flags(events, progress[-1]))
     if approval is not None:
         return Stage(environment, "approved", approval, approval)
     return Stage(environment, "pending", None, None)
+
+
+def _flags(events: Sequence[Event], current: Event) -> tuple[str, ...]:
+    """What the stage's events say that a state cannot: emergency, freeze, traffic."""
+    flags = [f"⚠️ freeze {e.details.get('window')!s} overridden by {e.who}: {e.reason}"
+             for e in events if e.event == "freeze_overridden"]
+    if current.event == "deployed" and current.details.get("emergency"):
+        flags.insert(0, f"🚨 emergency rollback from v{current.details.get('rollback_from')!s}")
+    if current.event == "traffic_shifted":
+        flags.insert(0, f"{current.details.get('weight')!s}% of traffic on this version")
+    return tuple(flags)
 
 
 def track(cfg: Config, journeys: Iterable[Journey] = ()) -> list[str]:
@@ -166,6 +185,7 @@ def _stage_line(st: Stage, width: int) -> str:
             line += f"  ({plain(event.reason)})"
     if st.approval is not None and st.approval is not event:
         line += f"  · approved by {plain(st.approval.shown_who)} at {st.approval.when}"
+    line += "".join(f"  · {plain(flag)}" for flag in st.flags)
     return line.rstrip()
 
 
@@ -212,6 +232,7 @@ def journey_table(cfg: Config, journey: Journey, live: Mapping[str, str]) -> str
         notes = [f"reason: {event.reason}"] if event and event.reason else []
         if st.approval is not None and st.approval is not event:
             notes.append(f"approved by {st.approval.shown_who} at {st.approval.when}")
+        notes += st.flags
         note = "; ".join(notes)
         rows.append(
             f"| {st.environment} | {st.state} | {event.when if event else ''} "
@@ -235,7 +256,10 @@ def _approved_by(st: Stage) -> str:
 def _label(st: Stage, title: str, live_final: bool, has_smoke: bool) -> tuple[list[str], str]:
     why = f"({mermaid_text(st.event.reason)})" if st.event and st.event.reason else ""
     fixed: dict[str, tuple[list[str], str]] = {
-        "failed": ([f"{title}: ❌ FAILED"], "fail"),
+        "failed": ([f"{title}: ❌ FAILED", why if st.event and "trip" in st.event.details
+                    else ""], "fail"),
+        "withdrawn": ([f"{title}: 🚨 WITHDRAWN", why], "fail"),
+        "shifting": ([f"{title}: ⏳ Rollout"], "active"),
         "rejected": ([f"{title}: 🛑 REJECTED", why], "fail"),
         "cancelled": ([f"{title}: ⛔ CANCELLED", why], "fail"),
         "deploy_failed": ([f"{title}: ⚠️ DEPLOY FAILED"], "fail"),
@@ -264,6 +288,7 @@ def _nodes(cfg: Config, journey: Journey, live: Mapping[str, str]) -> list[_Node
             continue
         live_final = env == final and live.get(env) == journey.version
         parts, css = _label(st, env.upper(), live_final, smoke.get(env, False))
+        parts = [*parts, *(mermaid_text(flag) for flag in st.flags)]
         nodes.append(_Node(f"E{index}", "<br/>".join(p for p in parts if p), css, env))
     death = journey.death
     if death is not None and death.environment is None:

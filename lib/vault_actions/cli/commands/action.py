@@ -18,6 +18,7 @@ ACTIONS = {
     "dr-sync": "dr_sync",
     "report": "conclude",
     "gate": "gate",
+    "rollback": "rollback",
 }
 
 
