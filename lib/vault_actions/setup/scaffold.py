@@ -20,7 +20,7 @@ from pathlib import Path
 from vault_actions.config import PLACEHOLDER
 from vault_actions.errors import ConfigError
 
-WORKFLOWS = ("release.yml", "dr-sync.yml", "gate.yml")
+WORKFLOWS = ("release.yml", "dr-sync.yml", "gate.yml", "rollback.yml")
 _SUITE = re.compile(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+")
 _REF = re.compile(r"[A-Za-z0-9._/-]+")
 _SHA = re.compile(r"[0-9a-f]{40}")

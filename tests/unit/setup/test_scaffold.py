@@ -38,7 +38,8 @@ def test_init_writes_pinned_callers_that_lint_clean(tmp_path: Path, no_aws: None
     repo.mkdir()
     assert main(["init", "--sha", SHA, "--dir", str(repo), "--role-arn-prefix", PREFIX]) == 0
     workflows = repo / ".github/workflows"
-    assert sorted(p.name for p in workflows.iterdir()) == ["dr-sync.yml", "gate.yml", "release.yml"]
+    assert sorted(p.name for p in workflows.iterdir()) == ["dr-sync.yml", "gate.yml", "release.yml",
+                                                           "rollback.yml"]
     release = yaml.load((workflows / "release.yml").read_text(), Loader=yaml.BaseLoader)
     job = release["jobs"]["release"]
     assert job["uses"] == f"vault-actions/vault-actions/.github/workflows/vault-release.yml@{SHA}"
