@@ -46,7 +46,7 @@ def test_demo_plays_the_graveyard_and_leaves_nothing_running(
     # GITHUB_ACTIONS=true: the output sits in a ::stop-commands:: block (cli/gha.py)
     data = json.loads("\n".join(line for line in out.splitlines() if not line.startswith("::")))
     versions = {v["version"]: v for v in data["status"]["versions"]}
-    assert list(versions) == ["1.0.0", "1.0.1", "1.0.2"]
+    assert list(versions) == ["1.0.0", "1.0.1", "1.0.2", "1.1.0"]
 
     dead_in_qa = versions["1.0.0"]
     assert dead_in_qa["death"]["event"] == "smoke_failed"
@@ -68,13 +68,24 @@ def test_demo_plays_the_graveyard_and_leaves_nothing_running(
     assert live["death"] is None
     assert {("approved", "uat"), ("approved", "prod"), ("deployed", "prod"),
             ("smoke_passed", "prod"), ("dr_synced", "dr")} <= set(events_of(live))
-    assert data["status"]["live"] == {"dev": "1.0.2", "qa": "1.0.2", "uat": "1.0.2",
+    # the canary of 1.1.0 trips PROD's alarm and rolls back by itself: 1.0.2 keeps serving
+    canary = versions["1.1.0"]
+    assert canary["death"]["event"] == "smoke_failed"
+    assert canary["death"]["environment"] == "prod"
+    assert {k: canary["death"]["details"][k] for k in ("alarm", "weight")} == {
+        "alarm": "prod-5xx", "weight": 10}
+    assert canary["death"]["details"]["reason"] == "died in prod at 10%: alarm prod-5xx"
+    assert ("traffic_shifted", "prod") in events_of(canary)
+    assert ("rolled_back", "prod") in events_of(canary)
+    assert "PROD still serves v1.0.2" in err
+    assert data["status"]["live"] == {"dev": "1.1.0", "qa": "1.1.0", "uat": "1.1.0",
                                       "prod": "1.0.2", "dr": "1.0.2"}
     assert data["status"]["dr_lag"] == []
 
     graveyard = Path(data["graveyard"]).read_text()
     for label in ("Attempt 1: v1.0.0 (Died in QA)", "Attempt 2: v1.0.1 (Died in UAT)",
-                  "Attempt 3: v1.0.2 (Success)", "🚀 PROD: LIVE", "💾 DR: SYNCED"):
+                  "Attempt 3: v1.0.2 (Success)", "🚀 PROD: LIVE", "💾 DR: SYNCED",
+                  "Attempt 4: v1.1.0 (Died in PROD)", "died in prod at 10%: alarm prod-5xx"):
         assert label in graveyard
     assert '"currency": "EUR"' in err  # the product owner saw v1.0.2's SAP quote
     drawing = Path(data["graveyard_text"]).read_text()

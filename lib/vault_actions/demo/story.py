@@ -57,6 +57,9 @@ DEVELOPER = ("Dana Developer", "dana@example.com")
 SMOKE_TIMEOUT_SECONDS = 2
 SMOKE_RETRY_SECONDS = 0.5
 PO_REQUEST = "/price-fetcher/price?symbol=SAP"
+PROD_ALARM = "prod-5xx"
+CANARY_PERCENT = 10
+CANARY_POLL_SECONDS = 0.25
 BAR_WIDTH = 24
 SWEEP = "████"  # the block that sweeps a bar of unknown length
 INTERRUPTED = 130  # the exit code cli.main returns on Ctrl-C
@@ -101,6 +104,13 @@ STORY = (
         "The product owner rejected v1.0.1 in UAT. Dana quotes each listing in the "
         "currency of its exchange.",
     ),
+)
+# After a release is live: a canary that trips PROD's alarm and rolls itself back.
+CANARY = Attempt(
+    "feat: quote prices with the exchange's timestamp",
+    None,
+    "v1.0.2 is live. Dana ships a small feature; PROD takes new releases as a 10% canary "
+    f"watched by the CloudWatch alarm {PROD_ALARM}.",
 )
 
 
@@ -255,6 +265,7 @@ class Clients:
     s3_dr: Any
     iam: Any
     lambdas: Mapping[str, Any]  # region → Lambda client
+    cloudwatch: Any = None  # PROD's alarm (us-east-1)
 
 
 def environment_region(environment: str) -> str:
@@ -329,6 +340,14 @@ def provision(clients: Clients, console: Console) -> None:
             list(pool.map(create, jobs))
     console.ok(f"{len(jobs)} Lambda functions: {', '.join(PROMOTION)} in {REGION}, "
                f"{DR} in {DR_REGION} (placeholder code, no alias yet)")
+    if clients.cloudwatch is not None:
+        clients.cloudwatch.put_metric_alarm(
+            AlarmName=PROD_ALARM, Namespace="AWS/Lambda", MetricName="Errors",
+            Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold")
+        clients.cloudwatch.set_alarm_state(AlarmName=PROD_ALARM, StateValue="OK",
+                                           StateReason="no errors")
+        console.ok(f"CloudWatch alarm {PROD_ALARM} (PROD's Lambda errors): OK")
 
 
 def _placeholder_zip() -> bytes:
@@ -391,6 +410,9 @@ def config_document(urls: Mapping[str, str]) -> dict[str, Any]:
         if name == "prod":
             env["gate"] = {"approvers": [MANAGER]}
             env["read-only"] = True
+            env["rollout"] = {"strategy": "canary", "percent": CANARY_PERCENT,
+                              "bake-minutes": 1, "poll-seconds": CANARY_POLL_SECONDS,
+                              "alarms": [PROD_ALARM]}
         env["smoke"] = smoke_settings(name, urls[name])
         environments.append(env)
     environments.append({
@@ -484,9 +506,11 @@ class Story:
     """Plays the story with the real ``vault`` commands against ``config``."""
 
     def __init__(
-        self, console: Console, config: Path, urls: Mapping[str, str], *, verbose: bool
+        self, console: Console, config: Path, urls: Mapping[str, str], *, verbose: bool,
+        cloudwatch: Any = None,
     ) -> None:
         self.console = console
+        self.cloudwatch = cloudwatch
         self.config = config
         self.repo = config.parent
         self.urls = urls
@@ -560,6 +584,8 @@ class Story:
             if outcome == "live":
                 self.fates.live = version
                 self.sync_dr(version)
+                if self.cloudwatch is not None:
+                    self.canary(len(STORY) + 1)
                 return self.fates
             self.console.write(f"  🪦 v{version} {outcome}: it never deploys again. "
                                "Fail forward: the next fix ships as a new version.")
@@ -650,6 +676,58 @@ class Story:
             self.must(ran)
         self.console.fail(f"smoke FAILED in {env.upper()}: {ran.error}")
         return False
+
+    def canary(self, number: int) -> None:
+        """A release whose PROD canary trips the alarm: every alias goes back by itself
+        while the release before keeps serving."""
+        self.console.phase(f"🗓️  Attempt {number}: {CANARY.message}")
+        self.console.note(CANARY.intro)
+        self.console.ok(f"commit {commit(self.repo, CANARY)} on main: {CANARY.message}")
+        version = self.build()
+        for env in PROMOTION[:-1]:
+            if env == "uat" and self.gate(env, version):
+                return
+            self.deploy(env, version)
+            if not self.smoke(env, version):
+                return
+        if self.gate("prod", version):
+            return
+        trip = threading.Thread(target=self._trip_alarm, daemon=True)
+        trip.start()
+        with self.console.progress(f"canary: {CANARY_PERCENT}% of PROD on v{version}"):
+            ran = self.vault("deploy", "--env", "prod", "--version", version)
+        trip.join()
+        if ran.ok:
+            raise VaultActionsError(f"the demo stopped: v{version}'s canary was not stopped",
+                                    f"rerun with -v; the repository is {self.repo}")
+        self.console.fail(ran.error.splitlines()[0])
+        self.fates.outcomes[version] = f"died in PROD at {CANARY_PERCENT}%: alarm {PROD_ALARM}"
+        body = _fetch(self.urls["prod"] + "/price-fetcher/health")
+        self.console.ok(f"PROD still serves v{self.fates.live}: GET /price-fetcher/health: "
+                        f"{body}")
+
+    def _trip_alarm(self) -> None:
+        """CloudWatch sees the canary's errors: once every PROD alias routes to the new
+        version, the alarm goes to ALARM."""
+        lambda_ = self.cloudwatch_lambda()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            routed = [lambda_.get_alias(FunctionName=function_name(s, "prod"), Name="live")
+                      .get("RoutingConfig", {}).get("AdditionalVersionWeights") for s in SERVICES]
+            if all(routed):
+                self.console.write(f"  📈 CloudWatch: Lambda errors on the canary; "
+                                   f"{PROD_ALARM} → ALARM")
+                self.cloudwatch.set_alarm_state(
+                    AlarmName=PROD_ALARM, StateValue="ALARM",
+                    StateReason="Threshold crossed: 7 errors on the canary in 1 minute")
+                return
+            time.sleep(0.1)
+
+    def cloudwatch_lambda(self) -> Any:
+        """A Lambda client for PROD's region (the embedded AWS)."""
+        from vault_actions.integrations import aws
+
+        return aws.client("lambda", REGION)
 
     def sync_dr(self, version: str) -> None:
         """Phase 5: ``vault dr-sync`` to us-west-2, then what DR serves."""

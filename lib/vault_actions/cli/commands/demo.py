@@ -171,6 +171,7 @@ def _story(
         clients = demo.Clients(
             s3=aws.client("s3", demo.REGION), s3_dr=aws.client("s3", demo.DR_REGION),
             iam=aws.client("iam", demo.REGION), lambdas=lambdas,
+            cloudwatch=aws.client("cloudwatch", demo.REGION),
         )
         demo.provision(clients, console)
         vault = Vault(clients.s3, demo.VAULT_BUCKET, demo.REGION)
@@ -185,7 +186,8 @@ def _story(
         config = demo.create_repository(workdir / "repo", urls)
         console.ok(f"git repository {config.parent} with vault.yml")
         console.note(f"(every `vault` command below runs with --config {config})")
-        story = demo.Story(console, config, urls, verbose=args.verbose)
+        story = demo.Story(console, config, urls, verbose=args.verbose,
+                           cloudwatch=clients.cloudwatch)
         story.doctor()
         fates = story.play()
         graveyard = workdir / demo.GRAVEYARD_FILE
