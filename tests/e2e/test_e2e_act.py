@@ -37,7 +37,7 @@ from vault_actions.cli.main import main
 from vault_actions.demo.emulator import FunctionServer
 from vault_actions.integrations import aws
 from vault_actions.promotion.journey import journey_of, live_versions
-from vault_actions.store.ledger import Ledger
+from vault_actions.store.ledger import Ledger, order
 from vault_actions.store.vault import Vault
 
 pytestmark = [
@@ -46,6 +46,7 @@ pytestmark = [
 ]
 
 ENVS = ("dev", "qa", "uat", "prod")
+PROD_ALARM = "shop-prod-5xx"
 PREFIX = "arn:aws:iam::123456789012:role/shop-"
 HANDLER = """import json
 
@@ -143,8 +144,11 @@ def vault_yml(bucket: str, dr_bucket: str, urls: dict[str, str], issuer: str) ->
     envs = []
     for env in ENVS:
         gate = f"\n    gate: {{approvers: [{'qa-lead' if env == 'uat' else 'manager'}]}}" if env in ("uat", "prod") else ""
+        # PROD takes releases as a short canary watched by an alarm (a 3 s bake)
+        rollout = ("\n    rollout: {strategy: canary, percent: 10, bake-minutes: 0.05, "
+                   f"poll-seconds: 0.5, alarms: [{PROD_ALARM}]}}") if env == "prod" else ""
         envs.append(
-            f"  - name: {env}\n    functions: {{price-fetcher: pf-{env}}}{gate}\n"
+            f"  - name: {env}\n    functions: {{price-fetcher: pf-{env}}}{gate}{rollout}\n"
             f"    smoke:\n      base-url: {urls[env]}\n      timeout-seconds: 4\n"
             f"      retry-interval-seconds: 0.5\n      checks: [{', '.join(checks[env])}]"
         )
@@ -169,6 +173,10 @@ def consumer(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) 
     s3 = aws.client("s3", "us-east-1")
     make_vault_bucket(s3, bucket)
     make_vault_bucket(aws.client("s3", "us-west-2"), dr_bucket, region="us-west-2")
+    aws.client("cloudwatch", "us-east-1").put_metric_alarm(
+        AlarmName=PROD_ALARM, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum",
+        Period=60, EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold")
     role = aws.client("iam").create_role(RoleName="shop-lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     servers = {}
     for env in (*ENVS, "dr"):
@@ -319,3 +327,31 @@ def test_every_event_of_the_runs_is_proven(consumer: Consumer, capsys: pytest.Ca
     assert report["proven"] == report["events"] > 20
     writers = {(j["event"], j["writer"]["environment"]) for j in report["judged"]}
     assert {("built", None), ("smoke_failed", "qa"), ("approved", "prod"), ("dr_synced", "dr")} <= writers
+
+
+def test_v1_1_0_reaches_prod_as_a_canary(consumer: Consumer) -> None:
+    """PROD already serves v1.0.2: v1.1.0 takes 10% for the bake, watched by the alarm, then all."""
+    consumer.commit("feat: quotes carry a timestamp", FIXED.replace('"ACME"', '"ACME", "currency": "USD"'))
+    run = consumer.push([review("approved", "qa-lead", "uat"), review("approved", "manager", "prod")])
+
+    assert run.result("PROD (manager's gate, read-only smoke)") == "succeeded", run.log[-6000:]
+    book = consumer.ledger()
+    prod = journey_of(book, "1.1.0").in_environment("prod")
+    shifted = [e for e in prod if e.event == "traffic_shifted"]
+    assert [e.details["weight"] for e in shifted] == [10]
+    deployed = journey_of(book, "1.1.0").last("deployed", "prod")
+    assert deployed is not None
+    steps = deployed.details["rollout"]["steps"]
+    assert [s["weight"] for s in steps] == [10, 100] and steps[1]["after_seconds"] >= 3
+    assert order(shifted[0]) < order(deployed)
+    lambda_ = aws.client("lambda", "us-east-1")
+    alias = lambda_.get_alias(FunctionName="pf-prod", Name="live")
+    assert alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}) == {}
+    code = lambda_.get_function(FunctionName="pf-prod", Qualifier="live")["Configuration"]["CodeSha256"]
+    manifest = Vault(aws.client("s3", "us-east-1"), consumer.bucket).require_manifest("1.1.0")
+    assert code == manifest.artifact("price-fetcher").code_sha256
+    assert "10% of traffic on v1.1.0" in run.log
+    statuses = [body for method, path, body in consumer.github.requests
+                if method == "POST" and path.endswith("/statuses")]
+    assert any(b.get("state") == "in_progress" and "v1.1.0 at 10% in prod" in b.get("description", "")
+               for b in statuses), statuses[-5:]

@@ -458,7 +458,7 @@ def commit(repo: Path, attempt: Attempt) -> str:
         with resources.as_file(_sources() / "fixes" / attempt.patch) as patch:
             git.run(["apply", str(patch)], repo)
     git.run(["add", "--all"], repo)
-    git.run(["commit", "--quiet", "--message", attempt.message], repo)
+    git.run(["commit", "--quiet", "--allow-empty", "--message", attempt.message], repo)
     return git.head_sha(repo)[:7]
 
 

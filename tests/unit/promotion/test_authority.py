@@ -187,3 +187,27 @@ def test_the_assessment_lists_what_does_not_count(writers: Writers) -> None:
     assert entry["event"] == "deployed" and entry["environment"] == "prod" and not entry["counts"]
     assert entry["writer"]["environment"] == "dev"
     assert data["skipped"] == []
+
+
+def test_an_emergency_rollback_counts_only_from_the_rollback_workflow(writers: Writers) -> None:
+    rollback = RELEASE.replace("vault-release.yml", "vault-rollback.yml")
+    emergency = {"emergency": True, "rollback_from": "1.1.0", "reason": "5xx"}
+    writers.job(environment="prod", job_workflow_ref=rollback).record(
+        "1.0.0", "deployed", "prod", ctx(), details=emergency)
+    writers.job(environment="prod", job_workflow_ref=RELEASE).record(
+        "1.0.1", "deployed", "prod", ctx(), details=emergency)
+    writers.job(environment="qa").record("1.0.0", "withdrawn", "prod", ctx(),
+                                         details={"reason": "a kill from anywhere counts"})
+    writers.job(environment="prod").record("1.0.2", "traffic_shifted", "prod", ctx(),
+                                           details={"weight": 10})
+    writers.job(environment="qa").record("1.0.2", "traffic_shifted", "prod", ctx(),
+                                         details={"weight": 10})
+
+    verdicts = {(j.event.version, j.event.event, j.writer.claim("environment") if j.writer
+                 else None): j.problem for j in writers.judged().judged}
+
+    assert verdicts[("1.0.0", "deployed", "prod")] is None
+    assert "not a trusted rollback workflow" in (verdicts[("1.0.1", "deployed", "prod")] or "")
+    assert verdicts[("1.0.0", "withdrawn", "qa")] is None
+    assert verdicts[("1.0.2", "traffic_shifted", "prod")] is None
+    assert "environment qa, not prod" in (verdicts[("1.0.2", "traffic_shifted", "qa")] or "")
