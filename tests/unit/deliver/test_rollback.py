@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import break_glass
 from tests.unit.deliver.test_deploy import CTX, World, make_functions, make_world, served_sha
 from vault_actions import config
 from vault_actions.cli.commands import deploy as deploy_command
@@ -37,7 +38,7 @@ class Shop:
     def __init__(self, world: World) -> None:
         self.world = world
         self.path = world.tmp_path / "vault.yml"
-        self.path.write_text(YML.format(bucket=world.bucket, tag=world.tag))
+        self.path.write_text(YML.format(bucket=world.bucket, tag=world.tag) + break_glass())
         self.cfg = config.load(self.path)
         for env in self.cfg.environments:
             make_functions(world.lambda_, world.role, list(env.functions.values()))

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import break_glass
 from tests.unit.deliver.test_deploy import (
     CTX,
     REGION,
@@ -302,7 +303,7 @@ def shop(world: World, cloudwatch: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.delenv(name, raising=False)
     alarm = make_alarm(cloudwatch, f"prod-5xx-{uuid.uuid4().hex[:6]}")
     path = world.tmp_path / "vault.yml"
-    path.write_text(YML.format(bucket=world.bucket, tag=world.tag, alarm=alarm))
+    path.write_text(YML.format(bucket=world.bucket, tag=world.tag, alarm=alarm) + break_glass())
     cfg = config.load(path)
     for env in cfg.environments:
         make_functions(world.lambda_, world.role, list(env.functions.values()))

@@ -94,6 +94,7 @@ def rollback(
     from vault_actions.cli.commands.deploy import Tracker, github_client, production
     from vault_actions.deliver.rollback import check_rolled_back, roll_back
     from vault_actions.integrations import aws
+    from vault_actions.promotion import authority
     from vault_actions.promotion.journey import overview
     from vault_actions.promotion.policy import rollback_target
     from vault_actions.store.manifest import validate_version
@@ -111,7 +112,7 @@ def rollback(
         raise ConfigError(f"{env.name} mirrors {env.mirror_of}: it follows what runs there",
                           f"roll back {env.mirror_of}, then `vault dr-sync --env {env.name}`")
     ledger = open_ledger(cfg)
-    seen = overview(cfg, ledger.events())
+    seen = overview(cfg, authority.read(cfg, ledger).events)  # only the events that hold
     current, target = rollback_target(seen.journeys, seen.live, env,
                                       validate_version(to) if to else None)
     ctx = context.RunContext.from_env()
