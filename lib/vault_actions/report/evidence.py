@@ -299,6 +299,13 @@ class Change:
     stages: tuple[Stage, ...]
     outcome: str
     problems: tuple[str, ...]
+    overrides: tuple[Event, ...] = ()  # freeze windows broken to deploy it (break-glass)
+
+    @property
+    def emergency(self) -> list[str]:
+        """``deployed during freeze window W by X: reason`` for each override."""
+        return [f"deployed during freeze window {e.details.get('window')} by {e.who}: "
+                f"{e.reason or 'no reason given'}" for e in self.overrides]
 
     @property
     def compliant(self) -> bool:
@@ -339,6 +346,7 @@ class Change:
             "runs": self.runs,
             "compliant": self.compliant,
             "problems": list(self.problems),
+            "emergency": self.emergency,
         }
 
 
@@ -436,9 +444,11 @@ class _Book:
         found = commits(journey.version, previous)
         here = [a for a in approvals if a.event.environment == env]
         gated = env in gates and gates[env].gated
+        overrides = tuple(e for e in journey.in_environment(env)
+                          if e.event == "freeze_overridden")
         return Change(journey.version, env, deployed, previous, found, approvals,
                       _duties(here, found), stages, _outcome(journey, env, self.events),
-                      _problems(env, gated, here, found))
+                      _problems(env, gated, here, found), overrides)
 
 
 def gather(
@@ -615,7 +625,8 @@ def to_csv(evidence: Evidence) -> str:
     for c in evidence.changes:
         commits = _commits_text(c.commits, 12, "; ")
         writer.writerow(_cell(v) for v in (
-            "change", c.version, c.environment, c.deployed.at, c.outcome, commits,
+            "change", c.version, c.environment, c.deployed.at,
+            "; ".join([c.outcome, *c.emergency]), commits,
             c.commits.source if c.commits else "", "; ".join(map(_approval_text, c.approvals)),
             f"{c.duties.verdict}: {c.duties.detail}", "; ".join(map(_stage_text, c.stages)),
             c.rolled_back.at if c.rolled_back else "", " ".join(c.runs),
@@ -648,7 +659,7 @@ def to_markdown(evidence: Evidence) -> str:
         commits = _commits_text(c.commits, 7, ", ")
         runs = " ".join(f"[run {n}]({u})" for n, u in enumerate(c.runs, 1)
                         if urlsplit(u).scheme in ("http", "https"))
-        cells = [f"v{c.version}", c.deployed.when, c.outcome, commits,
+        cells = [f"v{c.version}", c.deployed.when, "; ".join([c.outcome, *c.emergency]), commits,
                  "; ".join(map(_approval_text, c.approvals)) or "none",
                  f"{c.duties.verdict}: {c.duties.detail}", "; ".join(map(_stage_text, c.stages)),
                  ]

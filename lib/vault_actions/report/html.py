@@ -159,7 +159,9 @@ def _change_row(change: Change) -> list[str]:
     verdict = _tag(change.compliant, "independent verified approval", "; ".join(change.problems))
     duties = change.duties
     return [
-        f"<b>v{html_text(change.version)}</b><br/>{html_text(change.outcome)}",
+        f"<b>v{html_text(change.version)}</b><br/>{html_text(change.outcome)}"
+        + "".join(f'<br/><span class="tag warn">⚠ {html_text(e)}</span>'
+                  for e in change.emergency),
         f"{_when(change.deployed)}<br/>"
         + (f"rolled back {_when(change.rolled_back)}" if change.rolled_back else ""),
         _commits(change),

@@ -309,3 +309,20 @@ def test_vault_evidence_markdown_on_stdout(
     assert code == 4  # a check failed: qa has no gate, nothing approved its changes
     assert "## Evidence: changes to qa" in printed
     assert "qa has no gate: nothing approved this change" in printed
+
+
+def test_a_change_deployed_during_a_freeze_is_flagged_as_an_emergency(
+    tmp_path: Path, issuer: Any
+) -> None:
+    signed = story.events(issuer)
+    deployed = next(e for e in signed if (e.version, e.event, e.environment)
+                    == ("1.0.4", "deployed", "prod"))
+    override = replace(deployed, id=deployed.id[:-1] + "f", event="freeze_overridden", details={
+        "window": "year-end", "until": "2026-03-05T00:00:00+00:00", "reason": "fix the 5xx"})
+    found = gather(tmp_path, issuer, [*signed, override])
+
+    live = found.changes[-1]
+    assert live.emergency == ["deployed during freeze window year-end by octocat: fix the 5xx"]
+    rows = list(csv.DictReader(io.StringIO(ev.to_csv(found))))
+    assert rows[2]["outcome"] == ("live; deployed during freeze window year-end by octocat: "
+                                  "fix the 5xx")
