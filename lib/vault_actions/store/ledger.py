@@ -4,8 +4,10 @@ Each event is its own put-once JSON object, ``ledger/v<version>/<time>-<uuid>.js
 vault bucket, so concurrent writers never lose one and nothing is ever modified or
 deleted. Each carries the proof of who wrote it (``store.attestation``). Everything else
 (journeys, what is live where, who may go where) is derived from the events and never
-stored beside them. An object under ``ledger/`` that is not an event (anyone who may
-write there can put one) is skipped with a warning naming its key, never fatal.
+stored beside them, except the live index under ``ledger/_index/`` (``store.index``): a
+derived copy of each event that put a version live, checked against the events. An object
+under ``ledger/`` that is not an event (anyone who may write there can put one) is skipped
+with a warning naming its key, never fatal.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import semver
+
 from vault_actions.config import NAME
 from vault_actions.errors import VaultError, VersionError
 from vault_actions.store import attestation
+from vault_actions.store.index import INDEX, LiveIndex
 from vault_actions.store.manifest import validate_version, version_prefix
 from vault_actions.store.vault import Vault, b64_sha256
 
@@ -216,6 +221,7 @@ class Ledger:
         self.prefix = prefix if prefix.endswith("/") else f"{prefix}/"
         self._clock = clock
         self._attestor = attestor
+        self.index = LiveIndex(s3, bucket, self.prefix)
 
     @property
     def attestor(self) -> attestation.Attestor:
@@ -261,10 +267,49 @@ class Ledger:
             details=dict(details or {}),
         )
         recorded = replace(recorded, proof=self.attestor.prove(recorded.to_json()))
-        body = json.dumps(recorded.to_json(), sort_keys=True).encode()
+        body = self.body(recorded)
+        pointer = self.pointer_key(recorded)
+        if pointer is not None:  # first: a live event never lacks its pointer
+            self.index.put(pointer, body)
         self._put(self.key(recorded.version, recorded.id), body)
         log.info("ledger: v%s %s", recorded.version, recorded.describe())
         return recorded
+
+    def pointer_key(self, event: Event) -> str | None:
+        """Where the live index points to ``event`` (None: it puts nothing live)."""
+        if event.event not in LIVE_EVENTS or event.environment is None:
+            return None
+        return self.index.key(event.environment, event.time, event.version, event.id)
+
+    def body(self, event: Event) -> bytes:
+        """An event's stored bytes (its pointer holds the same)."""
+        return json.dumps(event.to_json(), sort_keys=True).encode()
+
+    def versions(self) -> list[str]:
+        """Every version with events, newest (semver) first: only ``ledger/v*/`` is listed
+        (one request per 1,000 versions), no event is read."""
+        from botocore.exceptions import ClientError
+
+        found: list[str] = []
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")
+            for page in pages:
+                found += [p["Prefix"][len(self.prefix):-1] for p in page.get("CommonPrefixes", ())]
+        except ClientError as exc:
+            raise self._store.explain(exc, "listing", self.prefix) from None
+        versions = [v[1:] for v in found if v.startswith("v") and semver.Version.is_valid(v[1:])]
+        return sorted(versions, key=semver.Version.parse, reverse=True)
+
+    def scan_versions(self, versions: list[str]) -> dict[str, Scan]:
+        """The events of each of ``versions`` (listed and read in parallel)."""
+        if not versions:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(READERS, len(versions))) as pool:
+            listed = list(pool.map(
+                lambda v: self._keys(self.prefix + version_prefix(validate_version(v))),
+                versions))
+        return {v: self._read_all(keys) for v, keys in zip(versions, listed, strict=True)}
 
     def _put(self, key: str, body: bytes) -> None:
         """Put-once; a 412 on these same bytes is our own earlier attempt, so success."""
@@ -283,7 +328,9 @@ class Ledger:
         """Every event (of one version, or of all), ordered by (at, id), and the objects
         that are not events, each logged as a warning with its key."""
         prefix = self.prefix + (version_prefix(validate_version(version)) if version else "")
-        keys = self._keys(prefix)
+        return self._read_all(self._keys(prefix))
+
+    def _read_all(self, keys: list[str]) -> Scan:
         if not keys:
             return Scan([], [])
         with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
@@ -306,12 +353,14 @@ class Ledger:
         from botocore.exceptions import ClientError
 
         keys: list[str] = []
+        index = self.prefix + INDEX
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             )
             for page in pages:
-                keys += [o["Key"] for o in page.get("Contents", ()) if o["Key"].endswith(".json")]
+                keys += [o["Key"] for o in page.get("Contents", ())
+                         if o["Key"].endswith(".json") and not o["Key"].startswith(index)]
         except ClientError as exc:
             raise self._store.explain(exc, "listing", prefix) from None
         return keys
