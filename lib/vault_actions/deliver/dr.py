@@ -31,16 +31,14 @@ from vault_actions.errors import (
     TamperError,
     VaultActionsError,
 )
-from vault_actions.promotion import journey as journey_
 from vault_actions.promotion import policy
 from vault_actions.store.manifest import ArtifactRecord, Manifest, manifest_key
 from vault_actions.store.vault import b64_sha256
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from vault_actions.config import Config, Environment
     from vault_actions.context import RunContext
+    from vault_actions.promotion.live import Reader
     from vault_actions.store.ledger import Event, Ledger
     from vault_actions.store.vault import Vault
 
@@ -139,24 +137,24 @@ def select_mirror(cfg: Config, name: str | None) -> Environment:
     )
 
 
-def plan(cfg: Config, mirror: Environment, events: Iterable[Event], version: str | None) -> Plan:
+def plan(cfg: Config, mirror: Environment, reader: Reader, version: str | None) -> Plan:
     """Check the policy for syncing ``version`` (default: live in the source) to ``mirror``.
 
     Only a living version live in the mirrored environment may go, and it must satisfy
     the promotion policy of the mirror (passed its source; approved if the mirror is gated).
+    Reads what is live in the source and the mirror (the live index) and one journey.
     """
     if mirror.mirror_of is None:
         raise ConfigError(f"environment {mirror.name!r} is not a DR mirror (it has no mirror-of)")
     source = mirror.mirror_of
-    events = list(events)
-    live = journey_.live_versions(events)
+    live = reader.live_map([source, mirror.name])
     chosen = version or live.get(source)
     if chosen is None:
         raise PromotionRefused(
             f"nothing is live in {source}: there is no version to sync to {mirror.name}",
             f"deploy a release to {source} first (vault deploy --env {source} --version X.Y.Z)",
         )
-    journey = journey_.Journey(chosen, tuple(e for e in events if e.version == chosen))
+    journey = reader.journey(chosen)
     policy.check_alive(journey)
     if live.get(source) != chosen:
         running = f"v{live[source]}" if source in live else "nothing"

@@ -13,27 +13,25 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vault_actions.errors import VersionError
+from vault_actions.promotion import authority
 from vault_actions.promotion.journey import Journey, live_versions
 from vault_actions.store.index import Pointer
-from vault_actions.store.ledger import LIVE_EVENTS, Event, Ledger, Scan, order
+from vault_actions.store.ledger import LIVE_EVENTS, Event, Ledger, order
 from vault_actions.store.manifest import validate_version
+
+if TYPE_CHECKING:
+    from vault_actions.config import Config
+    from vault_actions.store.attestation import Verifier
 
 log = logging.getLogger(__name__)
 
 WALK = 8  # pointers tried per environment before falling back to a scan
 REINDEX_HINT = "run `vault ledger reindex` (it adds the missing pointers; `vault doctor` checks)"
-
-Count = Callable[[Scan], list[Event]]
-
-
-def raw(scan: Scan) -> list[Event]:
-    """Every event read counts (the default; pass ``authority`` judging to be stricter)."""
-    return scan.events
-
 
 @dataclass(frozen=True)
 class Live:
@@ -47,28 +45,41 @@ class Live:
 
 
 class Reader:
-    """Reads journeys and what is live, each version's events once."""
+    """Reads journeys (from the events that count, ``promotion.authority``) and what is
+    live, each version's events once."""
 
-    def __init__(self, ledger: Ledger, count: Count = raw) -> None:
+    def __init__(self, cfg: Config, ledger: Ledger, verifier: Verifier | None = None) -> None:
+        self.cfg = cfg
         self.ledger = ledger
-        self.count = count
-        self.journeys: dict[str, Journey] = {}
-        self._all: list[Event] | None = None
+        self.verifier = verifier or authority.verifier_for(cfg)
+        self.assessments: dict[str, authority.Assessment] = {}
+        self._all: authority.Assessment | None = None
+
+    def assessment(self, version: str) -> authority.Assessment:
+        """Every event of ``version`` judged (read the first time only)."""
+        version = validate_version(version)
+        if version not in self.assessments:
+            self.assessments[version] = authority.assess(
+                self.cfg, self.ledger.scan(version), self.verifier)
+        return self.assessments[version]
 
     def journey(self, version: str) -> Journey:
-        """The journey of ``version`` (its events are read the first time only)."""
-        version = validate_version(version)
-        if version not in self.journeys:
-            self.journeys[version] = Journey(version, tuple(self.count(self.ledger.scan(version))))
-        return self.journeys[version]
+        """The journey of ``version`` from its events that count."""
+        return self.assessment(version).journey(validate_version(version))
 
     def prefetch(self, versions: Iterable[str]) -> list[Journey]:
         """The journeys of ``versions``, read in parallel."""
         versions = list(versions)
-        missing = [v for v in versions if v not in self.journeys]
+        missing = [v for v in versions if v not in self.assessments]
         for version, scan in self.ledger.scan_versions(missing).items():
-            self.journeys[version] = Journey(version, tuple(self.count(scan)))
-        return [self.journeys[v] for v in versions]
+            self.assessments[version] = authority.assess(self.cfg, scan, self.verifier)
+        return [self.journey(v) for v in versions]
+
+    def judged(self, versions: Iterable[str]) -> authority.Assessment:
+        """The judged events of ``versions`` together (what status lists as not counting)."""
+        found = [self.assessment(v) for v in versions]
+        return authority.Assessment([j for a in found for j in a.judged],
+                                    [s for a in found for s in a.skipped])
 
     def live_map(self, environments: Iterable[str]) -> dict[str, str]:
         """Per environment (of ``environments``, in order), the version live there."""
@@ -99,8 +110,8 @@ class Reader:
     def everything(self) -> list[Event]:
         """Every event that counts (the old full scan, read once)."""
         if self._all is None:
-            self._all = self.count(self.ledger.scan())
-        return self._all
+            self._all = authority.read(self.cfg, self.ledger, verifier=self.verifier)
+        return self._all.events
 
     def _check(self, pointer: Pointer | None, key: str,
                environment: str) -> tuple[Event | None, str | None]:
@@ -123,6 +134,6 @@ class Reader:
         return event, None
 
     def _rolled_back_since(self, event: Event) -> bool:
-        journey = self.journeys[event.version]
+        journey = self.journey(event.version)
         return any(e.event == "rolled_back" and order(e) > order(event)
                    for e in journey.in_environment(str(event.environment)))

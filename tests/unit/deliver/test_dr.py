@@ -39,6 +39,7 @@ from vault_actions.errors import (
 )
 from vault_actions.integrations import aws
 from vault_actions.promotion.journey import journey_of
+from vault_actions.promotion.live import Reader
 from vault_actions.store.ledger import Ledger
 from vault_actions.store.manifest import Manifest, manifest_key
 from vault_actions.store.vault import Vault
@@ -111,7 +112,7 @@ class World:
     def sync(self, version: str | None = None) -> dr.SyncResult:
         cfg = self.cfg
         mirror = cfg.environment("dr")
-        plan = dr.plan(cfg, mirror, self.ledger.events(), version)
+        plan = dr.plan(cfg, mirror, Reader(cfg, self.ledger), version)
         return dr.sync(
             plan,
             vault=Vault(self.s3, self.vault, "us-east-1"),

@@ -69,7 +69,7 @@ def dr_sync(config_path: str, version_text: str, env_name: str) -> SyncResult:
     """Policy → GitHub deployment → copy to the DR bucket → DR Lambdas → ledger → status."""
     from vault_actions.deliver import dr
     from vault_actions.integrations import aws
-    from vault_actions.promotion import authority
+    from vault_actions.promotion.live import Reader
     from vault_actions.store.ledger import Ledger
     from vault_actions.store.manifest import validate_version
     from vault_actions.store.vault import Vault
@@ -80,7 +80,7 @@ def dr_sync(config_path: str, version_text: str, env_name: str) -> SyncResult:
     s3 = aws.client("s3", cfg.vault.region)
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
     version = validate_version(version_text) if version_text else None
-    plan = dr.plan(cfg, mirror, authority.read(cfg, ledger).events, version)
+    plan = dr.plan(cfg, mirror, Reader(cfg, ledger), version)
     tracker = Tracker(github_client(ctx, mirror), ctx, mirror, best_effort=True)
     tracker.start(plan.version, production=production(cfg, mirror))
     try:

@@ -98,15 +98,14 @@ def smoke_test(
 
 def require_live(cfg: config.Config, ledger: Ledger, version: str, env: str) -> None:
     """PromotionRefused unless ``version`` is alive and is what ``env`` runs now (by the
-    events that count)."""
-    from vault_actions.promotion import authority
-    from vault_actions.promotion.journey import Journey, live_versions
+    events that count: this version's, and the live index checked against them)."""
+    from vault_actions.promotion.live import Reader
     from vault_actions.promotion.policy import check_alive
 
-    events = authority.read(cfg, ledger).events
-    journey = Journey(version, tuple(e for e in events if e.version == version))
+    reader = Reader(cfg, ledger)
+    journey = reader.journey(version)
     check_alive(journey)
-    live = live_versions(events).get(env)
+    live = reader.live(env).version
     if live == version:
         return
     if journey.last("deployed", env) is None and journey.last("dr_synced", env) is None:
