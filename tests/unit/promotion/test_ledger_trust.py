@@ -289,3 +289,17 @@ def test_finding_5_foreign_objects_never_lock_anyone_out(
     items = {i["name"].split(": ")[-1]: i for i in doctor["items"]}
     assert not items["only events"]["ok"] and "ledger/v1.0.1/garbage.json" in items["only events"]["detail"]
     assert not items["every event proven"]["ok"]
+
+
+def test_verify_keeps_the_issuers_keys_for_later_audits(
+    shop: Shop, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shop.as_job(environment="dev").record("1.0.1", "deployed", "dev", ctx())
+    keys = shop.config.parent / "oidc-keys.json"
+    assert shop.vault("verify", "--keys", str(keys))[0] == 0
+    kept = json.loads(keys.read_text())
+    assert list(kept) == [shop.issuer.kid] and kept[shop.issuer.kid]["kty"] == "RSA"
+    keys.write_text("[]")
+    capsys.readouterr()
+    assert shop.vault("verify", "--keys", str(keys))[0] == 2
+    assert "is not a JSON object of keys by id" in errors(capsys)["message"]
