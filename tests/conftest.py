@@ -210,11 +210,10 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     import responses
 
-    from vault_actions.integrations import github
-
-    monkeypatch.setattr(github, "SECONDS_BETWEEN_REQUESTS", None)
-    monkeypatch.setattr(github, "SECONDS_BETWEEN_WRITES", None)
-    monkeypatch.setattr(github, "BACKOFF_SECONDS", 0.01)
+    from vault_actions.integrations.github import client
+    monkeypatch.setattr(client, "SECONDS_BETWEEN_REQUESTS", None)
+    monkeypatch.setattr(client, "SECONDS_BETWEEN_WRITES", None)
+    monkeypatch.setattr(client, "BACKOFF_SECONDS", 0.01)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_passthru(re.compile(r"http://127\.0\.0\.1:\d+"))
         yield mock

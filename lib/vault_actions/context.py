@@ -1,14 +1,22 @@
 """Who and what is running: the GitHub actor and run in Actions, the local user else;
-and whether the run has been asked to stop (``Cancellation``)."""
+whether the run has been asked to stop (``Cancellation``).
+
+``Runner`` is what a use case may tell the runner (a warning annotation, a secret to
+mask): commands pass ``vault_actions.cli.gha``; the default only logs.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 def in_actions(env: Mapping[str, str] | None = None) -> bool:
@@ -109,3 +117,25 @@ def reset_cancellation() -> Cancellation:
     global _current  # noqa: PLW0603 - one per process, like the signal handlers that set it
     _current = Cancellation()
     return _current
+class Runner(Protocol):
+    """The runner I/O a use case needs (``vault_actions.cli.gha`` is one)."""
+
+    def warning(self, message: str, title: str = "") -> None:
+        """Warn the person reading the run."""
+
+    def mask(self, value: str) -> None:
+        """Keep a secret out of the logs."""
+
+
+class LoggingRunner:
+    """A Runner outside Actions (the demo, tests): warnings are logged, nothing to mask."""
+
+    def warning(self, message: str, title: str = "") -> None:
+        """Log ``message`` as a warning."""
+        log.warning("%s%s", f"{title}: " if title else "", message)
+
+    def mask(self, value: str) -> None:
+        """Nothing to mask outside Actions."""
+
+
+LOGGED = LoggingRunner()

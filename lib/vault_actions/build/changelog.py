@@ -20,6 +20,7 @@ import semver
 from vault_actions.build import version
 from vault_actions.errors import VersionError
 from vault_actions.integrations import git
+from vault_actions.integrations.github.releases import DEAD_MARK
 from vault_actions.text import markdown_cell, plain
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ OTHER = "Other"
 SECTIONS = (BREAKING, FEATURES, FIXES, PERFORMANCE, REVERTS, OTHER)
 MAX_ENTRIES = 100  # per section: a release body holds at most 125,000 characters
 SHORT_SHA = 7
-DEAD_MARK = "🪦 **Dead**"
 
 _TYPE = re.compile(r"(?P<type>[A-Za-z][\w-]*)(?:\([^()]+\))?!?: .*\S", re.ASCII)
 
@@ -164,14 +164,3 @@ def dead_notice(death: Event) -> str:
         f"{DEAD_MARK}: {plain(death.describe())}. "
         "This version is never promoted; see the next release."
     )
-
-
-def notice_of(body: str) -> str | None:
-    """The dead notice a release body starts with, if any."""
-    first = body.split("\n\n", 1)[0]
-    return first if first.startswith(DEAD_MARK) else None
-
-
-def with_notice(body: str, notice: str) -> str:
-    """``body`` with ``notice`` first, once: a body that has a notice keeps it."""
-    return body if notice_of(body) else f"{notice}\n\n{body}"

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import re
 import secrets
 import sys
 import threading
+import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -159,21 +161,57 @@ def parse_bool(name: str, value: str) -> bool:
     )
 
 
-def read_inputs(cls: type[T], env: Mapping[str, str] | None = None) -> T:
-    """Build a frozen inputs dataclass from ``INPUT_<NAME>`` variables.
+def parse_int(name: str, value: str, minimum: int = 0, default: int | None = None) -> int:
+    """Parse a whole number of at least ``minimum`` (digits only, no sign)."""
+    if value.isdigit() and int(value) >= minimum:
+        return int(value)
+    default_text = f" (default: {default})" if default is not None else ""
+    raise ConfigError(
+        f"input '{name}' is {value!r}", f"use a whole number of {minimum} or more{default_text}"
+    )
 
-    Field ``dry_run`` reads ``INPUT_DRY_RUN`` (the action's ``dry-run`` input, which
-    the action's step passes through ``env:``). Bool fields are parsed strictly.
+
+def parse_json(name: str, value: str, hint: str = "pass a JSON value") -> Any:
+    """Parse a JSON input (``toJSON(...)`` of the workflow, usually)."""
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise ConfigError(f"input '{name}' is not JSON ({exc})", hint) from None
+
+
+def input_name(field: dataclasses.Field[Any]) -> str:
+    """The action's name of a field: ``push_tag`` is the ``push-tag`` input."""
+    return field.name.replace("_", "-")
+
+
+def parse_input(field: dataclasses.Field[Any], kind: Any, raw: str) -> Any:
+    """One ``INPUT_*`` value parsed to the field's type: bool, int, JSON (dict/list), str."""
+    name = input_name(field)
+    if kind is bool:
+        return parse_bool(name, raw)
+    if kind is int:
+        default = field.default if isinstance(field.default, int) else None
+        return parse_int(name, raw, field.metadata.get("minimum", 0), default)
+    if typing.get_origin(kind) in (dict, list):
+        if not raw:  # an empty input: the field's default
+            return field.default_factory() if callable(field.default_factory) else field.default
+        return parse_json(name, raw, field.metadata.get("hint", "pass a JSON value"))
+    return raw
+
+
+def read_inputs(cls: type[T], env: Mapping[str, str] | None = None) -> T:
+    """Build a frozen inputs dataclass from ``INPUT_<NAME>`` variables, parsed once.
+
+    Field ``push_tag`` reads ``INPUT_PUSH_TAG`` (the action's ``push-tag`` input, which
+    the action's step passes through ``env:``). Values are parsed to the field's type:
+    bools strictly, ints as whole numbers (``metadata["minimum"]``), dicts and lists as
+    JSON. An absent variable keeps the dataclass default (the one the action.yml repeats).
     """
     env = env if env is not None else os.environ
+    kinds = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         raw = env.get(f"INPUT_{field.name.upper()}")
-        if raw is None:
-            continue
-        raw = raw.strip()
-        if field.type in ("bool", bool):
-            values[field.name] = parse_bool(field.name.replace("_", "-"), raw)
-        else:
-            values[field.name] = raw
+        if raw is not None:
+            values[field.name] = parse_input(field, kinds[field.name], raw.strip())
     return cls(**values)

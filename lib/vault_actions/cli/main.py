@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from vault_actions import __version__, context
+from vault_actions import context
 from vault_actions.cli import style
 from vault_actions.cli.commands import Result
 from vault_actions.config import DEFAULT_CONFIG
@@ -116,6 +116,19 @@ def _command_module(name: str) -> ModuleType:
     return importlib.import_module(f"vault_actions.cli.commands.{COMMANDS[name].module}")
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed version, read only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        import vault_actions  # the version is read on demand
+
+        parser.exit(message=f"vault-actions {vault_actions.__version__}\n")
+
+
 def build_parser(selected: str | None) -> argparse.ArgumentParser:
     """The parser; only the selected sub-command's module is imported."""
     parser = argparse.ArgumentParser(
@@ -125,7 +138,7 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
         "`vault COMMAND --help` shows an example.\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"vault-actions {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     _flags(parser, config=True, top=True)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in COMMANDS.items():

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from vault_actions.deliver import outcomes
 from vault_actions.deliver.lambdas import DEFAULT_PARALLEL, DeployResult, deploy_release
 from vault_actions.errors import (
     ConfigError,
@@ -193,8 +194,7 @@ def sync(
         objects = copy_release(vault, dr_vault, vault.require_manifest(version), mirror.region)
         result = deploy_release(lambda_, dr_vault, mirror, version, parallel=parallel)
     except VaultActionsError as exc:
-        ledger.record(version, "deploy_failed", mirror.name, ctx,
-                      details={"error": exc.message, "changed": False, "bucket": dr_vault.bucket})
+        outcomes.record_refused(ledger, ctx, mirror, version, exc.message, bucket=dr_vault.bucket)
         raise
     recorded = _record(plan, ledger, ctx, dr_vault, result)
     return SyncResult(version, mirror.name, plan.source, dr_vault.bucket, mirror.region,
@@ -313,7 +313,7 @@ def _record(
     """``dr_synced`` unless a rerun changed nothing; ``deploy_failed`` (+ rollback) if failed."""
     mirror, version = plan.mirror, result.version
     if not result.ok:
-        result.record_failure(ledger, ctx, mirror)
+        outcomes.record_failure(ledger, ctx, mirror, result)
         return None
     if plan.synced and result.unchanged:
         log.info("v%s is already synced to %s: nothing recorded", version, mirror.name)
@@ -323,7 +323,5 @@ def _record(
         "region": mirror.region,
         "source": plan.source,
         "alias": mirror.alias,
-        "functions": result.functions(),
     }
-    return ledger.record(version, "dr_synced", mirror.name, ctx, commit=result.commit,
-                         details=details)
+    return outcomes.record_synced(ledger, ctx, mirror, result, details)

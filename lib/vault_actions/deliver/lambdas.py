@@ -24,8 +24,7 @@ if TYPE_CHECKING:
     from botocore.exceptions import ClientError
 
     from vault_actions.config import Environment
-    from vault_actions.context import Cancellation, RunContext
-    from vault_actions.store.ledger import Ledger
+    from vault_actions.context import Cancellation
     from vault_actions.store.manifest import ArtifactRecord, Manifest
     from vault_actions.store.vault import Vault
 
@@ -123,21 +122,6 @@ class DeployResult:
     def unchanged(self) -> bool:
         """True when every alias already served the release (a rerun)."""
         return all(s.status == "unchanged" for s in self.services)
-
-    def record_failure(self, ledger: Ledger, ctx: RunContext, env: Environment) -> None:
-        """Record ``deploy_failed`` (it changed things) and ``rolled_back`` for what was
-        restored, so the ledger says what the environment serves."""
-        changed = not self.cancelled or bool(self.having("restored", "restore_failed"))
-        details: dict[str, Any] = {"alias": env.alias, "functions": self.functions(),
-                                   "changed": changed}
-        if self.cancelled:
-            details["cancelled"] = self.cancelled
-        ledger.record(self.version, "deploy_failed", env.name, ctx, commit=self.commit,
-                      details=details)
-        restored = self.having("restored")
-        if restored:
-            ledger.record(self.version, "rolled_back", env.name, ctx, commit=self.commit,
-                          details={"alias": env.alias, "restored": [s.row() for s in restored]})
 
     def functions(self) -> list[dict[str, Any]]:
         """One row per service (``ServiceResult.row``): what the action outputs."""

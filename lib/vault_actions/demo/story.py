@@ -2,7 +2,8 @@
 
 A temporary git repository holds two sample services (``demo/services/``) and a vault.yml
 whose smoke checks hit one ``FunctionServer`` per environment. Three commits make three
-releases with the real ``vault`` commands (run in this process through ``cli.main``):
+releases through the use cases the ``vault`` commands call (build.publish, promotion.gates,
+deliver.release, deliver.smoke_release, report), each step printed as its ``vault`` command:
 
 1. ``feat:`` → v1.0.0 passes DEV (its checks only ask ``/health``) and dies in QA, whose
    checks find the price quoted as a string;
@@ -34,11 +35,23 @@ from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO, TypeVar
 
-from vault_actions.errors import ConfigError, VaultActionsError
-from vault_actions.integrations import git
-from vault_actions.store.ledger import EVENTS
+from vault_actions.build import publish
+from vault_actions.config import load
+from vault_actions.context import RunContext
+from vault_actions.deliver import release
+from vault_actions.deliver.lambdas import DEFAULT_PARALLEL, DeployResult
+from vault_actions.deliver.rollout import RolloutResult
+from vault_actions.deliver.smoke_release import check_passed, smoke_release
+from vault_actions.errors import ConfigError, SmokeFailed, VaultActionsError
+from vault_actions.integrations import aws, git
+from vault_actions.promotion import gates
+from vault_actions.promotion.journey import overview
+from vault_actions.report import graveyard, status
+from vault_actions.setup import doctor
+from vault_actions.store.ledger import EVENTS, Ledger
+from vault_actions.store.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +75,6 @@ CANARY_PERCENT = 10
 CANARY_POLL_SECONDS = 0.25
 BAR_WIDTH = 24
 SWEEP = "████"  # the block that sweeps a bar of unknown length
-INTERRUPTED = 130  # the exit code cli.main returns on Ctrl-C
 GRAVEYARD_FILE = "graveyard.md"
 GRAVEYARD_TEXT_FILE = "graveyard.txt"
 RETENTION_DAYS = 365
@@ -462,36 +474,9 @@ def commit(repo: Path, attempt: Attempt) -> str:
     return git.head_sha(repo)[:7]
 
 
+T = TypeVar("T")
+
 # ---------------------------------------------------------------- the story
-
-
-@dataclass(frozen=True)
-class Ran:
-    """One ``vault`` command run in this process: its exit code and --json output."""
-
-    argv: tuple[str, ...]
-    code: int
-    data: Any
-
-    @property
-    def ok(self) -> bool:
-        """True on exit code 0."""
-        return self.code == 0
-
-    @property
-    def error(self) -> str:
-        """The error message the command reported ('' when it succeeded)."""
-        return str(self._error.get("message", ""))
-
-    @property
-    def error_type(self) -> str:
-        """The class of the error the command reported ('' when it succeeded)."""
-        return str(self._error.get("type", ""))
-
-    @property
-    def _error(self) -> dict[str, Any]:
-        found = self.data.get("error") if isinstance(self.data, dict) else None
-        return found if isinstance(found, dict) else {}
 
 
 @dataclass
@@ -503,7 +488,10 @@ class Fates:
 
 
 class Story:
-    """Plays the story with the real ``vault`` commands against ``config``."""
+    """Plays the story with the use cases behind the ``vault`` commands against ``config``.
+
+    Each step prints the equivalent ``vault`` command, then calls its use case directly.
+    """
 
     def __init__(
         self, console: Console, config: Path, urls: Mapping[str, str], *, verbose: bool,
@@ -516,14 +504,14 @@ class Story:
         self.urls = urls
         self.verbose = verbose
         self.fates = Fates()
+        self.cfg = load(config)
+        self.ctx = RunContext.from_env()
         self.people: dict[str, dict[str, str]] = {}
 
     @contextlib.contextmanager
     def as_person(self, name: str) -> Iterator[None]:
         """Act as ``name``'s own IAM user of the embedded AWS (created on first use): a
         decision made outside Actions is recorded under the caller's AWS identity."""
-        from vault_actions.integrations import aws
-
         if name not in self.people:
             iam = aws.client("iam", REGION)
             iam.create_user(UserName=name)
@@ -542,32 +530,26 @@ class Story:
                 else:
                     os.environ[key] = value
 
-    def vault(self, *argv: str) -> Ran:
-        """``vault <argv> --config <vault.yml> --json`` through the CLI's own entry point."""
+    def step(self, command: str, call: Callable[[], T]) -> T:
+        """Run one use case as ``vault <command>`` would; on failure the demo stops."""
+        self.console.write(f"  $ vault {command}")
+        try:
+            return call()
+        except VaultActionsError as exc:
+            self.stop(command, exc)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            known = aws.translate(exc)
+            if known is None:
+                raise
+            self.stop(command, known)
 
-        from vault_actions.cli.main import main as cli_main
-
-        self.console.write(f"  $ vault {shlex.join(argv)}")
-        out, err = io.StringIO(), io.StringIO()
-        quiet = contextlib.nullcontext() if self.verbose else contextlib.redirect_stderr(err)
-        common = ["--config", str(self.config), "--json", *(["-v"] if self.verbose else [])]
-        with contextlib.redirect_stdout(out), quiet:
-            code = cli_main([*argv, *common])
-        if code == INTERRUPTED:
-            raise KeyboardInterrupt
-        text = out.getvalue().strip()
-        data = json.loads(text) if text else None
-        if code != 0 and not isinstance(data, dict):
-            data = {"error": {"message": err.getvalue().strip() or f"exit code {code}"}}
-        return Ran(tuple(argv), code, data)
-
-    def must(self, ran: Ran) -> Any:
-        """The command's data; VaultActionsError when the demo cannot go on without it."""
-        if ran.ok:
-            return ran.data
-        self.console.fail(ran.error)
+    def stop(self, command: str, exc: VaultActionsError) -> NoReturn:
+        """Say what failed and end the story (VaultActionsError)."""
+        self.console.fail(exc.message)
         raise VaultActionsError(
-            f"the demo stopped: `vault {shlex.join(ran.argv)}` failed: {ran.error}",
+            f"the demo stopped: `vault {command}` failed: {exc.message}",
             f"rerun with -v for the full logs; the repository is {self.repo}",
         )
 
@@ -595,9 +577,14 @@ class Story:
     def build(self) -> str:
         """``vault build``: the Factory; the version it released."""
         with self.console.progress("building, zipping, tagging, uploading"):
-            data = self.must(self.vault("build"))
-        version = str(data["version"])
-        sizes = ", ".join(f"{a['service']} {a['size']:,} B" for a in data["artifacts"])
+            outcome = self.step("build", lambda: publish.build(
+                self.cfg, aws.client("s3", self.cfg.vault.region), self.ctx,
+                override=None, push=False, token=None,
+            ))
+        if outcome.manifest is None:
+            self.stop("build", VaultActionsError("nothing to release"))
+        version = str(outcome.manifest.version)
+        sizes = ", ".join(f"{a.service} {a.size:,} B" for a in outcome.manifest.artifacts)
         self.console.ok(f"v{version} tagged and locked in the vault ({sizes})")
         return version
 
@@ -643,39 +630,47 @@ class Story:
 
     def decide(self, env: str, version: str, who: str, decision: Decision) -> str | None:
         """``vault approve`` or ``vault reject``; how the release died, or None."""
+        reason = None if decision.approved else (decision.reason or "rejected")
+        verb = "approve" if decision.approved else "reject"
+        command = f"{verb} --env {env} --version {version}"
+        with self.as_person(who):  # the decision is recorded under who's own AWS identity
+            self.step(command + (f" --reason {shlex.quote(reason)}" if reason else ""),
+                      lambda: gates.decide(
+                          self.cfg, self.cfg.environment(env), version,
+                          approve=decision.approved, reason=reason, vault=self.vault(),
+                          ledger=self.ledger(), ctx=self.ctx,
+                      ))
         if decision.approved:
-            with self.as_person(who):
-                self.must(self.vault("approve", "--env", env, "--version", version))
             self.console.ok(f"approved for {env.upper()} by {who} (in the ledger)")
             return None
-        reason = decision.reason or "rejected"
-        with self.as_person(who):
-            self.must(self.vault("reject", "--env", env, "--version", version,
-                                 "--reason", reason))
         self.console.fail(f"rejected in {env.upper()} by {who}: {reason}")
         return f"rejected in {env.upper()} by {who}"
 
     def deploy(self, env: str, version: str) -> None:
         """``vault deploy``: the exact vault bytes to the environment's aliases."""
         with self.console.progress(f"deploying v{version} to {env.upper()}"):
-            data = self.must(self.vault("deploy", "--env", env, "--version", version))
+            result = self.step(f"deploy --env {env} --version {version}", lambda: self.delivered(
+                release.deploy(self.cfg, self.cfg.environment(env), version, clients=aws.client,
+                               token="", ctx=self.ctx, parallel=DEFAULT_PARALLEL)))
         targets = ", ".join(
-            f"{s['function']}:{s['alias']} → {s['function_version']}" for s in data["services"]
+            f"{s.function}:{s.alias} → {s.function_version}" for s in result.services
         )
         self.console.ok(f"v{version} deployed to {env.upper()}: {targets}")
 
     def smoke(self, env: str, version: str) -> bool:
         """``vault smoke``: True when it passed (the ledger says either way)."""
-        ran = self.vault("smoke", "--env", env, "--version", version)
-        if ran.ok:
-            results = ran.data.get("results", [])
-            names = ", ".join(r["name"] for r in results)
-            self.console.ok(f"smoke passed in {env.upper()}: {len(results)} checks ({names})")
-            return True
-        if ran.error_type != "SmokeFailed":
-            self.must(ran)
-        self.console.fail(f"smoke FAILED in {env.upper()}: {ran.error}")
-        return False
+        report = self.step(f"smoke --env {env} --version {version}", lambda: smoke_release(
+            self.cfg, self.cfg.environment(env), version, ledger=self.ledger(), ctx=self.ctx,
+            base_url=None,
+        ))
+        try:
+            check_passed(report)
+        except SmokeFailed as exc:
+            self.console.fail(f"smoke FAILED in {env.upper()}: {exc.message}")
+            return False
+        names = ", ".join(r.name for r in report.results)
+        self.console.ok(f"smoke passed in {env.upper()}: {len(report.results)} checks ({names})")
+        return True
 
     def canary(self, number: int) -> None:
         """A release whose PROD canary trips the alarm: every alias goes back by itself
@@ -694,17 +689,28 @@ class Story:
             return
         trip = threading.Thread(target=self._trip_alarm, daemon=True)
         trip.start()
+        self.console.write(f"  $ vault deploy --env prod --version {version}")
         with self.console.progress(f"canary: {CANARY_PERCENT}% of PROD on v{version}"):
-            ran = self.vault("deploy", "--env", "prod", "--version", version)
+            stopped = self.canary_stopped(version)
         trip.join()
-        if ran.ok:
+        if stopped is None:
             raise VaultActionsError(f"the demo stopped: v{version}'s canary was not stopped",
                                     f"rerun with -v; the repository is {self.repo}")
-        self.console.fail(ran.error.splitlines()[0])
+        self.console.fail(stopped.message.splitlines()[0])
         self.fates.outcomes[version] = f"died in PROD at {CANARY_PERCENT}%: alarm {PROD_ALARM}"
         body = _fetch(self.urls["prod"] + "/price-fetcher/health")
         self.console.ok(f"PROD still serves v{self.fates.live}: GET /price-fetcher/health: "
                         f"{body}")
+
+    def canary_stopped(self, version: str) -> VaultActionsError | None:
+        """Deploy ``version`` to PROD (a canary); the error that stopped it, or None."""
+        try:
+            release.check_delivery(release.deploy(
+                self.cfg, self.cfg.environment("prod"), version, clients=aws.client, token="",
+                ctx=self.ctx, parallel=DEFAULT_PARALLEL))
+        except VaultActionsError as exc:
+            return exc
+        return None
 
     def _trip_alarm(self) -> None:
         """CloudWatch sees the canary's errors: once every PROD alias routes to the new
@@ -733,7 +739,10 @@ class Story:
         """Phase 5: ``vault dr-sync`` to us-west-2, then what DR serves."""
         self.console.phase("💾 Disaster recovery: sync PROD's release to us-west-2")
         with self.console.progress(f"copying v{version} to {DR_BUCKET}, deploying {DR.upper()}"):
-            self.must(self.vault("dr-sync", "--version", version))
+            self.step(f"dr-sync --version {version}", lambda: self.release(
+                release.dr_sync(self.cfg, None, version, clients=aws.client, token="",
+                                ctx=self.ctx).deploy
+            ))
         self.console.ok(f"v{version} Globally Synced: dr_synced is in the ledger")
         body = _fetch(self.urls[DR] + "/price-fetcher/health")
         self.console.ok(f"{DR.upper()} ({DR_REGION}) serves GET /price-fetcher/health: {body}")
@@ -742,32 +751,60 @@ class Story:
         """``vault doctor``: the vault keeps what the story promises (what the embedded
         AWS cannot prove is reported as such, not passed)."""
         self.console.phase("🩺 Is the vault keeping its promises?")
-        ran = self.vault("doctor")
-        items = ran.data.get("items", []) if isinstance(ran.data, dict) else []
-        failed = [i["name"] for i in items if i.get("status") == "fail"]
-        if not ran.ok:
-            self.console.fail(f"vault doctor: {', '.join(failed) or ran.error}")
+        self.console.write("  $ vault doctor")
+        report = doctor.examine(self.cfg, aws.client, embedded=aws.embedded())
+        failed = [i.name for i in report.failed]
+        if not report.ok:
+            self.console.fail(f"vault doctor: {', '.join(failed)}")
             raise VaultActionsError(
                 f"the demo stopped: its own vault fails vault doctor ({', '.join(failed)})",
                 f"rerun with -v; the repository is {self.repo}",
             )
-        passed = sum(1 for i in items if i.get("status") == "pass")
+        passed = sum(1 for i in report.items if i.status == "pass")
         self.console.ok(f"vault doctor: {passed} checks pass (buckets, locks, functions)")
-        unchecked = ran.data.get("not_checkable", 0)
-        if unchecked:
-            self.console.note(f"➖ {unchecked} not checkable on the embedded AWS: its S3 "
-                              "cannot hold the put-once and TLS-only policies (it would apply "
-                              "their conditions to every request)")
+        if report.unchecked:
+            self.console.note(f"➖ {len(report.unchecked)} not checkable on the embedded AWS: "
+                              "its S3 cannot hold the put-once and TLS-only policies (it would "
+                              "apply their conditions to every request)")
 
     def report(self, markdown: Path, drawing: Path) -> tuple[str, str, Any]:
         """``vault graveyard`` into ``markdown`` and, drawn for a terminal, into ``drawing``;
         both texts and ``vault status`` data."""
         self.console.phase("🪦 The Release Graveyard, from the ledger")
-        self.must(self.vault("graveyard", "--output", str(markdown)))
-        self.must(self.vault("graveyard", "--format", "text", "--output", str(drawing)))
-        status = self.must(self.vault("status"))
-        return (markdown.read_text(encoding="utf-8"), drawing.read_text(encoding="utf-8"),
-                status)
+        seen, last = overview(self.cfg, self.ledger().events()), graveyard.DEFAULT_LAST
+        self.console.write(f"  $ vault graveyard --output {markdown}")
+        written = graveyard.graveyard_markdown(self.cfg, seen.journeys, seen.live, last)
+        markdown.write_text(written, encoding="utf-8")
+        self.console.write(f"  $ vault graveyard --format text --output {drawing}")
+        drawn = graveyard.graveyard_text(self.cfg, seen.journeys, seen.live, last)
+        drawing.write_text(drawn + "\n", encoding="utf-8")
+        self.console.write("  $ vault status")
+        attempts = {v: n for n, v in enumerate(seen.journeys, 1)}
+        data = status.status_data(self.cfg, seen.journeys, seen.live, seen.lags, attempts)
+        return written, drawn + "\n", data
+
+    def vault(self) -> Vault:
+        """The vault bucket of the story's vault.yml."""
+        vault = self.cfg.vault
+        return Vault(aws.client("s3", vault.region), vault.bucket, vault.region)
+
+    def ledger(self) -> Ledger:
+        """The ledger in the vault bucket."""
+        vault = self.cfg.vault
+        return Ledger(aws.client("s3", vault.region), vault.bucket, vault.ledger_prefix)
+
+    @staticmethod
+    def release(result: DeployResult) -> DeployResult:
+        """``result`` if every function serves the release, else its DeployError."""
+        release.check_result(result)
+        return result
+
+    @staticmethod
+    def delivered(delivery: RolloutResult) -> DeployResult:
+        """The deploy's result if the rollout finished and every function serves the
+        release, else its DeployError."""
+        release.check_delivery(delivery)
+        return delivery.deploy
 
 
 def _fetch(url: str) -> str:

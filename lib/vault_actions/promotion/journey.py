@@ -147,9 +147,12 @@ def dr_lags(cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str
     return lags
 
 
-
-
 def journey_of(ledger: Ledger, version: str) -> Journey:
     """The journey of one version (empty when the ledger holds nothing for it)."""
     version = validate_version(version)
     return Journey(version, tuple(ledger.events(version)))
+
+
+def journey_in(events: Iterable[Event], version: str) -> Journey:
+    """The journey of ``version`` among ``events`` (empty when they hold nothing for it)."""
+    return Journey(version, tuple(e for e in events if e.version == version))

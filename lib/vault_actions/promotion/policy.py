@@ -1,4 +1,8 @@
-"""The promotion policy: who may go where, decided from a version's journey."""
+"""The promotion policy: who may go where, decided from a version's journey.
+
+The gate stage (``promotion.gates``) builds on it: ``may_approve`` is here because
+``check_approval`` (part of every promotion) counts approvals with it.
+"""
 
 from __future__ import annotations
 
@@ -202,40 +206,25 @@ def check_promotion(
     check_approval(journey, env)
 
 
-def check_can_approve(cfg: Config, journey: Journey, env: Environment, by: str) -> None:
-    """PromotionRefused unless ``by`` may approve this version for ``env`` now."""
-    if not env.gated:
-        gated = ", ".join(e.name for e in cfg.environments if e.gated) or "none"
-        raise PromotionRefused(
-            f"{env.name} has no gate: there is nothing to approve",
-            f"approvals are for gated environments (gated: {gated}); "
-            f"add gate: to {env.name} in vault.yml to require one",
-        )
+def check_live(journey: Journey, live: str | None, env: str) -> None:
+    """PromotionRefused unless ``journey``'s version is alive and is ``live``, what ``env``
+    runs now (both by the events that count: ``promotion.live.Reader``)."""
+    version = journey.version
     check_alive(journey)
-    check_previous(cfg, journey, env)
-    if not may_approve(env, by):
-        approvers = ", ".join(env.gate.approvers) if env.gate else ""
-        if not approvers:
-            raise PromotionRefused(
-                f"{env.name}'s gate names no approvers, only teams: only GitHub's "
-                "environment gate (which checks team membership) can approve it",
-                f"approve the {env.name} deployment in GitHub, or list people in "
-                f"gate.approvers of {env.name} in vault.yml",
-            )
+    if live == version:
+        return
+    if journey.last("deployed", env) is None and journey.last("dr_synced", env) is None:
         raise PromotionRefused(
-            f"{by!r} may not approve releases for {env.name}; its approvers are {approvers}",
-            f"ask one of them, or add {by} to the gate.approvers of {env.name} in vault.yml",
+            f"v{version} has never been deployed to {env}; there is nothing to smoke-test",
+            f"deploy it first: vault deploy --env {env} --version {version}",
         )
-
-
-def check_can_reject(journey: Journey) -> None:
-    """PromotionRefused when the version is already dead (it can die only once)."""
-    death = journey.death
-    if death is not None:
-        raise PromotionRefused(
-            f"v{journey.version} is already dead: {death.describe()}",
-            "nothing to reject; a dead version never deploys again",
-        )
+    now = f"{env} now runs v{live}" if live else f"nothing is live in {env}"
+    raise PromotionRefused(
+        f"v{version} is no longer live in {env} ({now}); a smoke test would test other code",
+        f"smoke-test what is live: vault smoke --env {env} --version {live}"
+        if live
+        else f"deploy it again: vault deploy --env {env} --version {version}",
+    )
 
 
 def rollback_target(

@@ -21,6 +21,7 @@ from vault_actions import cli, config
 from vault_actions.cli.commands import deploy as deploy_command
 from vault_actions.config import Environment
 from vault_actions.context import RunContext
+from vault_actions.deliver import release
 from vault_actions.deliver.lambdas import DeployResult, deploy_release
 from vault_actions.errors import ConfigError, DeployError, PromotionRefused, TamperError, VaultError
 from vault_actions.integrations import aws
@@ -438,7 +439,7 @@ def test_an_alias_that_cannot_be_restored_is_reported_with_the_fix(world: World)
     assert [s.status for s in result.services] == ["restore_failed", "failed", "skipped"]
     assert alias_target(world.lambda_, alpha) == "2"
     with pytest.raises(DeployError) as caught:
-        deploy_command.check_result(result)
+        release.check_result(result)
     assert f"NOT restored: {alpha}:live (AccessDeniedException: not allowed)" in str(caught.value)
     assert caught.value.hint == (
         "the environment serves a mixed release: point those aliases back by hand:\n"

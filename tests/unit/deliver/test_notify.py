@@ -10,10 +10,11 @@ import pytest
 import requests
 import responses
 
-from tests.conftest import MotoServer, SmtpInbox, free_port, ses_messages
+from tests.conftest import MotoServer, SmtpInbox, ses_messages
 from vault_actions import config
 from vault_actions.deliver import notify
 from vault_actions.deliver.smoke import CheckResult, SmokeReport
+from vault_actions.demo.emulator import free_port
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
 

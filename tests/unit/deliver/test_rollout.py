@@ -28,6 +28,7 @@ from tests.unit.deliver.test_deploy import (
 from vault_actions import config
 from vault_actions.cli.commands import deploy as deploy_command
 from vault_actions.config import Environment, Rollout, Smoke
+from vault_actions.deliver import release
 from vault_actions.deliver.rollout import Rollout as Run
 from vault_actions.deliver.rollout import RolloutResult, alarm_watch, deliver, smoke_check
 from vault_actions.errors import ConfigError, DeployError, PromotionRefused
@@ -341,7 +342,7 @@ def test_the_deploy_command_records_where_the_canary_died(
     assert rolled is not None and rolled.details["alarm"] == alarm
     assert sorted(r["service"] for r in rolled.details["restored"]) == ["alpha", "beta"]
     with pytest.raises(DeployError, match=f"died in prod at 10%: alarm {alarm}"):
-        deploy_command.check_delivery(delivery)
+        release.check_delivery(delivery)
     assert journey_of(ledger, "1.0.0").standing("prod") is not None
 
 
@@ -357,7 +358,7 @@ def test_a_clean_canary_records_its_steps(shop: Any) -> None:
     deployed = journey_of(ledger, "1.1.0").last("deployed", "prod")
     assert deployed is not None
     assert [s["weight"] for s in deployed.details["rollout"]["steps"]] == [10, 100]
-    assert deploy_command.summary(delivery.deploy, delivery).count("| 10% |") == 1
+    assert release.summary(delivery.deploy, delivery).count("| 10% |") == 1
 
 
 def test_a_freeze_refuses_the_deploy_and_an_override_is_recorded(

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import MotoServer
 from vault_actions import cli
 from vault_actions.cli.commands.demo import _Played
-from vault_actions.demo import story as demo
+from vault_actions.demo import story
 from vault_actions.demo.story import Console, Fates
 from vault_actions.integrations import aws
 
@@ -21,13 +21,13 @@ def test_the_demos_vault_passes_vault_doctor(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Issue 14, finding 6: the demo's own vault failed 12 of 26 doctor checks."""
-    lambdas = {r: aws.client("lambda", r) for r in (demo.REGION, demo.DR_REGION)}
-    clients = demo.Clients(s3=aws.client("s3", demo.REGION), s3_dr=aws.client("s3", demo.DR_REGION),
-                           iam=aws.client("iam", demo.REGION), lambdas=lambdas)
+    lambdas = {r: aws.client("lambda", r) for r in (story.REGION, story.DR_REGION)}
+    clients = story.Clients(s3=aws.client("s3", story.REGION), s3_dr=aws.client("s3", story.DR_REGION),
+                            iam=aws.client("iam", story.REGION), lambdas=lambdas)
     console = Console(io.StringIO(), assume_yes=True, animate=False)
-    demo.provision(clients, console)
-    urls = dict.fromkeys((*demo.PROMOTION, demo.DR), "http://127.0.0.1:9")
-    config = demo.create_repository(tmp_path / "repo", urls)
+    story.provision(clients, console)
+    urls = dict.fromkeys((*story.PROMOTION, story.DR), "http://127.0.0.1:9")
+    config = story.create_repository(tmp_path / "repo", urls)
     monkeypatch.setenv(aws.EMBEDDED_ENV, aws_env.url)  # as the demo's EmbeddedAws.env() does
 
     assert cli.main(["doctor", "--json", "--config", str(config)]) == 0
@@ -35,7 +35,7 @@ def test_the_demos_vault_passes_vault_doctor(
     data = json.loads(capsys.readouterr().out)
     statuses = {i["name"]: i["status"] for i in data["items"]}
     assert data["failed"] == 0 and data["not_checkable"] == 4
-    for bucket in (demo.VAULT_BUCKET, demo.DR_BUCKET):
+    for bucket in (story.VAULT_BUCKET, story.DR_BUCKET):
         for item in ("region", "versioning", "object-lock", "public-access-block", "encryption",
                      "deny-delete"):
             assert statuses[f"{bucket}: {item}"] == "pass"
@@ -46,7 +46,7 @@ def test_the_demos_vault_passes_vault_doctor(
 
 
 def played(tmp_path: Path) -> _Played:
-    graveyard = tmp_path / demo.GRAVEYARD_FILE
+    graveyard = tmp_path / story.GRAVEYARD_FILE
     return _Played(Fates(), "## 🪦 Release graveyard\n\n```mermaid\nflowchart TD\n```\n", graveyard,
                    "🪦 Release graveyard\n\n  Attempt 1 · v1.0.0 · Died in QA\n", {}, tmp_path / "vault.yml")
 
@@ -56,10 +56,10 @@ def test_on_a_terminal_the_graveyard_is_drawn_and_the_markdown_file_named(tmp_pa
     assert text.startswith("🪦 Release graveyard\n\n  Attempt 1 · v1.0.0 · Died in QA")
     assert "```mermaid" not in text
     assert text.endswith(f"📄 The graveyard as Markdown (its Mermaid chart renders on GitHub): "
-                         f"{tmp_path / demo.GRAVEYARD_FILE}")
+                         f"{tmp_path / story.GRAVEYARD_FILE}")
 
 
 def test_piped_the_demo_prints_the_markdown(tmp_path: Path) -> None:
     text = played(tmp_path).closing(terminal=False)
     assert text.startswith("## 🪦 Release graveyard\n\n```mermaid")
-    assert text.endswith(str(tmp_path / demo.GRAVEYARD_FILE))
+    assert text.endswith(str(tmp_path / story.GRAVEYARD_FILE))

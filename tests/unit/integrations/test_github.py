@@ -23,7 +23,9 @@ from tests.unit.deliver.test_deploy import (
 )
 from vault_actions.cli.commands import deploy as deploy_command
 from vault_actions.errors import GitHubError, PromotionRefused
-from vault_actions.integrations import github
+from vault_actions.integrations.github import client as gh_client
+from vault_actions.integrations.github import deployments as gh_deployments
+from vault_actions.integrations.github import gates as gh_gates
 from vault_actions.promotion.journey import journey_of
 
 API = "https://api.github.com:443"
@@ -103,7 +105,7 @@ def rate_limited() -> dict[str, Any]:
 
 
 def gh() -> Any:
-    return github.connect("ghs_test", "https://api.github.com")
+    return gh_client.connect("ghs_test", "https://api.github.com")
 
 
 def bodies(api: responses.RequestsMock, method: str, url: str) -> list[dict[str, Any]]:
@@ -123,9 +125,9 @@ def test_gate_review_finds_the_approval_of_this_environment(api: responses.Reque
         review("approved", "po", ["UAT", "sandbox"], "LGTM, ship it"),
     ])
 
-    found = github.gate_review(gh(), "acme/shop", "4242", "uat")
+    found = gh_gates.gate_review(gh(), "acme/shop", "4242", "uat")
 
-    assert found == github.Review("approved", "po", "LGTM, ship it", ("UAT", "sandbox"))
+    assert found == gh_gates.Review("approved", "po", "LGTM, ship it", ("UAT", "sandbox"))
     [call] = api.calls
     assert call.request.headers["Authorization"] == "token ghs_test"
 
@@ -137,7 +139,7 @@ def test_a_rejection_wins_and_pending_entries_are_ignored(api: responses.Request
         review("pending", "boss", ["uat"]),
     ])
 
-    found = github.gate_review(gh(), "acme/shop", "4242", "uat")
+    found = gh_gates.gate_review(gh(), "acme/shop", "4242", "uat")
 
     assert found is not None and (found.state, found.login) == ("rejected", "po")
     assert found.comment == "checkout total is wrong"
@@ -146,7 +148,7 @@ def test_a_rejection_wins_and_pending_entries_are_ignored(api: responses.Request
 def test_no_review_of_this_environment(api: responses.RequestsMock) -> None:
     api.get(APPROVALS, json=[review("approved", "boss", ["prod"])])
 
-    assert github.gate_review(gh(), "acme/shop", "4242", "uat") is None
+    assert gh_gates.gate_review(gh(), "acme/shop", "4242", "uat") is None
 
 
 def test_server_errors_are_retried(api: responses.RequestsMock) -> None:
@@ -154,7 +156,7 @@ def test_server_errors_are_retried(api: responses.RequestsMock) -> None:
     api.get(APPROVALS, status=503, json={"message": "Service Unavailable"})
     api.get(APPROVALS, json=[review("approved", "po", ["uat"])])
 
-    found = github.gate_review(gh(), "acme/shop", "4242", "uat")
+    found = gh_gates.gate_review(gh(), "acme/shop", "4242", "uat")
 
     assert found is not None and found.login == "po"
     assert len(api.calls) == 3
@@ -167,7 +169,7 @@ def test_rate_limit_waits_for_the_reset(
     api.get(APPROVALS, json=[review("approved", "po", ["uat"])])
     caplog.set_level("INFO", logger="github.GithubRetry")
 
-    found = github.gate_review(gh(), "acme/shop", "4242", "uat")
+    found = gh_gates.gate_review(gh(), "acme/shop", "4242", "uat")
 
     assert found is not None and found.state == "approved"
     assert len(api.calls) == 2
@@ -179,9 +181,9 @@ def test_github_down_is_a_github_error(api: responses.RequestsMock) -> None:
     api.get(APPROVALS, status=503, json={"message": "Service Unavailable"})
 
     with pytest.raises(GitHubError, match="GitHub could not be reached") as caught:
-        github.gate_review(gh(), "acme/shop", "4242", "uat")
+        gh_gates.gate_review(gh(), "acme/shop", "4242", "uat")
 
-    assert len(api.calls) == github.RETRIES + 1
+    assert len(api.calls) == gh_client.RETRIES + 1
     assert caught.value.hint == "check https://www.githubstatus.com and rerun the job"
 
 
@@ -192,7 +194,7 @@ def test_missing_permission_names_it(api: responses.RequestsMock) -> None:
     })
 
     with pytest.raises(GitHubError, match="HTTP 403: Resource not accessible by integration") as caught:
-        github.gate_review(gh(), "acme/shop", "4242", "uat")
+        gh_gates.gate_review(gh(), "acme/shop", "4242", "uat")
 
     assert "actions: read" in str(caught.value.hint)
 
@@ -201,7 +203,7 @@ def test_unreachable_host_is_a_github_error(api: responses.RequestsMock) -> None
     api.get(APPROVALS, body=requests.ConnectionError("Connection refused"))
 
     with pytest.raises(GitHubError, match="could not be reached .*Connection refused"):
-        github.gate_review(gh(), "acme/shop", "4242", "uat")
+        gh_gates.gate_review(gh(), "acme/shop", "4242", "uat")
 
 
 # ---------------------------------------------------------------- deployments
@@ -212,12 +214,12 @@ def test_deployment_and_statuses_are_posted(api: responses.RequestsMock) -> None
     api.post(f"{DEPLOYMENTS}/17/statuses", status=201, json=status(17, "in_progress"))
     client = gh()
 
-    started = github.start_deployment(client, "acme/shop", tag="v1.2.3", environment="prod",
+    started = gh_deployments.start_deployment(client, "acme/shop", tag="v1.2.3", environment="prod",
                                       version="1.2.3", production=True, log_url=RUN_URL)
-    github.set_status(client, started, "success", log_url=RUN_URL, description="live",
+    gh_deployments.set_status(client, started, "success", log_url=RUN_URL, description="live",
                       environment_url="https://shop.example.com")
 
-    assert started == github.Deployment(17, "https://api.github.com/repos/acme/shop/deployments/17")
+    assert started == gh_deployments.Deployment(17, "https://api.github.com/repos/acme/shop/deployments/17")
     assert bodies(api, "POST", DEPLOYMENTS) == [{
         "ref": "v1.2.3", "task": "deploy", "auto_merge": False, "required_contexts": [],
         "payload": {"version": "1.2.3"}, "environment": "prod", "description": "v1.2.3 → prod",

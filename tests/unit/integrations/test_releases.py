@@ -17,7 +17,9 @@ from vault_actions.build import changelog
 from vault_actions.cli.commands import build as build_command
 from vault_actions.cli.commands import conclude as conclude_command
 from vault_actions.context import RunContext
-from vault_actions.integrations import github
+from vault_actions.errors import GitHubError
+from vault_actions.integrations.github import client as gh_client
+from vault_actions.integrations.github import releases as gh_releases
 from vault_actions.store.ledger import Ledger
 from vault_actions.store.manifest import ArtifactRecord, Manifest
 
@@ -55,7 +57,7 @@ def not_found() -> dict[str, Any]:
 
 
 def gh() -> Any:
-    return github.connect("ghs_test", "https://api.github.com")
+    return gh_client.connect("ghs_test", "https://api.github.com")
 
 
 def commit(repo: Path, message: str) -> str:
@@ -204,7 +206,7 @@ def test_the_build_creates_a_prerelease(api: responses.RequestsMock) -> None:
     api.get(f"{RELEASES}/tags/v2.0.0", **not_found())
     api.post(RELEASES, status=201, json=release(77, "v2.0.0", "notes"))
 
-    change = github.publish_prerelease(gh(), "acme/shop", "v2.0.0", commit="a84d88e", notes="notes")
+    change = gh_releases.publish_prerelease(gh(), "acme/shop", "v2.0.0", commit="a84d88e", notes="notes")
 
     assert change == "created"
     assert bodies(api, "POST", RELEASES) == [{
@@ -218,7 +220,7 @@ def test_a_rerun_updates_the_release_instead_of_duplicating_it(api: responses.Re
     api.get(f"{RELEASES}/tags/v2.0.0", json=release(77, "v2.0.0", "old notes"))
     api.patch(f"{RELEASES}/77", json=release(77, "v2.0.0", "new notes"))
 
-    change = github.publish_prerelease(gh(), "acme/shop", "v2.0.0", commit="a84d88e", notes="new notes")
+    change = gh_releases.publish_prerelease(gh(), "acme/shop", "v2.0.0", commit="a84d88e", notes="new notes")
 
     assert change == "updated"
     assert bodies(api, "POST", RELEASES) == []
@@ -228,7 +230,7 @@ def test_a_rerun_updates_the_release_instead_of_duplicating_it(api: responses.Re
 def test_a_rerun_with_the_same_notes_changes_nothing(api: responses.RequestsMock) -> None:
     api.get(f"{RELEASES}/tags/v2.0.0", json=release(77, "v2.0.0", "notes", prerelease=False))
 
-    change = github.publish_prerelease(gh(), "acme/shop", "v2.0.0", commit="a84d88e", notes="notes")
+    change = gh_releases.publish_prerelease(gh(), "acme/shop", "v2.0.0", commit="a84d88e", notes="notes")
 
     assert change == "unchanged"
     assert [c.request.method for c in api.calls] == ["GET"]
@@ -239,7 +241,7 @@ def test_a_rerun_keeps_the_dead_notice(api: responses.RequestsMock) -> None:
     api.get(f"{RELEASES}/tags/v2.0.0", json=release(77, "v2.0.0", f"{notice}\n\nold notes"))
     api.patch(f"{RELEASES}/77", json=release(77, "v2.0.0", "x"))
 
-    github.publish_prerelease(gh(), "acme/shop", "v2.0.0", commit="a84d88e", notes="new notes")
+    gh_releases.publish_prerelease(gh(), "acme/shop", "v2.0.0", commit="a84d88e", notes="new notes")
 
     assert bodies(api, "PATCH", f"{RELEASES}/77") == [{"name": "v2.0.0", "body": f"{notice}\n\nnew notes"}]
 
@@ -248,7 +250,7 @@ def test_prod_promotion_marks_a_full_latest_release(api: responses.RequestsMock)
     api.get(f"{RELEASES}/tags/v2.0.0", json=release(77, "v2.0.0", "notes"))
     api.patch(f"{RELEASES}/77", json=release(77, "v2.0.0", "notes", prerelease=False))
 
-    assert github.promote_release(gh(), "acme/shop", "v2.0.0") == "updated"
+    assert gh_releases.promote_release(gh(), "acme/shop", "v2.0.0") == "updated"
 
     assert bodies(api, "PATCH", f"{RELEASES}/77") == [{"prerelease": False, "make_latest": "true"}]
 
@@ -259,20 +261,20 @@ def test_promoting_again_changes_nothing_unless_another_release_is_latest(
     api.get(f"{RELEASES}/tags/v2.0.0", json=release(77, "v2.0.0", "notes", prerelease=False))
     api.get(f"{RELEASES}/latest", json=release(77, "v2.0.0", "notes", prerelease=False))
 
-    assert github.promote_release(gh(), "acme/shop", "v2.0.0") == "unchanged"
+    assert gh_releases.promote_release(gh(), "acme/shop", "v2.0.0") == "unchanged"
     assert bodies(api, "PATCH", f"{RELEASES}/77") == []
 
     api.replace(responses.GET, f"{RELEASES}/latest", json=release(78, "v2.1.0", "n", prerelease=False))
     api.patch(f"{RELEASES}/77", json=release(77, "v2.0.0", "notes", prerelease=False))
 
-    assert github.promote_release(gh(), "acme/shop", "v2.0.0") == "updated"  # prod went back
+    assert gh_releases.promote_release(gh(), "acme/shop", "v2.0.0") == "updated"  # prod went back
     assert bodies(api, "PATCH", f"{RELEASES}/77") == [{"make_latest": "true"}]
 
 
 def test_no_release_to_promote(api: responses.RequestsMock) -> None:
     api.get(f"{RELEASES}/tags/v2.0.0", **not_found())
 
-    assert github.promote_release(gh(), "acme/shop", "v2.0.0") == "missing"
+    assert gh_releases.promote_release(gh(), "acme/shop", "v2.0.0") == "missing"
     assert len(api.calls) == 1
 
 
@@ -281,10 +283,10 @@ def test_a_dead_version_gets_its_notice_once(api: responses.RequestsMock) -> Non
     api.get(f"{RELEASES}/tags/v2.0.0", json=release(77, "v2.0.0", "## What's changed"))
     api.patch(f"{RELEASES}/77", json=release(77, "v2.0.0", f"{notice}\n\n## What's changed"))
 
-    assert github.bury_release(gh(), "acme/shop", "v2.0.0", notice) == "updated"
+    assert gh_releases.bury_release(gh(), "acme/shop", "v2.0.0", notice) == "updated"
     api.replace(responses.GET, f"{RELEASES}/tags/v2.0.0",
                 json=release(77, "v2.0.0", f"{notice}\n\n## What's changed"))
-    assert github.bury_release(gh(), "acme/shop", "v2.0.0", notice) == "unchanged"
+    assert gh_releases.bury_release(gh(), "acme/shop", "v2.0.0", notice) == "unchanged"
 
     assert bodies(api, "PATCH", f"{RELEASES}/77") == [{"body": f"{notice}\n\n## What's changed"}]
 
@@ -293,7 +295,7 @@ def test_a_version_dead_in_prod_is_no_longer_a_full_release(api: responses.Reque
     api.get(f"{RELEASES}/tags/v2.0.0", json=release(77, "v2.0.0", "notes", prerelease=False))
     api.patch(f"{RELEASES}/77", json=release(77, "v2.0.0", "x"))
 
-    github.bury_release(gh(), "acme/shop", "v2.0.0", "🪦 **Dead**: smoke_failed in prod")
+    gh_releases.bury_release(gh(), "acme/shop", "v2.0.0", "🪦 **Dead**: smoke_failed in prod")
 
     assert bodies(api, "PATCH", f"{RELEASES}/77") == [
         {"body": "🪦 **Dead**: smoke_failed in prod\n\nnotes", "prerelease": True},
@@ -307,8 +309,8 @@ def test_missing_contents_permission_is_named(api: responses.RequestsMock) -> No
         "documentation_url": "https://docs.github.com/rest/releases/releases#create-a-release",
     })
 
-    with pytest.raises(github.GitHubError, match="creating the release v2.0.0 in acme/shop: HTTP 403") as caught:
-        github.publish_prerelease(gh(), "acme/shop", "v2.0.0", commit="a84d88e", notes="notes")
+    with pytest.raises(GitHubError, match="creating the release v2.0.0 in acme/shop: HTTP 403") as caught:
+        gh_releases.publish_prerelease(gh(), "acme/shop", "v2.0.0", commit="a84d88e", notes="notes")
 
     assert "contents: write" in str(caught.value.hint)
 
@@ -412,13 +414,13 @@ def test_conclude_writes_the_death_into_the_release_notes_once(
     api.get(f"{RELEASES}/tags/v1.0.0", json=release(5, "v1.0.0", "## What's changed"))
     api.patch(f"{RELEASES}/5", json=release(5, "v1.0.0", f"{notice}\n\n## What's changed"))
 
-    result = conclude_command.conclude(str(path), "1.0.0", '{"qa": {"result": "failure"}}')
+    result = conclude_command.conclude(str(path), "1.0.0", {"qa": {"result": "failure"}})
 
     assert result.data["state"] == "dead"
     assert bodies(api, "PATCH", f"{RELEASES}/5") == [{"body": f"{notice}\n\n## What's changed"}]
 
     api.replace(responses.GET, f"{RELEASES}/tags/v1.0.0",
                 json=release(5, "v1.0.0", f"{notice}\n\n## What's changed"))
-    conclude_command.conclude(str(path), "1.0.0", '{"qa": {"result": "failure"}}')
+    conclude_command.conclude(str(path), "1.0.0", {"qa": {"result": "failure"}})
 
     assert len(bodies(api, "PATCH", f"{RELEASES}/5")) == 1

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.unit.store.test_ledger import parsed_config, story_events
 from vault_actions.promotion.journey import dr_lags, journeys, live_versions
-from vault_actions.report import status as report
+from vault_actions.report import graveyard, status
 from vault_actions.store.ledger import Event
 
 HOSTILE = '"]; click X href "javascript:alert(1)"\n| pipe ``` <img src=x> %% end'
@@ -44,7 +44,7 @@ def cells(row: str) -> list[str]:
 
 def test_graveyard_shows_the_three_attempts_like_the_manual() -> None:
     cfg, found, live = story()
-    mermaid = report.graveyard_mermaid(cfg, found, live)
+    mermaid = graveyard.graveyard_mermaid(cfg, found, live)
 
     assert mermaid.startswith("flowchart TD\n")
     for name in ("success", "fail", "active", "dead"):
@@ -72,7 +72,7 @@ def test_graveyard_shows_the_three_attempts_like_the_manual() -> None:
 
 def test_graveyard_chain_follows_the_environments_in_order() -> None:
     cfg, found, live = story()
-    third = subgraph(report.graveyard_mermaid(cfg, found, live), 3)
+    third = subgraph(graveyard.graveyard_mermaid(cfg, found, live), 3)
     labels = dict(re.findall(r'(V3_\w+)\["([^"]+)"\]', third))
     edges = re.findall(r"(V3_\w+) (-->|-\.->) (V3_\w+)", third)
     chain = [labels[a] for a, arrow, _ in edges if arrow == "-->"] + [labels[edges[-2][2]]]
@@ -87,14 +87,14 @@ def test_a_shipped_version_that_is_no_longer_live_is_not_shown_live() -> None:
     later = [replace(e, id=e.id + "x", version="1.0.3", at=e.at.replace("03-01", "03-02"))
              for e in story_events() if e.version == "1.0.2"]
     cfg, found, live = story(later)
-    mermaid = report.graveyard_mermaid(cfg, found, live)
+    mermaid = graveyard.graveyard_mermaid(cfg, found, live)
     assert '["PROD: Approved<br/>by manager"]:::success' in subgraph(mermaid, 3)
     assert '["🚀 PROD: LIVE"]:::active' in subgraph(mermaid, 4)
 
 
 def test_hostile_reasons_stay_inside_their_mermaid_label() -> None:
     cfg, found, live = story(hostile_rejection())
-    mermaid = report.graveyard_mermaid(cfg, found, live)
+    mermaid = graveyard.graveyard_mermaid(cfg, found, live)
     fourth = subgraph(mermaid, 4)
 
     rejected = next(line for line in fourth.splitlines() if "REJECTED" in line)
@@ -117,7 +117,7 @@ def test_hostile_reasons_stay_inside_their_mermaid_label() -> None:
 
 def test_hostile_text_cannot_break_the_markdown_table_or_fence() -> None:
     cfg, found, live = story(hostile_rejection())
-    markdown = report.graveyard_markdown(cfg, found, live)
+    markdown = graveyard.graveyard_markdown(cfg, found, live)
 
     assert markdown.count("```") == 2
     assert markdown.index("```mermaid\nflowchart TD\n") < markdown.index("\n```\n")
@@ -132,7 +132,7 @@ def test_hostile_text_cannot_break_the_markdown_table_or_fence() -> None:
 
 def test_audit_table_lists_every_event_with_its_run() -> None:
     events = story_events()
-    table = report.audit_table(events)
+    table = graveyard.audit_table(events)
     lines = table.splitlines()
     assert cells(lines[0]) == ["Version", "Environment", "Event", "When", "Who", "Details", "Run"]
     assert len(lines) == 2 + len(events)
@@ -146,33 +146,33 @@ def test_audit_table_lists_every_event_with_its_run() -> None:
 
 def test_a_run_url_that_is_not_http_is_not_a_link() -> None:
     event = replace(story_events()[0], run_url="javascript:alert(1)")
-    (row,) = report.audit_table([event]).splitlines()[2:]
+    (row,) = graveyard.audit_table([event]).splitlines()[2:]
     assert cells(row)[6] == "javascript:alert(1)"
 
 
 def test_markdown_embeds_the_mermaid_chart_and_the_table() -> None:
     cfg, found, live = story()
-    markdown = report.graveyard_markdown(cfg, found, live)
-    mermaid = report.graveyard_mermaid(cfg, found, live)
+    markdown = graveyard.graveyard_markdown(cfg, found, live)
+    mermaid = graveyard.graveyard_mermaid(cfg, found, live)
     assert f"```mermaid\n{mermaid}```\n" in markdown
     assert "| v1.0.1 | uat | rejected |" in markdown
 
 
 def test_last_keeps_the_attempt_numbers() -> None:
     cfg, found, live = story(hostile_rejection())
-    mermaid = report.graveyard_mermaid(cfg, found, live, last=2)
+    mermaid = graveyard.graveyard_mermaid(cfg, found, live, last=2)
     assert "subgraph V1 " not in mermaid and "subgraph V2 " not in mermaid
     assert 'subgraph V3 ["🗓️ Attempt 3: v1.0.2 (Success)"]' in mermaid
     assert 'subgraph V4 ["🗓️ Attempt 4: v1.0.3 (Died in QA)"]' in mermaid
     assert "    V3 --> V4\n" in mermaid
-    data = report.graveyard_data(cfg, found, live, [], last=2)
+    data = graveyard.graveyard_data(cfg, found, live, [], last=2)
     assert [(v["version"], v["attempt"]) for v in data["versions"]] == [("1.0.2", 3), ("1.0.3", 4)]
-    assert "| v1.0.0 |" not in report.graveyard_markdown(cfg, found, live, last=2)
+    assert "| v1.0.0 |" not in graveyard.graveyard_markdown(cfg, found, live, last=2)
 
 
 def test_an_empty_ledger_still_renders() -> None:
     cfg = parsed_config()
-    assert 'EMPTY["No release recorded in the ledger yet"]' in report.graveyard_mermaid(cfg, {}, {})
+    assert 'EMPTY["No release recorded in the ledger yet"]' in graveyard.graveyard_mermaid(cfg, {}, {})
 
 
 def test_cancelled_without_environment_goes_to_the_graveyard() -> None:
@@ -180,7 +180,7 @@ def test_cancelled_without_environment_goes_to_the_graveyard() -> None:
     cancelled = replace(base, id=base.id + "c", version="2.0.0", event="cancelled",
                         environment=None, details={"reason": "superseded"})
     cfg, found, live = story([replace(base, version="2.0.0"), cancelled])
-    fifth = subgraph(report.graveyard_mermaid(cfg, found, live), 4)
+    fifth = subgraph(graveyard.graveyard_mermaid(cfg, found, live), 4)
     assert '(Cancelled)"]' in fifth
     assert 'V4_X["⛔ CANCELLED<br/>(superseded)"]:::fail' in fifth
     assert "V4_X -.-> V4_G" in fifth
@@ -188,7 +188,7 @@ def test_cancelled_without_environment_goes_to_the_graveyard() -> None:
 
 def test_status_text_tells_each_story() -> None:
     cfg, found, live = story()
-    text = report.status_text(cfg, found, live, [])
+    text = status.status_text(cfg, found, live, [])
     blocks = text.split("\n\n")
     assert blocks[0].splitlines() == [
         "v1.0.0  🪦 dead: smoke_failed in qa at 2026-03-01 10:04:00 UTC by octocat",
@@ -209,7 +209,7 @@ def test_status_text_flags_dr_lag_and_strips_control_characters() -> None:
     prod = replace(story_events()[-3], id="z", version="1.0.4", at="2026-03-03T00:00:00+00:00",
                    actor="bad\x1b[31mactor")
     cfg, found, live = story([*hostile_rejection(), prod])
-    text = report.status_text(cfg, found, live, dr_lags(cfg, found, live))
+    text = status.status_text(cfg, found, live, dr_lags(cfg, found, live))
     assert text.endswith("⚠️  dr lags prod: prod runs v1.0.4, dr runs v1.0.2")
     assert "\x1b" not in text and "badactor" in text.replace("[31m", "")
     assert "eve\"|<x> next" in text
@@ -217,7 +217,7 @@ def test_status_text_flags_dr_lag_and_strips_control_characters() -> None:
 
 def test_status_data_is_the_structured_form() -> None:
     cfg, found, live = story()
-    data = report.status_data(cfg, found, live, [])
+    data = status.status_data(cfg, found, live, [])
     first, second, third = data["versions"]
     assert (first["state"], first["died_in"], first["outcome"]) == ("dead", "qa", "Died in QA")
     assert first["death"]["event"] == "smoke_failed"
@@ -231,7 +231,7 @@ def test_status_data_is_the_structured_form() -> None:
 
 def test_journey_table_for_a_step_summary() -> None:
     cfg, found, live = story()
-    table = report.journey_table(cfg, found["1.0.1"], live)
+    table = status.journey_table(cfg, found["1.0.1"], live)
     assert table.startswith("### v1.0.1: 🪦 dead: rejected in uat at 2026-03-01 10:12:00 UTC")
     rows = [cells(line) for line in table.splitlines() if line.startswith("| ")][2:]
     assert rows[-1] == ["uat", "rejected", "2026-03-01 10:12:00 UTC", "manager",
@@ -243,7 +243,7 @@ def test_a_version_rolled_back_from_prod_is_shown_rolled_back() -> None:
     rollback = replace(last, id=last.id + "r", event="rolled_back", environment="prod",
                        at="2026-03-01T11:00:00.000000+00:00")
     cfg, found, live = story([rollback])
-    third = subgraph(report.graveyard_mermaid(cfg, found, live), 3)
+    third = subgraph(graveyard.graveyard_mermaid(cfg, found, live), 3)
     assert 'subgraph V3 ["🗓️ Attempt 3: v1.0.2 (Rolled back in PROD)"]' in third
     assert '["PROD: ↩️ ROLLED BACK"]:::fail' in third
     assert "prod" not in live and "LIVE" not in third
@@ -252,7 +252,7 @@ def test_a_version_rolled_back_from_prod_is_shown_rolled_back() -> None:
 def test_graveyard_for_a_terminal_is_compact_text() -> None:
     """Issue 14, finding 6: the demo printed the 78-line Markdown graveyard on a terminal."""
     cfg, found, live = story()
-    text = report.graveyard_text(cfg, found, live)
+    text = graveyard.graveyard_text(cfg, found, live)
     assert text.splitlines() == [
         "🪦 Release graveyard",
         "",
@@ -273,9 +273,9 @@ def test_graveyard_for_a_terminal_is_compact_text() -> None:
 
 def test_terminal_graveyard_strips_hostile_text_to_one_short_line() -> None:
     cfg, found, live = story(hostile_rejection())
-    text = report.graveyard_text(cfg, found, live, last=1)
+    text = graveyard.graveyard_text(cfg, found, live, last=1)
     [why] = [line for line in text.splitlines() if "rejected by" in line]
-    assert len(why) <= 4 + report.TEXT_REASON_CHARS and why.endswith("…")
+    assert len(why) <= 4 + graveyard.TEXT_REASON_CHARS and why.endswith("…")
     assert "\n" not in why and "\x1b" not in text
     assert "Attempt 4 · v1.0.3" in text  # --last keeps the attempt numbers
 
@@ -288,5 +288,5 @@ def test_terminal_graveyard_names_the_failed_smoke_checks_and_an_empty_ledger() 
                                                   {"name": "quote ACME", "ok": False}]})
     found["1.0.0"] = replace(found["1.0.0"], events=tuple(
         failing if e is death else e for e in found["1.0.0"].events))
-    assert "    smoke failed: quote ACME" in report.graveyard_text(cfg, found, live).splitlines()
-    assert report.graveyard_text(cfg, {}, {}) == "🪦 Release graveyard: no release recorded in the ledger yet"
+    assert "    smoke failed: quote ACME" in graveyard.graveyard_text(cfg, found, live).splitlines()
+    assert graveyard.graveyard_text(cfg, {}, {}) == "🪦 Release graveyard: no release recorded in the ledger yet"

@@ -14,10 +14,11 @@ import responses
 from tests.unit.integrations.test_github import bodies, user
 from tests.unit.test_config import GOOD, write
 from vault_actions import config
-from vault_actions.cli.commands import environments
+from vault_actions.cli.commands import environments as command
 from vault_actions.cli.main import main
 from vault_actions.errors import ConfigError, GitHubError
-from vault_actions.integrations import github
+from vault_actions.integrations.github import client as gh_client
+from vault_actions.setup import environments
 
 API = "https://api.github.com:443"
 REPO = f"{API}/repos/acme/shop"
@@ -142,8 +143,8 @@ def vault_yml(tmp_path: Path) -> Path:
 
 
 def setup(path: Path, *, dry_run: bool = False) -> Any:
-    gh = github.connect("ghp_admin", "https://api.github.com")
-    return environments.setup(gh, config.load(path), "acme/shop", dry_run=dry_run)
+    gh = gh_client.connect("ghp_admin", "https://api.github.com")
+    return command.render(environments.setup(gh, config.load(path), "acme/shop", dry_run=dry_run))
 
 
 def puts(api: responses.RequestsMock) -> dict[str, list[dict[str, Any]]]:

@@ -464,7 +464,7 @@ def test_a_team_reviewed_github_gate_counts_a_cli_approval_by_a_stranger_does_no
 
 
 def test_a_teams_only_gate_is_approved_only_through_github(ledger: Ledger, tmp_path: Path) -> None:
-    from vault_actions.promotion.policy import check_can_approve
+    from vault_actions.promotion.gates import check_can_approve
 
     teams_only = VAULT_YML.replace("gate: {{approvers: [qa-lead]}}", "gate: {{teams: [qa]}}")
     cfg = config.parse(yaml.safe_load(teams_only.format(bucket="vault-b", dr_bucket="vault-b-dr")), tmp_path / "vault.yml")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ class BuildInputs:
     push_tag: bool = True
     mode: str = "all"
     dir: str = ""
-    digests: str = ""
+    digests: dict[str, str] = field(default_factory=dict, metadata={"hint": DIGESTS_HINT})
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> Result:
                          allow_dirty=args.allow_dirty)
         return Result(_zips_data(zips, args.zips_to), _zips_text(zips, args.zips_to))
     if args.publish_from is not None:
-        digests = parse_digests(args.digests) if args.digests else None
+        digests = (check_digests(gha.parse_json('digests', args.digests, DIGESTS_HINT))
+                   if args.digests else None)
         outcome = build(args.config, args.release_version, push=args.push,
                         source=args.publish_from, digests=digests)
     else:
@@ -94,16 +95,13 @@ def make_zips(
     return factory.build_zips(cfg, out, override=override or None, allow_dirty=allow_dirty)
 
 
-def parse_digests(raw: str) -> dict[str, str]:
-    """``{service: hex sha256}`` from JSON, or a ConfigError naming the input."""
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"digests {raw[:80]!r} are not JSON ({exc})", DIGESTS_HINT) from None
+def check_digests(value: object) -> dict[str, str]:
+    """``{service: hex sha256}`` (parsed JSON), or a ConfigError naming the input."""
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise ConfigError(f"digests {raw[:80]!r} are not an object of strings", DIGESTS_HINT)
+        raise ConfigError(f"digests {str(value)[:80]!r} are not an object of strings",
+                          DIGESTS_HINT)
     return value
 
 
@@ -116,60 +114,20 @@ def build(
     source: Path | None = None,
     digests: dict[str, str] | None = None,
 ) -> Outcome:
-    """Load the config, run the Factory (publish the zips in ``source`` when given),
-    record the ledger event and the GitHub pre-release."""
-    from vault_actions.build import factory
+    """Load the config, build the S3 client, run ``build.publish.build`` (publishing the
+    zips in ``source`` when given)."""
+    from vault_actions.build import factory, publish
     from vault_actions.integrations import aws
-    from vault_actions.store.ledger import Ledger
-    from vault_actions.store.vault import Vault
 
     cfg = config.load(config_path)
     ctx = context.RunContext.from_env()
     s3 = aws.client("s3", cfg.vault.region)
-    vault = Vault(s3, cfg.vault.bucket, cfg.vault.region)
     token = os.environ.get("GITHUB_TOKEN") if context.in_actions() else None
     if token:
         gha.mask(token)
-    if source is not None:
-        zips = factory.load_zips(cfg, source, digests)
-        outcome = factory.publish(
-            cfg, vault, ctx, zips, override=override or None, push=push, token=token
-        )
-    else:
-        outcome = factory.release(
-            cfg, vault, ctx, override=override or None, push=push, token=token,
-            allow_dirty=allow_dirty,
-        )
-    if outcome.status in ("built", "completed") and outcome.manifest is not None:
-        Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix).record(
-            outcome.manifest.version,
-            "built",
-            None,
-            ctx,
-            commit=outcome.manifest.commit,
-            details={"artifacts": [a.key for a in outcome.manifest.artifacts]},
-        )
-    if token:
-        _release(cfg, outcome, ctx, token)
-    return outcome
-
-
-def _release(cfg: config.Config, outcome: Outcome, ctx: context.RunContext, token: str) -> None:
-    """Create or update the GitHub pre-release; a failure only warns (the build is done)."""
-    from vault_actions.build import changelog
-    from vault_actions.errors import GitError, GitHubError
-    from vault_actions.integrations import github
-
-    manifest, repository = outcome.manifest, ctx.repository
-    if manifest is None or outcome.manifest_uri is None or repository is None:
-        return
-    try:
-        notes = changelog.release_notes(cfg.root, manifest, outcome.manifest_uri)
-        github.publish_prerelease(github.connect(token, ctx.api_url), repository, manifest.tag,
-                                  commit=manifest.commit, notes=notes)
-    except (GitError, GitHubError) as exc:
-        gha.warning(f"{exc}\n(the release is in the vault; its GitHub Release was not written)",
-                    title=exc.title)
+    zips = factory.load_zips(cfg, source, digests) if source is not None else None
+    return publish.build(cfg, s3, ctx, override=override or None, push=push, token=token,
+                         zips=zips, allow_dirty=allow_dirty, runner=gha)
 
 
 def run_action() -> Result:
@@ -187,7 +145,7 @@ def run_action() -> Result:
             raise ConfigError("input 'digests' is empty: mode 'publish' checks every zip",
                               DIGESTS_HINT)
         outcome = build(inputs.config, inputs.version, push=inputs.push_tag, source=folder,
-                        digests=parse_digests(inputs.digests))
+                        digests=check_digests(inputs.digests))
     else:
         outcome = build(inputs.config, inputs.version, push=inputs.push_tag)
     data = _data(outcome)

@@ -5,19 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vault_actions import config, context
 from vault_actions.cli import gha
 from vault_actions.cli.commands import Result, open_ledger
+from vault_actions.report.verdicts import NEEDS_HINT
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from vault_actions.config import Environment
-    from vault_actions.integrations.github import Review
     from vault_actions.store.ledger import Event
 
 
@@ -26,7 +23,7 @@ class ReportInputs:
     """action-report's inputs."""
 
     version: str = ""
-    stages: str = "{}"
+    stages: dict[str, Any] = field(default_factory=dict, metadata={"hint": NEEDS_HINT})
     config: str = config.DEFAULT_CONFIG
 
 
@@ -41,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Result:
     """Record the run's verdicts and print the journey."""
-    return conclude(args.config, args.release_version, args.stages)
+    stages = gha.parse_json("stages", args.stages, NEEDS_HINT)
+    return conclude(args.config, args.release_version, stages)
 
 
 def run_action() -> Result:
@@ -51,49 +49,27 @@ def run_action() -> Result:
 
 
 def conclude(
-    config_path: str, raw_version: str, raw_stages: str, *, summary: bool = False
+    config_path: str, raw_version: str, needs: object, *, summary: bool = False
 ) -> Result:
-    """Load everything, record what the run's outcome calls for, report."""
-    from vault_actions.errors import GitHubError
-    from vault_actions.promotion import authority
-    from vault_actions.promotion import journey as journeys_
-    from vault_actions.promotion import verdicts as pipeline
-    from vault_actions.report import status as report
+    """Parse, run ``report.verdicts.conclude``, render (the step summary if ``summary``)."""
+    from vault_actions.report import graveyard, status, verdicts
     from vault_actions.store.manifest import validate_version
 
     cfg = config.load(config_path)
     version = validate_version(raw_version)
-    stages = pipeline.parse_stages(raw_stages, cfg)
-    book = open_ledger(cfg)
-    ctx = context.RunContext.from_env()
-    events = authority.read(cfg, book).events  # read once; what is recorded here is appended
-    before = journeys_.journeys(events).get(version) or journeys_.Journey(version, ())
-    try:
-        found = pipeline.verdicts(cfg, before, stages, _reviews(ctx))
-    except GitHubError as exc:
-        gha.warning(f"{exc}; how the gates ended is not recorded", "Ledger")
-        found = []
-    recorded = [book.record(version, v.event, v.environment, ctx, details=v.details) for v in found]
-    seen = journeys_.overview(cfg, [*events, *recorded])
-    journeys, live = seen.journeys, seen.live
-    journey = journeys.get(version, before)
-    state = "dead" if not journey.alive else ("live" if report.live_in(journey, live) else "alive")
-    if journey.death is not None:
-        _bury_release(ctx, journey.death)
-    data: dict[str, Any] = {
-        "version": version,
-        "state": state,
-        "stages": stages,
-        "recorded": [e.to_json() for e in recorded],
-    }
+    stages = verdicts.parse_stages(needs, cfg)
+    found = verdicts.conclude(
+        cfg, version, stages, ledger=open_ledger(cfg), ctx=context.RunContext.from_env(),
+        token=os.environ.get("GITHUB_TOKEN", ""), runner=gha,
+    )
     if summary:
-        gha.set_output("state", state)
-        gha.set_output("recorded", json.dumps([e.event for e in recorded]))
-        gha.set_output("report", write_report(cfg, [*events, *recorded], version))
-        gha.add_summary(report.journey_table(cfg, journey, live))
-        gha.add_summary(report.graveyard_markdown(cfg, journeys, live, last=5))
-    lines = [f"v{version}: {state}"] + [f"  recorded {e.describe()}" for e in recorded]
-    return Result(data, "\n".join(lines))
+        gha.set_output("state", found.state)
+        gha.set_output("recorded", json.dumps([e.event for e in found.recorded]))
+        gha.set_output("report", write_report(cfg, found.events, version))
+        gha.add_summary(status.journey_table(cfg, found.journey, found.live))
+        gha.add_summary(graveyard.graveyard_markdown(cfg, found.journeys, found.live, last=5))
+    lines = [f"v{version}: {found.state}"] + [f"  recorded {e.describe()}" for e in found.recorded]
+    return Result(found.to_json(), "\n".join(lines))
 
 
 def write_report(cfg: config.Config, events: list[Event], version: str) -> str:
@@ -116,36 +92,3 @@ def write_report(cfg: config.Config, events: list[Event], version: str) -> str:
         gha.warning(f"cannot write the HTML report {path}: {exc.strerror}", "Report")
         return ""
     return str(path)
-
-
-def _bury_release(ctx: context.RunContext, death: Event) -> None:
-    """Say in the GitHub Release notes where and why the version died (best effort)."""
-    from vault_actions.build import changelog
-    from vault_actions.errors import GitHubError
-    from vault_actions.integrations import github
-
-    token = os.environ.get("GITHUB_TOKEN")
-    if not (token and context.in_actions() and ctx.repository):
-        return
-    try:
-        github.bury_release(github.connect(token, ctx.api_url), ctx.repository,
-                            f"v{death.version}", changelog.dead_notice(death))
-    except GitHubError as exc:
-        gha.warning(f"{exc}\n(the ledger says v{death.version} is dead; its GitHub Release "
-                    "does not say so yet)", title=exc.title)
-
-
-def _reviews(ctx: context.RunContext) -> Callable[[Environment], Review | None]:
-    """A ``review_of(env)`` reading this run's gate reviews (GitHubError when it cannot)."""
-    token = os.environ.get("GITHUB_TOKEN")
-
-    def review_of(env: Environment) -> Review | None:
-        if not (token and context.in_actions() and ctx.repository and ctx.run_id):
-            return None
-        from vault_actions.integrations import github
-
-        gh = github.connect(token, ctx.api_url)
-        return github.gate_review(gh, ctx.repository, ctx.run_id, env.name)
-
-    return review_of
-

@@ -159,39 +159,39 @@ def _story(
     args: argparse.Namespace, workdir: Path, console: Console, embedded: EmbeddedAws
 ) -> _Played:
     """Provision, serve, write the repository, play, report; servers stopped at the end."""
-    from vault_actions.demo import story as demo
+    from vault_actions.demo import story
     from vault_actions.demo.emulator import FunctionServer
     from vault_actions.integrations import aws
     from vault_actions.store.vault import Vault
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(demo.isolated_environment(embedded.env()))
-        stack.enter_context(demo.quiet_logs(args.verbose))
-        lambdas = {r: aws.client("lambda", r) for r in (demo.REGION, demo.DR_REGION)}
-        clients = demo.Clients(
-            s3=aws.client("s3", demo.REGION), s3_dr=aws.client("s3", demo.DR_REGION),
-            iam=aws.client("iam", demo.REGION), lambdas=lambdas,
-            cloudwatch=aws.client("cloudwatch", demo.REGION),
+        stack.enter_context(story.isolated_environment(embedded.env()))
+        stack.enter_context(story.quiet_logs(args.verbose))
+        lambdas = {r: aws.client("lambda", r) for r in (story.REGION, story.DR_REGION)}
+        clients = story.Clients(
+            s3=aws.client("s3", story.REGION), s3_dr=aws.client("s3", story.DR_REGION),
+            iam=aws.client("iam", story.REGION), lambdas=lambdas,
+            cloudwatch=aws.client("cloudwatch", story.REGION),
         )
-        demo.provision(clients, console)
-        vault = Vault(clients.s3, demo.VAULT_BUCKET, demo.REGION)
+        story.provision(clients, console)
+        vault = Vault(clients.s3, story.VAULT_BUCKET, story.REGION)
         urls: dict[str, str] = {}
-        for env in (*demo.PROMOTION, demo.DR):
-            server = FunctionServer(env, demo.functions_of(env),
-                                    lambdas[demo.environment_region(env)], vault)
+        for env in (*story.PROMOTION, story.DR):
+            server = FunctionServer(env, story.functions_of(env),
+                                    lambdas[story.environment_region(env)], vault)
             stack.callback(server.close)
             urls[env] = server.url
         console.ok("function servers (API Gateway stand-ins running the deployed bytes): "
                    + ", ".join(f"{env} {url}" for env, url in urls.items()))
-        config = demo.create_repository(workdir / "repo", urls)
+        config = story.create_repository(workdir / "repo", urls)
         console.ok(f"git repository {config.parent} with vault.yml")
         console.note(f"(every `vault` command below runs with --config {config})")
-        story = demo.Story(console, config, urls, verbose=args.verbose,
-                           cloudwatch=clients.cloudwatch)
-        story.doctor()
-        fates = story.play()
-        graveyard = workdir / demo.GRAVEYARD_FILE
-        markdown, drawing, status = story.report(graveyard, workdir / demo.GRAVEYARD_TEXT_FILE)
+        played = story.Story(console, config, urls, verbose=args.verbose,
+                             cloudwatch=clients.cloudwatch)
+        played.doctor()
+        fates = played.play()
+        graveyard = workdir / story.GRAVEYARD_FILE
+        markdown, drawing, status = played.report(graveyard, workdir / story.GRAVEYARD_TEXT_FILE)
     return _Played(fates, markdown, graveyard, drawing, status, config)
 
 

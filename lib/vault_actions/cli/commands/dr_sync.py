@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vault_actions import config, context
 from vault_actions.cli import gha
 from vault_actions.cli.commands import Result
-from vault_actions.cli.commands.deploy import (
-    Tracker,
-    check_result,
-    failure_headline,
-    github_client,
-    production,
-)
-from vault_actions.cli.commands.deploy import summary as deploy_summary
-from vault_actions.errors import VaultActionsError
 
 if TYPE_CHECKING:
-
     from vault_actions.deliver.dr import SyncResult
 
 
@@ -48,62 +39,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Result:
     """Sync; DeployError (exit 5) when a DR function failed and the others were restored."""
+    from vault_actions.deliver import release
+
     result = dr_sync(args.config, args.release_version or "", args.env or "")
-    check_result(result.deploy)
+    release.check_result(result.deploy)
     return Result(result.to_json(), text(result))
 
 
 def run_action() -> Result:
     """action-dr-sync: inputs from INPUT_*, outputs ``version`` and ``functions``, a summary."""
+    from vault_actions.deliver import release
 
     inputs = gha.read_inputs(DrSyncInputs)
     result = dr_sync(inputs.config, inputs.version, inputs.environment)
     gha.set_output("version", result.version)
     gha.set_output("functions", json.dumps(result.deploy.functions(), separators=(",", ":")))
     gha.add_summary(summary(result))
-    check_result(result.deploy)
+    release.check_result(result.deploy)
     return Result(result.to_json(), text(result))
 
 
 def dr_sync(config_path: str, version_text: str, env_name: str) -> SyncResult:
-    """Policy → GitHub deployment → copy to the DR bucket → DR Lambdas → ledger → status."""
-    from vault_actions.deliver import dr
+    """Parse, build the clients, run ``deliver.release.dr_sync``."""
+    from vault_actions.deliver import release
     from vault_actions.integrations import aws
-    from vault_actions.promotion.live import Reader
-    from vault_actions.store.ledger import Ledger
     from vault_actions.store.manifest import validate_version
-    from vault_actions.store.vault import Vault
 
     cfg = config.load(config_path)
-    mirror = dr.select_mirror(cfg, env_name or None)
-    ctx = context.RunContext.from_env()
-    s3 = aws.client("s3", cfg.vault.region)
-    ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
     version = validate_version(version_text) if version_text else None
-    plan = dr.plan(cfg, mirror, Reader(cfg, ledger), version)
-    tracker = Tracker(github_client(ctx, mirror), ctx, mirror, best_effort=True)
-    tracker.start(plan.version, production=production(cfg, mirror))
-    try:
-        result = dr.sync(
-            plan,
-            vault=Vault(s3, cfg.vault.bucket, cfg.vault.region),
-            dr_vault=Vault(aws.client("s3", mirror.region), mirror.bucket, mirror.region),
-            lambda_=aws.client("lambda", mirror.region),
-            ledger=ledger,
-            ctx=ctx,
-        )
-    except Exception as exc:
-        message = exc.message if isinstance(exc, VaultActionsError) else repr(exc)
-        tracker.finish("failure", f"refused: {message}")
-        raise
-    tracker.finish("success" if result.ok else "failure", _headline(result))
-    return result
-
-
-def _headline(result: SyncResult) -> str:
-    if result.ok:
-        return f"v{result.version} live in {result.environment}: Globally Synced"
-    return f"v{result.version} {failure_headline(result.deploy)}"
+    return release.dr_sync(
+        cfg, env_name or None, version, clients=aws.client,
+        token=os.environ.get("GITHUB_TOKEN", ""), ctx=context.RunContext.from_env(), runner=gha,
+    )
 
 
 def _ledger_line(result: SyncResult) -> str:
@@ -137,6 +104,8 @@ def text(result: SyncResult) -> str:
 
 def summary(result: SyncResult) -> str:
     """The step summary: the DR bucket's objects, then the DR functions' table."""
+    from vault_actions.deliver.release import summary as release_summary
+
     icon = "💾" if result.ok else "⛔"
     rows = [
         f"| `{o.key}` | `{o.version_id}` | `{o.code_sha256}` | {o.size} | {o.status} |"
@@ -152,7 +121,7 @@ def summary(result: SyncResult) -> str:
             "| --- | --- | --- | --- | --- |",
             *rows,
             "",
-            deploy_summary(result.deploy),
+            release_summary(result.deploy),
             "",
             _ledger_line(result) + ".",
         ]

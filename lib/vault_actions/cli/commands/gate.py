@@ -5,16 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from vault_actions import config, context
 from vault_actions.cli import gha
 from vault_actions.cli.commands import Result
-from vault_actions.errors import ConfigError, PromotionRefused, VaultError
-from vault_actions.integrations import aws
-
-if TYPE_CHECKING:
-    from vault_actions.store.attestation import Attestor
+from vault_actions.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -87,55 +82,26 @@ def decide(
     approve: bool,
     raw_reason: str | None,
 ) -> Result:
-    """Check the policy, then append ``approved`` or ``rejected`` to the ledger."""
-    from vault_actions.promotion import authority, policy
-    from vault_actions.store import attestation, ledger
-    from vault_actions.store.manifest import manifest_key, validate_version
+    """Parse, build the clients, run ``promotion.gates.decide``, render."""
+    from vault_actions.integrations import aws
+    from vault_actions.promotion import gates
+    from vault_actions.store.ledger import Ledger
+    from vault_actions.store.manifest import validate_version
     from vault_actions.store.vault import Vault
 
     cfg = config.load(config_path)
     env = cfg.environment(env_name)
     version = validate_version(raw_version)
     ctx = context.RunContext.from_env()
-    reason = (raw_reason or "").strip() or None
-    if not approve and reason is None:
-        raise ConfigError(
-            "vault reject needs --reason",
-            "say why the release dies, e.g. --reason 'totals are wrong in the basket'",
-        )
     s3 = aws.client("s3", cfg.vault.region)
-    vault = Vault(s3, cfg.vault.bucket, cfg.vault.region)
-    if vault.find(manifest_key(version)) is None:
-        raise VaultError(
-            f"v{version} is not in the vault: {vault.uri(manifest_key(version))} does not exist",
-            "check the version (`vault status` lists the releases)",
-        )
-    book = ledger.Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
-    decision = "approved" if approve else "rejected"
-    by = attestation.author(book.attestor, ctx.actor)
-    _check_counts(cfg, book.attestor, decision, by)
-    journey = authority.journey_of(cfg, book, version)
-    if approve:
-        policy.check_can_approve(cfg, journey, env, by)
-    else:
-        policy.check_can_reject(journey)
-    details = {"by": by, **({"reason": reason} if reason else {})}
-    event = book.record(version, decision, env.name, ctx, details=details)
+    event = gates.decide(
+        cfg, env, version, approve=approve, reason=raw_reason,
+        vault=Vault(s3, cfg.vault.bucket, cfg.vault.region),
+        ledger=Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix), ctx=ctx,
+    )
+    by, reason = event.details["by"], event.details.get("reason")
     verb = "approved for" if approve else "rejected in"
     text = f"v{version} {verb} {env.name} by {by}"
     if not approve:
         text += f": v{version} is dead ({reason}); release a new version"
     return Result(event.to_json(), text)
-
-
-def _check_counts(cfg: config.Config, attestor: Attestor, decision: str, by: str) -> None:
-    """PromotionRefused when a decision made outside Actions would not count."""
-    from vault_actions.store.attestation import LocalAttestor
-
-    if isinstance(attestor, LocalAttestor) and decision not in cfg.ledger.allow_local:
-        raise PromotionRefused(
-            f"{by} ({attestor.identity}) decides outside GitHub Actions, and vault.yml allows "
-            f"no local {decision} decision: it would not count",
-            "approve or reject in GitHub (the environment's reviewers, or the gate workflow); "
-            f"break-glass: list {decision} in ledger.allow-local of vault.yml",
-        )

@@ -10,8 +10,7 @@ from vault_actions import config, context
 from vault_actions.cli import gha
 from vault_actions.cli.commands import Result, open_ledger
 from vault_actions.errors import ConfigError
-
-DEFAULT_LAST = 20
+from vault_actions.report.graveyard import DEFAULT_LAST
 
 
 def _count(value: str) -> int:
@@ -42,20 +41,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Result:
     """Render the graveyard; in Actions also append the Markdown form to the step summary."""
     from vault_actions.promotion import authority, journey
-    from vault_actions.report import status as report
+    from vault_actions.report import graveyard
 
     cfg = config.load(args.config)
     assessment = authority.read(cfg, open_ledger(cfg))
     seen = journey.overview(cfg, assessment.events)
     journeys, live, lags = seen.journeys, seen.live, seen.lags
     last = args.last or None
-    data = {**report.graveyard_data(cfg, journeys, live, lags, last), **assessment.to_json()}
-    markdown = report.graveyard_markdown(cfg, journeys, live, last, assessment)
+    data = {**graveyard.graveyard_data(cfg, journeys, live, lags, last), **assessment.to_json()}
+    markdown = graveyard.graveyard_markdown(cfg, journeys, live, last, assessment)
     rendered = {
         "markdown": markdown,
-        "mermaid": report.graveyard_mermaid(cfg, journeys, live, last),
+        "mermaid": graveyard.graveyard_mermaid(cfg, journeys, live, last),
         "json": json.dumps(data, indent=2) + "\n",
-        "text": report.graveyard_text(cfg, journeys, live, last) + "\n",
+        "text": graveyard.graveyard_text(cfg, journeys, live, last) + "\n",
     }[args.format]
     if context.in_actions():
         gha.add_summary(markdown)

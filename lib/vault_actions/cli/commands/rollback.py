@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vault_actions import config, context
 from vault_actions.cli import gha
@@ -21,7 +22,7 @@ from vault_actions.deliver.lambdas import DEFAULT_PARALLEL
 from vault_actions.errors import ConfigError
 
 if TYPE_CHECKING:
-    from vault_actions.deliver.rollback import RollbackResult
+    from vault_actions.deliver.release import Rolled
 
 
 @dataclass(frozen=True)
@@ -32,30 +33,6 @@ class RollbackInputs:
     to: str = ""
     reason: str = ""
     config: str = config.DEFAULT_CONFIG
-
-
-@dataclass(frozen=True)
-class Rolled:
-    """What the rollback did: from which version to which, and the Lambda result."""
-
-    environment: str
-    from_version: str
-    to_version: str
-    reason: str
-    result: RollbackResult
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "environment": self.environment, "from": self.from_version, "to": self.to_version,
-            "reason": self.reason, "republished": self.result.republished,
-            "seconds": self.result.seconds, "functions": self.result.deploy.functions(),
-        }
-
-    def headline(self) -> str:
-        """``prod back on v1.0.2 (emergency rollback from v1.0.3: checkout errors)``."""
-        return (f"{self.environment} back on v{self.to_version} (emergency rollback from "
-                f"v{self.from_version}: {self.reason})")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -90,15 +67,10 @@ def rollback(
     config_path: str, env_name: str, to: str | None, reason: str,
     *, parallel: int = DEFAULT_PARALLEL,
 ) -> Rolled:
-    """Choose the version, move every alias, record, report to GitHub."""
-    from vault_actions.cli.commands.deploy import Tracker, github_client, production
-    from vault_actions.deliver.rollback import check_rolled_back, roll_back
+    """Parse, build the clients, run ``deliver.release.rollback``."""
+    from vault_actions.deliver import release
     from vault_actions.integrations import aws
-    from vault_actions.promotion import authority
-    from vault_actions.promotion.journey import overview
-    from vault_actions.promotion.policy import rollback_target
     from vault_actions.store.manifest import validate_version
-    from vault_actions.store.vault import Vault
 
     reason = (reason or "").strip()
     if not reason:
@@ -107,34 +79,11 @@ def rollback(
     if not env_name:
         raise ConfigError("no environment given", "pass --env ENV (action input 'environment')")
     cfg = config.load(config_path)
-    env = cfg.environment(env_name)
-    if env.mirror_of is not None:
-        raise ConfigError(f"{env.name} mirrors {env.mirror_of}: it follows what runs there",
-                          f"roll back {env.mirror_of}, then `vault dr-sync --env {env.name}`")
-    ledger = open_ledger(cfg)
-    seen = overview(cfg, authority.read(cfg, ledger).events)  # only the events that hold
-    current, target = rollback_target(seen.journeys, seen.live, env,
-                                      validate_version(to) if to else None)
-    ctx = context.RunContext.from_env()
-    tracker = Tracker(github_client(ctx, env), ctx, env)
-    tracker.start(target, production=production(cfg, env))
-    s3 = aws.client("s3", env.region)
-    result = roll_back(aws.client("lambda", env.region), Vault(s3, env.bucket, env.region), env,
-                       target, seen.journeys[target].standing(env.name))
-    rolled = Rolled(env.name, current, target, reason, result)
-    if not result.deploy.ok:
-        tracker.finish("failure", f"rollback of {env.name} to v{target} failed")
-        check_rolled_back(result)
-    why = {"emergency": True, "reason": reason, "alias": env.alias}
-    rows = result.deploy.functions()
-    ledger.record(current, "rolled_back", env.name, ctx, details={**why, "to": target,
-                                                                   "restored": rows})
-    ledger.record(current, "withdrawn", env.name, ctx, details={**why, "to": target})
-    ledger.record(target, "deployed", env.name, ctx, commit=result.deploy.commit, details={
-        **why, "rollback_from": current, "functions": rows,
-        "republished": result.republished})
-    tracker.finish("success", rolled.headline())
-    return rolled
+    return release.rollback(
+        cfg, cfg.environment(env_name), validate_version(to) if to else None, reason,
+        ledger=open_ledger(cfg), clients=aws.client, token=os.environ.get("GITHUB_TOKEN", ""),
+        ctx=context.RunContext.from_env(), runner=gha,
+    )
 
 
 def _text(rolled: Rolled) -> str:

@@ -19,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Result:
     """Read every event, derive journeys, what is live where and DR lag; render them."""
     from vault_actions.promotion import authority, journey
-    from vault_actions.report import status as report
+    from vault_actions.report import status
     from vault_actions.store.manifest import validate_version
 
     cfg = config.load(args.config)
@@ -36,10 +36,10 @@ def run(args: argparse.Namespace) -> Result:
                 "check the version; `vault status` without --version lists every release",
             )
         journeys = {version: journeys[version]}
-    data = {**report.status_data(cfg, journeys, live, lags, attempts), **assessment.to_json()}
-    distrust = report.distrust_text(assessment)
+    data = {**status.status_data(cfg, journeys, live, lags, attempts), **assessment.to_json()}
+    distrust = status.distrust_text(assessment)
     if not journeys:
         empty = (f"the ledger {book.uri()} holds no event that counts" if assessment.judged
                  else f"the ledger {book.uri()} is empty") + ": no release recorded yet"
         return Result(data, "\n\n".join([empty, *distrust]))
-    return Result(data, "\n\n".join([report.status_text(cfg, journeys, live, lags), *distrust]))
+    return Result(data, "\n\n".join([status.status_text(cfg, journeys, live, lags), *distrust]))

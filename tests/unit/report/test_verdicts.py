@@ -13,12 +13,13 @@ import responses
 from tests.conftest import GhaFiles
 from tests.unit.test_config import GOOD, write
 from vault_actions import config
+from vault_actions.cli import gha
 from vault_actions.cli.main import main
 from vault_actions.context import RunContext
 from vault_actions.errors import ConfigError
-from vault_actions.integrations.github import Review
-from vault_actions.promotion import verdicts as pipeline
+from vault_actions.integrations.github.gates import Review
 from vault_actions.promotion.journey import journey_of
+from vault_actions.report import verdicts
 from vault_actions.store.ledger import Ledger
 
 CTX = RunContext("octocat", "acme/shop", "77", None, None, "https://github.com", "https://api.github.com")
@@ -48,19 +49,22 @@ def no_review(_: Any) -> None:
 def test_stages_are_parsed_from_needs(setup: tuple[config.Config, Ledger]) -> None:
     cfg, _ = setup
     raw = needs(build="success", dev="success", qa="failure", uat="skipped", prod="skipped")
-    assert pipeline.parse_stages(raw, cfg) == {
+    assert verdicts.parse_stages(json.loads(raw), cfg) == {
         "dev": "success", "qa": "failure", "uat": "skipped", "prod": "skipped",
     }
-    with pytest.raises(ConfigError, match="input 'stages' is not JSON"):
-        pipeline.parse_stages("{nope", cfg)
+    with pytest.raises(ConfigError, match="input 'stages' is not a JSON object"):
+        verdicts.parse_stages(["not", "an", "object"], cfg)
+    with pytest.raises(ConfigError, match="input 'stages' is not JSON") as caught:
+        gha.parse_json("stages", "{nope", verdicts.NEEDS_HINT)  # the CLI's --stages
+    assert caught.value.hint == verdicts.NEEDS_HINT
 
 
 def test_rejected_gate_becomes_a_rejection(setup: tuple[config.Config, Ledger]) -> None:
     cfg, book = setup
     stages = {"dev": "success", "qa": "success", "uat": "failure", "prod": "skipped"}
     review = Review("rejected", "po-jane", "totals are wrong", ("uat",))
-    found = pipeline.verdicts(cfg, journey_of(book, "1.0.0"), stages, lambda env: review)
-    assert found == [pipeline.Verdict("rejected", "uat", {"by": "po-jane", "reason": "totals are wrong"})]
+    found = verdicts.verdicts(cfg, journey_of(book, "1.0.0"), stages, lambda env: review)
+    assert found == [verdicts.Verdict("rejected", "uat", {"by": "po-jane", "reason": "totals are wrong"})]
 
 
 def test_cancelled_run_abandons_the_version_an_unapproved_gate_does_not(setup: tuple[config.Config, Ledger]) -> None:
@@ -68,8 +72,8 @@ def test_cancelled_run_abandons_the_version_an_unapproved_gate_does_not(setup: t
     approval is recorded; that must not kill the version: re-running the job promotes it."""
     cfg, book = setup
     journey = journey_of(book, "1.0.0")
-    assert pipeline.verdicts(cfg, journey, {"dev": "success", "qa": "success", "uat": "failure"}, no_review) == []
-    cancelled = pipeline.verdicts(cfg, journey, {"dev": "success", "qa": "success", "uat": "cancelled"}, no_review)
+    assert verdicts.verdicts(cfg, journey, {"dev": "success", "qa": "success", "uat": "failure"}, no_review) == []
+    cancelled = verdicts.verdicts(cfg, journey, {"dev": "success", "qa": "success", "uat": "cancelled"}, no_review)
     assert [(v.event, v.environment) for v in cancelled] == [("cancelled", "uat")]
 
 
@@ -78,13 +82,13 @@ def test_nothing_to_add(setup: tuple[config.Config, Ledger]) -> None:
     journey = journey_of(book, "1.0.0")
     # a failed deploy after approval is retryable: nothing recorded
     approved = Review("approved", "qa-lead", "", ("uat",))
-    assert pipeline.verdicts(cfg, journey, {"dev": "success", "qa": "success", "uat": "failure"}, lambda e: approved) == []
-    assert pipeline.verdicts(cfg, journey, {"dev": "success", "qa": "failure"}, no_review) == []
+    assert verdicts.verdicts(cfg, journey, {"dev": "success", "qa": "success", "uat": "failure"}, lambda e: approved) == []
+    assert verdicts.verdicts(cfg, journey, {"dev": "success", "qa": "failure"}, no_review) == []
     everything = {"dev": "success", "qa": "success", "uat": "success", "prod": "success"}
-    assert pipeline.verdicts(cfg, journey, everything, no_review) == []
+    assert verdicts.verdicts(cfg, journey, everything, no_review) == []
     book.record("1.0.0", "smoke_failed", "uat", CTX)
     dead = journey_of(book, "1.0.0")
-    assert pipeline.verdicts(cfg, dead, {"uat": "failure"}, lambda e: approved) == []
+    assert verdicts.verdicts(cfg, dead, {"uat": "failure"}, lambda e: approved) == []
 
 
 @responses.activate
@@ -130,7 +134,7 @@ def test_github_down_records_nothing(
     cfg, book = setup
     monkeypatch.chdir(cfg.root)
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_test")
-    monkeypatch.setattr("vault_actions.integrations.github.BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr("vault_actions.integrations.github.client.BACKOFF_SECONDS", 0.01)
     responses.get(re.compile(r"https://api\.github\.com(:443)?/.*"), status=502, json={"message": "Bad gateway"})
     stages = needs(dev="success", qa="success", uat="failure")
     assert main(["conclude", "--version", "1.0.0", "--stages", stages]) == 0
