@@ -7,58 +7,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vault_actions import config
 from vault_actions.cli import gha
-from vault_actions.cli.commands import Result, open_ledger
-from vault_actions.errors import ConfigError, ExitCode
+from vault_actions.cli.commands import Result, audit_arguments, load_audit, write
+from vault_actions.errors import ExitCode
 
 if TYPE_CHECKING:
-    from vault_actions.report.audit import Audit
+    pass
 
 FORMATS = ("csv", "json", "md", "html")
-
-
-def audit_arguments(parser: argparse.ArgumentParser, *, since_required: bool = False) -> None:
-    """``--since``, ``--until``, ``--env`` and ``--repo``: shared by evidence, metrics, report."""
-    parser.add_argument("--since", required=since_required, metavar="DATE",
-                        help="start of the period (2026-01-01 or an ISO-8601 time, UTC)"
-                        + ("" if since_required else "; default: the first event"))
-    parser.add_argument("--until", metavar="DATE",
-                        help="end of the period, inclusive for a date (default: now)")
-    parser.add_argument("--env", metavar="ENV",
-                        help="the environment audited (default: the last of the promotion order)")
-    parser.add_argument("--repo", default=".", metavar="DIR",
-                        help="git checkout whose release tags give the commits when the "
-                        "ledger does not record them (default: .)")
-
-
-def load_audit(args: argparse.Namespace) -> Audit:
-    """Read the ledger once and derive the overview, the evidence and the metrics."""
-    from vault_actions.report.audit import audit, final_environment
-    from vault_actions.report.period import Period
-
-    cfg = config.load(args.config)
-    period = Period.parse(args.since, args.until)
-    repo = Path(args.repo)
-    return audit(cfg, open_ledger(cfg).events(), environment=args.env or final_environment(cfg),
-                 period=period, now=datetime.now(UTC), repo=repo if repo.is_dir() else None)
-
-
-def write(path: str | None, text: str, what: str) -> str | None:
-    """Write ``text`` to ``path`` (None: nothing written); the line saying so."""
-    if not path:
-        return None
-    target = Path(path)
-    try:
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {exc.strerror}",
-                          "pass a writable file path") from None
-    return f"wrote {what} to {target}"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

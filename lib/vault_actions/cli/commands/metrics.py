@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vault_actions.cli.commands import Result
-from vault_actions.cli.commands.evidence import audit_arguments, load_audit
+from vault_actions.cli.commands import Result, audit_arguments, load_audit
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

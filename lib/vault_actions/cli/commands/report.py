@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from vault_actions.cli.commands import Result
-from vault_actions.cli.commands.evidence import audit_arguments, load_audit, write
+from vault_actions.cli.commands import Result, audit_arguments, load_audit, write
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
