@@ -6,6 +6,9 @@ UTF-8 names, no directory entries, no extra fields (ZIP64 only where sizes deman
 deflate level 6. Files are read and compressed on a thread pool (zlib releases the GIL)
 in chunks of at most 1 MiB, so memory is bounded whatever the size of dist. Machines
 produce identical bytes as long as they link the same deflate implementation (zlib).
+
+One piece (over 400 lines): the format rules, the size and credential refusals and the
+streaming digests all act during the same single walk of the dist folder.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ version without a manifest is incomplete and never deployed.
 
 Build commands see only :func:`build_environment`, never the AWS session, ``ACTIONS_*``,
 tokens or action inputs. A dirty work tree is refused (``allow_dirty`` outside Actions).
+
+One piece (over 400 lines): both halves and the whole release share the version plan,
+the tag rules and the upload order; split apart, that order could no longer be read in
+one place.
 """
 
 from __future__ import annotations

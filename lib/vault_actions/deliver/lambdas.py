@@ -5,6 +5,9 @@ bucket region). Services then deploy in parallel; if one fails, or the run is ca
 (SIGINT/SIGTERM), no update starts any more and every alias already moved is put back,
 so an environment never serves a mixed release. What could not be put back is reported
 with the command that does it by hand.
+
+One piece (over 400 lines): inspecting, updating, publishing, moving and restoring share
+one run's state (``_Run``: what has changed so far is exactly what a failure restores).
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ environment's functions: a request for ``/<service>/<rest>`` resolves the enviro
 alias to a function version, takes that version's ``CodeSha256``, fetches exactly those
 bytes from the vault (checking the digest), and runs the handler in a fresh Python
 subprocess. A smoke test against it is a verdict about the bytes actually deployed.
+
+One piece (over 400 lines): the moto server's life cycle and the function servers that
+run the deployed bytes are the one embedded AWS the demo and the tests start.
 """
 
 from __future__ import annotations

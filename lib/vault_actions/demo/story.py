@@ -14,6 +14,9 @@ deliver.release, deliver.smoke_release, report), each step printed as its ``vaul
 Gate decisions are asked on the terminal (``--yes`` takes the story's answers), and the
 story follows them: a release that dies makes way for the next commit, and the first
 release live in PROD ends the story.
+
+One piece (over 400 lines): the story's script (attempts, decisions) and its narration
+are one sequence; the repository, buckets and servers it plays on are set up here too.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ version that was stopped (a failed smoke test, a rejection, a cancelled run, a r
 stuck): where, when, by whom and why. Pure functions over ledger data; the proof of each
 event comes from a :data:`Verifier` and the commits from a :data:`CommitLookup`, both
 passed in.
+
+One piece (over 400 lines): changes, stops and their renderings (csv, json, md) are
+derived from the same judged events; split, each part would re-derive them.
 """
 
 from __future__ import annotations
