@@ -151,12 +151,13 @@ def _unprovable(item: Item) -> Item:
 def ledger_items(cfg: Config, s3: Any) -> list[Item]:
     """Every object under ledger/ is an event, and every event holds (proof and authority)."""
     from vault_actions.errors import VaultActionsError
-    from vault_actions.promotion import authority
+    from vault_actions.promotion import authority, live
     from vault_actions.store.ledger import Ledger
 
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
     try:
         found = authority.read(cfg, ledger)
+        index = live.check_index(ledger, found)
     except VaultActionsError as exc:
         return [Item(f"{ledger.uri()}: readable", False, exc.message, exc.hint or "")]
     skipped = "; ".join(f"{s.key} ({s.problem})" for s in found.skipped)
@@ -171,6 +172,10 @@ def ledger_items(cfg: Config, s3: Any) -> list[Item]:
              refused or "every event's proof and writer hold",
              "these events do not count for promotion; `vault verify` explains each "
              "(written outside Actions, a token that does not verify, or the wrong job)"),
+        Item(f"{ledger.uri()}: live index up to date", index.ok, index.describe(),
+             "run `vault ledger reindex`: it adds the missing pointers from the events "
+             "(readers never believe a pointer over the events; a stale index only costs "
+             "them a full read of the ledger)"),
     ]
 
 

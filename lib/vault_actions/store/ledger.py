@@ -203,6 +203,14 @@ class Scan:
     skipped: list[Skipped]
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The versions with events, newest first, and what lies beside their folders."""
+
+    versions: list[str]
+    strays: list[Skipped]
+
+
 class Ledger:
     """The ledger in one vault bucket. The S3 client is passed in (see ``aws.client``)."""
 
@@ -286,20 +294,35 @@ class Ledger:
         return json.dumps(event.to_json(), sort_keys=True).encode()
 
     def versions(self) -> list[str]:
-        """Every version with events, newest (semver) first: only ``ledger/v*/`` is listed
-        (one request per 1,000 versions), no event is read."""
+        """Every version with events, newest (semver) first (see :meth:`listing`)."""
+        return self.listing().versions
+
+    def listing(self) -> Listing:
+        """The versions' folders, newest (semver) first, and what else lies directly under
+        ``ledger/``: only ``ledger/*/`` is listed (a request per 1,000), no event is read."""
         from botocore.exceptions import ClientError
 
-        found: list[str] = []
+        folders: list[str] = []
+        strays: list[Skipped] = []
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")
             for page in pages:
-                found += [p["Prefix"][len(self.prefix):-1] for p in page.get("CommonPrefixes", ())]
+                folders += [p["Prefix"] for p in page.get("CommonPrefixes", ())]
+                strays += [Skipped(o["Key"], "it lies outside every version's folder")
+                           for o in page.get("Contents", ())]
         except ClientError as exc:
             raise self._store.explain(exc, "listing", self.prefix) from None
-        versions = [v[1:] for v in found if v.startswith("v") and semver.Version.is_valid(v[1:])]
-        return sorted(versions, key=semver.Version.parse, reverse=True)
+        versions = []
+        for folder in folders:
+            name = folder[len(self.prefix):-1]
+            if name.startswith("v") and semver.Version.is_valid(name[1:]):
+                versions.append(name[1:])
+            elif folder != self.prefix + INDEX:
+                strays.append(Skipped(folder, "a folder that is not a version's"))
+        for item in strays:
+            log.warning("ledger: skipped %s: %s", self.uri(item.key), item.problem)
+        return Listing(sorted(versions, key=semver.Version.parse, reverse=True), strays)
 
     def scan_versions(self, versions: list[str]) -> dict[str, Scan]:
         """The events of each of ``versions`` (listed and read in parallel)."""

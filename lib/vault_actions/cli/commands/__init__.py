@@ -6,7 +6,9 @@ stays fast. A module that backs a GitHub Action also has ``run_action() -> int``
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,3 +31,33 @@ def open_ledger(cfg: Config) -> Ledger:
     from vault_actions.store.ledger import Ledger
 
     return Ledger(aws.client("s3", cfg.vault.region), cfg.vault.bucket, cfg.vault.ledger_prefix)
+
+
+DEFAULT_LIMIT = 20  # versions status and the graveyard show unless told
+
+
+def count(value: str) -> int:
+    """A number of versions for ``--limit`` (0: all)."""
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of versions (0 means all)")
+    return int(value)
+
+
+def day(value: str) -> datetime:
+    """``--since``: a date or an ISO time (UTC unless it says otherwise)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date: use YYYY-MM-DD or an ISO time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def add_window(parser: argparse.ArgumentParser, *names: str) -> None:
+    """``--limit`` (newest N versions) and ``--since DATE``: what status and the graveyard
+    read (only the shown versions' events)."""
+    parser.add_argument(
+        *names, dest="limit", type=count, default=DEFAULT_LIMIT, metavar="N",
+        help=f"show the newest N versions (default: {DEFAULT_LIMIT}; 0: all)")
+    parser.add_argument("--since", type=day, metavar="DATE",
+                        help="only versions with an event on or after DATE (YYYY-MM-DD)")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from vault_actions import config, context
 from vault_actions.cli import gha
-from vault_actions.cli.commands import Result, open_ledger
+from vault_actions.cli.commands import DEFAULT_LIMIT, Result, open_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,9 +55,8 @@ def conclude(
 ) -> Result:
     """Load everything, record what the run's outcome calls for, report."""
     from vault_actions.errors import GitHubError
-    from vault_actions.promotion import authority
-    from vault_actions.promotion import journey as journeys_
     from vault_actions.promotion import verdicts as pipeline
+    from vault_actions.promotion.live import Reader
     from vault_actions.report import status as report
     from vault_actions.store.manifest import validate_version
 
@@ -66,17 +65,18 @@ def conclude(
     stages = pipeline.parse_stages(raw_stages, cfg)
     book = open_ledger(cfg)
     ctx = context.RunContext.from_env()
-    events = authority.read(cfg, book).events  # read once; what is recorded here is appended
-    before = journeys_.journeys(events).get(version) or journeys_.Journey(version, ())
+    reader = Reader(cfg, book)  # this version's events, the newest versions', the live index
+    before = reader.journey(version)
     try:
         found = pipeline.verdicts(cfg, before, stages, _reviews(ctx))
     except GitHubError as exc:
         gha.warning(f"{exc}; how the gates ended is not recorded", "Ledger")
         found = []
     recorded = [book.record(version, v.event, v.environment, ctx, details=v.details) for v in found]
-    seen = journeys_.overview(cfg, [*events, *recorded])
-    journeys, live = seen.journeys, seen.live
-    journey = journeys.get(version, before)
+    reader.add(recorded)
+    shown = reader.recent(DEFAULT_LIMIT)
+    journeys, live = shown.overview.journeys, shown.overview.live
+    journey = reader.journey(version)
     state = "dead" if not journey.alive else ("live" if report.live_in(journey, live) else "alive")
     if journey.death is not None:
         _bury_release(ctx, journey.death)
@@ -89,17 +89,18 @@ def conclude(
     if summary:
         gha.set_output("state", state)
         gha.set_output("recorded", json.dumps([e.event for e in recorded]))
-        gha.set_output("report", write_report(cfg, [*events, *recorded], version))
+        events = [e for j in journeys.values() for e in j.events]
+        gha.set_output("report", write_report(cfg, events, version))
         gha.add_summary(report.journey_table(cfg, journey, live))
-        gha.add_summary(report.graveyard_markdown(cfg, journeys, live, last=5))
+        gha.add_summary(report.graveyard_markdown(cfg, journeys, live, last=5, first=shown.first))
     lines = [f"v{version}: {state}"] + [f"  recorded {e.describe()}" for e in recorded]
     return Result(data, "\n".join(lines))
 
 
 def write_report(cfg: config.Config, events: list[Event], version: str) -> str:
-    """The HTML report of the whole ledger, written to ``$RUNNER_TEMP`` for the record job's
-    artifact (commits from the checkout's release tags when the ledger lacks them); its
-    path, or '' with a warning when it cannot be written."""
+    """The HTML report of ``events`` (the newest releases'), written to ``$RUNNER_TEMP``
+    for the record job's artifact (commits from the checkout's release tags when the
+    ledger lacks them); its path, or '' with a warning when it cannot be written."""
     from datetime import UTC, datetime
 
     from vault_actions.report import html

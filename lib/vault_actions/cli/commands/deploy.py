@@ -123,10 +123,12 @@ METRICS_DAYS = 90  # the window of the delivery metrics in the last environment'
 
 
 def metrics_summary(config_path: str, env_name: str) -> None:
-    """In the last environment's job (PROD), the delivery metrics of the last 90 days."""
+    """In the last environment's job (PROD), the delivery metrics of the last 90 days:
+    the events of the versions with one in those days (newest first), not the whole ledger."""
     from datetime import UTC, datetime
 
     from vault_actions.cli.commands import open_ledger
+    from vault_actions.promotion.live import Reader
     from vault_actions.report.audit import audit, final_environment
     from vault_actions.report.metrics import within
 
@@ -134,8 +136,10 @@ def metrics_summary(config_path: str, env_name: str) -> None:
     if env_name != final_environment(cfg):
         return
     now = datetime.now(UTC)
-    found = audit(cfg, open_ledger(cfg).events(), environment=env_name,
-                  period=within(now, METRICS_DAYS), now=now, repo=cfg.root)
+    period = within(now, METRICS_DAYS)
+    shown = Reader(cfg, open_ledger(cfg)).recent(None, period.since)
+    events = [e for j in shown.overview.journeys.values() for e in j.events]
+    found = audit(cfg, events, environment=env_name, period=period, now=now, repo=cfg.root)
     gha.add_summary(found.metrics.markdown())
 
 

@@ -94,8 +94,7 @@ def rollback(
     from vault_actions.cli.commands.deploy import Tracker, github_client, production
     from vault_actions.deliver.rollback import check_rolled_back, roll_back
     from vault_actions.integrations import aws
-    from vault_actions.promotion import authority
-    from vault_actions.promotion.journey import overview
+    from vault_actions.promotion.live import Reader
     from vault_actions.promotion.policy import rollback_target
     from vault_actions.store.manifest import validate_version
     from vault_actions.store.vault import Vault
@@ -112,15 +111,16 @@ def rollback(
         raise ConfigError(f"{env.name} mirrors {env.mirror_of}: it follows what runs there",
                           f"roll back {env.mirror_of}, then `vault dr-sync --env {env.name}`")
     ledger = open_ledger(cfg)
-    seen = overview(cfg, authority.read(cfg, ledger).events)  # only the events that hold
-    current, target = rollback_target(seen.journeys, seen.live, env,
-                                      validate_version(to) if to else None)
+    reader = Reader(cfg, ledger)  # only the events that hold; what stood there, from the index
+    wanted = validate_version(to) if to else None
+    journeys = reader.stood_in(env.name, [wanted] if wanted else [])
+    current, target = rollback_target(journeys, reader.live_map([env.name]), env, wanted)
     ctx = context.RunContext.from_env()
     tracker = Tracker(github_client(ctx, env), ctx, env)
     tracker.start(target, production=production(cfg, env))
     s3 = aws.client("s3", env.region)
     result = roll_back(aws.client("lambda", env.region), Vault(s3, env.bucket, env.region), env,
-                       target, seen.journeys[target].standing(env.name))
+                       target, journeys[target].standing(env.name))
     rolled = Rolled(env.name, current, target, reason, result)
     if not result.deploy.ok:
         tracker.finish("failure", f"rollback of {env.name} to v{target} failed")
