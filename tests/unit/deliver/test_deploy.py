@@ -734,3 +734,29 @@ def test_the_last_environments_summary_has_the_delivery_metrics(
     assert "### Delivery metrics (prod, " in text
     assert "| Deployment frequency | 0.08 per week | 1 in 90.0 days |" in text
     assert "| Change failure rate | 0% | 0 of 1 changes |" in text
+
+
+def test_a_deploys_ledger_reads_are_its_versions_events_plus_five_at_most(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: 300 other releases in the ledger cost the deploy nothing."""
+    from tests.ledger_seed import seed
+
+    seed(pipeline.ledger, 300, major=2)
+    pipeline.deploy("dev")
+    pipeline.passed("dev")
+    reads: list[str] = []
+    made = aws.client
+
+    def client(service: str, *args: Any, **kwargs: Any) -> Any:
+        found = made(service, *args, **kwargs)
+        if service == "s3":
+            found.meta.events.register(
+                "before-send.s3.*", lambda request, **_: reads.append(request.url)
+                if request.method == "GET" and "ledger" in request.url else None)
+        return found
+
+    monkeypatch.setattr(aws, "client", client)
+    before = len(pipeline.ledger.events("1.0.0"))
+    assert pipeline.deploy("qa").ok
+    assert len(reads) <= before + 5, reads

@@ -324,3 +324,15 @@ def test_template_deploys_in_both_regions_and_doctor_passes(
         )} <= names
     lock = next(i for i in report.items if i.name == f"{deployed.dr_bucket}: object-lock")
     assert lock.detail == "enabled; default retention GOVERNANCE 30 days"
+
+
+def test_the_roles_that_put_a_version_live_may_write_its_live_pointer() -> None:
+    """Issue 12: each deployed/dr_synced event's pointer (ledger/_index/live/<env>/…) is
+    written first by the same job, so every role that records events may write it."""
+    resources = load_template()["Resources"]
+    [resource] = [s["Resource"] for s in
+                  resources["LedgerAppendPolicy"]["Properties"]["PolicyDocument"]["Statement"]]
+    assert resource["Fn::Sub"].endswith("${VaultBucketName}/ledger/*")  # index included
+    for name in ("DevRole", "QaRole", "UatRole", "ProdRole", "DrRole"):
+        arns = resources[name]["Properties"]["ManagedPolicyArns"]
+        assert {"Ref": "LedgerAppendPolicy"} in arns, name
