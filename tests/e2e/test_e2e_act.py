@@ -154,7 +154,7 @@ def vault_yml(bucket: str, dr_bucket: str, urls: dict[str, str], issuer: str) ->
         )
     envs.append(f"  - name: dr\n    mirror-of: prod\n    region: us-west-2\n    bucket: {dr_bucket}\n"
                 "    functions: {price-fetcher: pf-dr}")
-    return (f"vault:\n  bucket: {bucket}\n  region: us-east-1\nservices:\n"
+    return (f"vault:\n  bucket: {bucket}\n  region: us-east-1\n  protected: false\nservices:\n"
             f"  - name: price-fetcher\n    path: services/price-fetcher\n    build: \"{build}\"\n"
             "    build-env: [VAULT_TEST_BUILD_LOG]\n"
             "environments:\n" + "\n".join(envs) + f"\nledger: {{issuer: \"{issuer}\"}}\n")

@@ -129,6 +129,34 @@ def _review(entry: dict[str, Any]) -> Review | None:
     return Review(state, str(login), str(entry.get("comment") or ""), names)
 
 
+def commit_logins(gh: Github, repository: str, base: str | None, head: str) -> set[str]:
+    """The GitHub logins of the authors and committers of the commits in ``base..head``
+    (every commit reachable from ``head`` when ``base`` is None), as GitHub links them.
+
+    Reads ``GET /repos/{repo}/compare/{base}...{head}`` (or ``/commits?sha=head``) page
+    by page; a commit whose email is linked to no account has no login (``author: null``).
+    """
+    repo = gh.get_repo(repository)
+    url = f"{repo.url}/compare/{base}...{head}" if base else f"{repo.url}/commits"
+    extra = {} if base else {"sha": head}
+    logins: set[str] = set()
+    page = 1
+    while True:
+        parameters = {**extra, "per_page": 100, "page": page}
+        _, data = _call(
+            f"listing the commits of {base + '..' if base else ''}{head[:12]} in {repository}",
+            partial(gh.requester.requestJsonAndCheck, "GET", url, parameters=parameters),
+        )
+        commits = (data or {}).get("commits", []) if base else (data or [])
+        for commit in commits:
+            logins.update(str(person["login"]) for person in
+                          (commit.get("author"), commit.get("committer"))
+                          if isinstance(person, dict) and person.get("login"))
+        if len(commits) < 100:
+            return logins
+        page += 1
+
+
 @dataclass(frozen=True)
 class Deployment:
     """A GitHub Deployment: its id and API URL."""

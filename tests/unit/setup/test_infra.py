@@ -27,6 +27,7 @@ from tests.conftest import REPO_ROOT, MotoServer
 from vault_actions import config
 from vault_actions.integrations import aws
 from vault_actions.setup import doctor
+from vault_actions.store.protection import as_list
 
 TEMPLATE = REPO_ROOT / "infra" / "vault.yaml"
 # One boto3 client per (service, region) for the session: the moto endpoint never changes.
@@ -258,7 +259,7 @@ def _role_statements(iam: Any, role_name: str) -> list[dict[str, Any]]:
         version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
         docs.append(iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)
                     ["PolicyVersion"]["Document"])
-    return [s for d in map(_document, docs) for s in doctor._as_list(d["Statement"])
+    return [s for d in map(_document, docs) for s in as_list(d["Statement"])
             if s["Effect"] == "Allow"]
 
 
@@ -291,16 +292,16 @@ def test_deployed_roles_pin_the_subject_and_keep_least_privilege(
             f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
         )
         statements = _role_statements(iam, role["RoleName"])
-        actions = {a for s in statements for a in doctor._as_list(s["Action"])}
+        actions = {a for s in statements for a in as_list(s["Action"])}
         assert not any(a.startswith("s3:Delete") or a in ("s3:*", "*") for a in actions), who
         writes_versions = any(
-            "s3:PutObject" in doctor._as_list(s["Action"])
-            and vault_versions in doctor._as_list(s["Resource"])
+            "s3:PutObject" in as_list(s["Action"])
+            and vault_versions in as_list(s["Resource"])
             for s in statements
         )
         assert writes_versions == (who == "build"), who
         lambda_arns = {r for s in statements if str(s["Action"]).count("lambda:")
-                      for r in doctor._as_list(s["Resource"])}
+                      for r in as_list(s["Resource"])}
         if who in ("build", "gate"):
             assert not lambda_arns, who
         else:  # only its own environment's functions, in its own region

@@ -22,6 +22,7 @@ from vault_actions.cli.commands import Result
 from vault_actions.errors import ConfigError
 
 if TYPE_CHECKING:
+    from vault_actions.build import provenance
     from vault_actions.build.factory import Zips
 
 MODES = ("all", "zips", "publish")
@@ -118,7 +119,7 @@ def build(
 ) -> Outcome:
     """Load the config, run the Factory (publish the zips in ``source`` when given),
     record the ledger event and the GitHub pre-release."""
-    from vault_actions.build import factory
+    from vault_actions.build import factory, provenance
     from vault_actions.integrations import aws
     from vault_actions.store.ledger import Ledger
     from vault_actions.store.vault import Vault
@@ -140,18 +141,21 @@ def build(
             cfg, vault, ctx, override=override or None, push=push, token=token,
             allow_dirty=allow_dirty,
         )
-    if outcome.status in ("built", "completed") and outcome.manifest is not None:
-        Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix).record(
-            outcome.manifest.version,
-            "built",
-            None,
-            ctx,
-            commit=outcome.manifest.commit,
-            details={"artifacts": [a.key for a in outcome.manifest.artifacts]},
-        )
+    provenance.record_built(Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix),
+                            cfg.root, outcome, ctx, _logins(ctx, token))
     if token:
         _release(cfg, outcome, ctx, token)
     return outcome
+
+
+def _logins(ctx: context.RunContext, token: str | None) -> provenance.LoginLookup | None:
+    """Ask GitHub who authored and committed the release (None outside Actions)."""
+    if not (token and ctx.repository):
+        return None
+    from vault_actions.integrations import github
+
+    gh, repository = github.connect(token, ctx.api_url), ctx.repository
+    return lambda base, head: github.commit_logins(gh, repository, base, head)
 
 
 def _release(cfg: config.Config, outcome: Outcome, ctx: context.RunContext, token: str) -> None:

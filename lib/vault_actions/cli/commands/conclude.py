@@ -72,7 +72,8 @@ def conclude(
     except GitHubError as exc:
         gha.warning(f"{exc}; how the gates ended is not recorded", "Ledger")
         found = []
-    recorded = [book.record(version, v.event, v.environment, ctx, details=v.details) for v in found]
+    recorded = [book.record(version, v.event, v.environment, ctx, details=v.details,
+                            writer=config.BUILD_JOB) for v in found]
     reader.add(recorded)
     shown = reader.recent(DEFAULT_LIMIT)
     journeys, live = shown.overview.journeys, shown.overview.live

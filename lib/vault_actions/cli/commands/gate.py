@@ -120,7 +120,7 @@ def decide(
     else:
         policy.check_can_reject(journey)
     details = {"by": by, **({"reason": reason} if reason else {})}
-    event = book.record(version, decision, env.name, ctx, details=details)
+    event = book.record(version, decision, env.name, ctx, details=details, writer=config.GATE_JOB)
     verb = "approved for" if approve else "rejected in"
     text = f"v{version} {verb} {env.name} by {by}"
     if not approve:
