@@ -420,8 +420,8 @@ def config_document(urls: Mapping[str, str]) -> dict[str, Any]:
         "functions": functions_of(DR), "smoke": smoke_settings(DR, urls[DR]),
     })
     return {
-        # Demo buckets have versioning and object lock, not the put-once bucket policy
-        # (the embedded AWS would not enforce it): the demo vault says so.
+        # The embedded AWS cannot hold the conditional put-once statement (doctor reports
+        # it as not checkable), so deploys would refuse the bucket: the demo vault says so.
         "vault": {"bucket": VAULT_BUCKET, "region": REGION, "protected": False},
         "services": [
             {"name": service, "path": f"services/{service}", "build": build}
