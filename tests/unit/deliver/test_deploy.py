@@ -672,7 +672,7 @@ def test_refused_precheck_is_recorded_as_deploy_failed(pipeline: Pipeline) -> No
     missing = pipeline.cfg.environment("dev").functions["beta"]
     pipeline.world.lambda_.delete_function(FunctionName=missing)
 
-    with pytest.raises(DeployError, match="function\\(s\\) missing in environment 'dev'"):
+    with pytest.raises(DeployError, match="1 function missing in environment 'dev'"):
         pipeline.deploy("dev")
 
     failed = journey_of(pipeline.ledger, "1.0.0").last("deploy_failed", "dev")

@@ -14,6 +14,7 @@ from tests.conftest import GhaFiles, make_vault_bucket, run_as_job, store_manife
 from tests.oidc_issuer import GATE, HonestJobs, Issuer
 from tests.unit.store.test_ledger import STORY, VAULT_YML, Clock, context
 from vault_actions import cli
+from vault_actions.errors import ExitCode
 from vault_actions.promotion.journey import journey_of
 from vault_actions.store.ledger import Ledger
 
@@ -337,10 +338,11 @@ def test_the_gate_fallback_refuses_an_approver_who_made_the_release(
     pipeline.record([("1.0.1", event, env, {})
                      for env in ("dev", "qa") for event in ("deployed", "smoke_passed")])
 
-    assert gate_action(pipeline, monkeypatch, "qa-lead", "approve") == 1
+    assert gate_action(pipeline, monkeypatch, "qa-lead", "approve") == ExitCode.REFUSED
     assert ("qa-lead may not approve v1.0.1 for uat: authored or committed commits of the "
             "release") in capsys.readouterr().out
-    assert vault(pipeline, "approve", "--env", "uat", "--version", "1.0.1", "--by", "QA-Lead") == 1
+    assert vault(pipeline, "approve", "--env", "uat", "--version", "1.0.1", "--by",
+                 "QA-Lead") == ExitCode.REFUSED
     assert "separation of duties" in capsys.readouterr().out
     assert not [e for e in pipeline.ledger.events("1.0.1") if e.event == "approved"]
 
