@@ -49,7 +49,7 @@ def small_zip(text: str) -> bytes:
 
 def build_release(
     s3: Any, bucket: str, version: str, services: list[str], tmp_path: Path, region: str = REGION,
-    people: tuple[str, ...] = MAKERS,
+    people: tuple[str, ...] = MAKERS, ledger: Ledger | None = None, ctx: RunContext = CTX,
 ) -> Manifest:
     """A complete release in the vault: one small zip per service, then the manifest, and
     its built event (the pin, and ``people``: who authored and committed its commits)."""
@@ -68,8 +68,8 @@ def build_release(
         bucket=bucket, region=region, artifacts=tuple(records),
     )
     pin = Pin.of(manifest, vault.store_manifest(manifest))
-    Ledger(s3, bucket).record(version, "built", None, CTX, commit=manifest.commit,
-                              details={**pin.to_details(), "people": list(people)})
+    (ledger or Ledger(s3, bucket)).record(version, "built", None, ctx, commit=manifest.commit,
+                                          details={**pin.to_details(), "people": list(people)})
     return manifest
 
 
