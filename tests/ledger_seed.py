@@ -35,7 +35,7 @@ def events(releases: int, major: int = 1) -> Iterator[Event]:
                 id=f"{at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}", version=version(n, major), event=name,
                 environment=env, at=at.isoformat(timespec="microseconds"), actor="seed",
                 commit="c0ffee", run_url="https://github.com/acme/shop/actions/runs/1",
-                details={}, proof=PROOF,
+                details={}, proof=PROOF, writer=env or "build",
             )
 
 
@@ -45,7 +45,7 @@ def seed(ledger: Ledger, releases: int, *, index: bool = True, workers: int = 32
     writes: list[tuple[str, bytes]] = []
     for event in events(releases, major):
         body = ledger.body(event)
-        writes.append((ledger.key(event.version, event.id), body))
+        writes.append((ledger.key(event.version, event.writer, event.id), body))
         pointer = ledger.pointer_key(event)
         if index and pointer is not None:
             writes.append((pointer, body))

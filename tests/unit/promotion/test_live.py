@@ -137,7 +137,7 @@ def test_a_pointer_whose_bytes_differ_from_its_event_is_not_believed(ledger: Led
     bucket = make_vault_bucket(s3, f"copy-{uuid.uuid4().hex[:12]}", lock=False)
     copy = Ledger(s3, bucket)
     for event in ledger.events():
-        s3.put_object(Bucket=bucket, Key=copy.key(event.version, event.id),
+        s3.put_object(Bucket=bucket, Key=copy.key(event.version, event.writer, event.id),
                       Body=ledger.body(event))
         body = json.loads(ledger.body(event))
         if event.version == "1.0.1":
