@@ -3,7 +3,8 @@
 The release must exist (a typo never leaves an event), the bucket must keep its
 protections (unless vault.yml says the vault is unprotected: demos and tests), no key of
 the version may have a second S3 version (put-once never makes one), and the manifest is
-read by the S3 version its ``built`` event pinned, with the digests it recorded.
+read by the S3 version its ``built`` event pinned, with the digests it recorded. (The
+ledger's own keys need no such check: its reads take each key's first version.)
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from vault_actions.errors import TamperError, VaultError
 from vault_actions.store.manifest import Manifest, Pin, manifest_key, version_prefix
 
 if TYPE_CHECKING:
-    from vault_actions.promotion.journey import Journey
+    from collections.abc import Sequence
+
+    from vault_actions.store.ledger import Event
     from vault_actions.store.vault import Vault
 
 log = logging.getLogger(__name__)
 
 
-def pinned_release(vault: Vault, ledger_prefix: str, journey: Journey, *,
+def pinned_release(vault: Vault, version: str, built: Sequence[Event], *,
                    protected: bool) -> Manifest:
-    """The release of ``journey`` exactly as built; VaultError/TamperError refuse it."""
-    version = journey.version
+    """The release ``version`` exactly as built (``built``: its build job's events);
+    VaultError/TamperError refuse it."""
     if vault.find(manifest_key(version)) is None:
         raise VaultError(
             f"v{version} was never built: {vault.uri(manifest_key(version))} does not exist",
@@ -36,8 +39,7 @@ def pinned_release(vault: Vault, ledger_prefix: str, journey: Journey, *,
         log.warning("vault.protected is false: %s is not checked for versioning, object lock "
                     "and the put-once policy (demo and test vaults only)", vault.uri(""))
     vault.check_untouched(version_prefix(version))
-    vault.check_untouched(ledger_prefix + version_prefix(version))
-    pins = [p for e in journey.events if e.event == "built"
+    pins = [p for e in built if e.event == "built"
             if (p := Pin.from_details(e.details)) is not None]
     if not pins:
         raise VaultError(

@@ -192,6 +192,19 @@ class Reader:
         return Live(environment, live_versions(self.everything()).get(environment), False,
                     tuple(doubts))
 
+    def newer_live(self, environment: str, version: str) -> str | None:
+        """The version live in ``environment`` if it is newer than ``version``, else None
+        (the no-downgrade check): one listing of the index, and the events only when a
+        recent pointer names a newer version (or there is no index to list)."""
+        keys = self.ledger.index.newest(environment, WALK)
+        named = [p.version for p in map(self.ledger.index.parse, keys)
+                 if p is not None and semver.Version.is_valid(p.version)]
+        ours = semver.Version.parse(version)
+        if keys and all(semver.Version.parse(v) <= ours for v in named):
+            return None
+        live = self.live(environment).version
+        return live if live is not None and semver.Version.parse(live) > ours else None
+
     def everything(self) -> list[Event]:
         """Every event that counts (the old full scan, read once)."""
         if self._all is None:

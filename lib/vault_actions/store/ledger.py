@@ -381,6 +381,12 @@ class Ledger:
         prefix = self.prefix + (version_prefix(validate_version(version)) if version else "")
         return self._read_all(self._keys(prefix))
 
+    def written_by(self, version: str, writer: str) -> list[Event]:
+        """The events of ``version`` in the folder of the job ``writer`` (e.g. the build
+        job's ``built``), ordered by (at, id): one listing of that folder only."""
+        prefix = f"{self.prefix}{version_prefix(validate_version(version))}{writer}/"
+        return self._read_all(self._keys(prefix)).events
+
     def _read_all(self, keys: dict[str, str]) -> Scan:
         if not keys:
             return Scan([], [])

@@ -860,7 +860,7 @@ def test_a_deploys_ledger_reads_are_its_versions_events_plus_five_at_most(
     """Issue 12: 300 other releases in the ledger cost the deploy nothing."""
     from tests.ledger_seed import seed
 
-    seed(pipeline.ledger, 300, major=2)
+    seed(pipeline.ledger, 300, major=0)  # older releases: 1.0.0 is no downgrade
     pipeline.deploy("dev")
     pipeline.passed("dev")
     reads: list[str] = []
@@ -877,4 +877,4 @@ def test_a_deploys_ledger_reads_are_its_versions_events_plus_five_at_most(
     monkeypatch.setattr(aws, "client", client)
     before = len(pipeline.ledger.events("1.0.0"))
     assert pipeline.deploy("qa").ok
-    assert len(reads) <= before + 5, reads
+    assert len(reads) <= before + 5, "\n".join(r.split("?")[0][-70:] + "?" + r.split("?")[-1][:40] for r in reads)

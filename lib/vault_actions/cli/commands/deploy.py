@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from vault_actions.deliver.rollout import RolloutResult
     from vault_actions.integrations.github import Deployment, DeploymentState
     from vault_actions.promotion.journey import Journey
-    from vault_actions.store.ledger import Event, Ledger
+    from vault_actions.store.ledger import Ledger
 
 from vault_actions.deliver.lambdas import DEFAULT_PARALLEL
 from vault_actions.text import markdown_cell, plural
@@ -164,7 +164,7 @@ def deploy(
     """
     from vault_actions.integrations import aws
     from vault_actions.promotion import authority
-    from vault_actions.promotion.journey import live_versions
+    from vault_actions.promotion.live import Reader
     from vault_actions.promotion.policy import check_forward, check_freeze
     from vault_actions.store.ledger import Ledger
     from vault_actions.store.manifest import validate_version
@@ -185,12 +185,12 @@ def deploy(
     s3 = aws.client("s3", cfg.vault.region)
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
     env_s3 = s3 if env.region == cfg.vault.region else aws.client("s3", env.region)
-    events = _preflight(cfg, env_s3, ledger, env, version)
+    _preflight(cfg, env_s3, ledger, env, version)
     tracker = Tracker(github_client(ctx, env), ctx, env)
     if env.gated and context.in_actions() and ctx.run_id:
         tracker.record_review(cfg, ledger, version)
     journey = authority.check_promotion(cfg, authority.read(cfg, ledger, version), env, version)
-    check_forward(journey, env, live_versions(events).get(env.name))
+    check_forward(journey, env, Reader(cfg, ledger).newer_live(env.name, version))
     frozen = check_freeze(env, override_reason=override_reason)
     tracker.start(version, production=production(cfg, env))
     if frozen is not None:
@@ -238,20 +238,14 @@ def _promote_release(tracker: Tracker, version: str) -> None:
                     title=exc.title)
 
 
-def _preflight(
-    cfg: Config, s3: Any, ledger: Ledger, env: Environment, version: str
-) -> list[Event]:
-    """Every event of the ledger, once the vault showed the release exists untouched and
-    as its build pinned it (before anything is recorded: ``deliver.preflight``)."""
+def _preflight(cfg: Config, s3: Any, ledger: Ledger, env: Environment, version: str) -> None:
+    """Refuse, before anything is recorded, a release that does not exist, was touched,
+    or is not the one its build pinned (``deliver.preflight``)."""
     from vault_actions.deliver.preflight import pinned_release
-    from vault_actions.promotion.journey import Journey
     from vault_actions.store.vault import Vault
 
-    events = ledger.events()
-    journey = Journey(version, tuple(e for e in events if e.version == version))
-    pinned_release(Vault(s3, env.bucket, env.region), ledger.prefix, journey,
-                   protected=cfg.vault.protected)
-    return events
+    pinned_release(Vault(s3, env.bucket, env.region), version,
+                   ledger.written_by(version, config.BUILD_JOB), protected=cfg.vault.protected)
 
 
 def _deploy_lambdas(
