@@ -43,6 +43,9 @@ FORBIDDEN_BUILD_ENV = re.compile(
 # ledger folders (ledger/vX/build/, ledger/vX/gate/) are named like environments' ones.
 BUILD_JOB = "build"
 GATE_JOB = "gate"
+# The claims of the repository's OIDC subject (`vault setup-environments` sets them): the
+# IAM roles of infra/vault.yaml pin all three, so each trusts one job of one workflow.
+OIDC_SUBJECT_CLAIMS = ("repo", "context", "job_workflow_ref")
 
 
 @dataclass(frozen=True)

@@ -179,18 +179,35 @@ def setup(gh: Github, cfg: Config, repository: str, *, dry_run: bool) -> Result:
         for name, rules in wanted.items()
     ]
     warnings = _warnings(gh, cfg, info, limits, changes, dry_run=dry_run)
+    subject = _oidc_subject(gh, info.full_name, dry_run=dry_run)
     data = {
         "repository": info.full_name,
         "private": info.private,
         "dry_run": dry_run,
+        "oidc_subject": {"claims": list(config.OIDC_SUBJECT_CLAIMS), "action": subject},
         "environments": [c.to_json() for c in changes],
         "unsupported": sorted(limits),
         "warnings": warnings,
     }
     visibility = "private" if info.private else "public"
     head = f"{info.full_name} ({visibility}){' — dry run, nothing written' if dry_run else ''}:"
-    lines = [head, *(f"  {c.describe()}" for c in changes), *(f"⚠ {w}" for w in warnings)]
+    claims = ", ".join(config.OIDC_SUBJECT_CLAIMS)
+    lines = [head, f"  {'OIDC sub':<8} {subject:<13} made of {claims} (the IAM roles pin it)",
+             *(f"  {c.describe()}" for c in changes), *(f"⚠ {w}" for w in warnings)]
     return Result(data, "\n".join(lines))
+
+
+def _oidc_subject(gh: Github, repository: str, *, dry_run: bool) -> str:
+    """Make the repository's OIDC ``sub`` name the job's context and workflow, which the
+    roles of infra/vault.yaml trust (``job_workflow_ref``); what was done."""
+    from vault_actions.integrations import github
+
+    if github.oidc_subject_claims(gh, repository) == config.OIDC_SUBJECT_CLAIMS:
+        return "unchanged"
+    if dry_run:
+        return "would set"
+    github.set_oidc_subject_claims(gh, repository, config.OIDC_SUBJECT_CLAIMS)
+    return "set"
 
 
 def _check_reviewer_counts(cfg: Config) -> None:
