@@ -80,6 +80,21 @@ def make_vault_bucket(s3: Any, name: str, region: str = "us-east-1", lock: bool 
     return name
 
 
+def store_manifest(s3: Any, bucket: str, version: str) -> Any:
+    """A release's manifest without artifacts: the vault then knows ``version``, so
+    ledger events can be recorded for it (nothing is recorded for unbuilt versions)."""
+    from vault_actions.store.manifest import Manifest
+    from vault_actions.store.vault import Vault
+
+    manifest = Manifest(
+        version=version, tag=f"v{version}", commit="c0ffee" * 6 + "abcd",
+        built_at="2026-03-01T00:00:00+00:00", built_by="octocat", run_url=None,
+        bucket=bucket, region="us-east-1", artifacts=(),
+    )
+    Vault(s3, bucket).store_manifest(manifest)
+    return manifest
+
+
 @pytest.fixture
 def vault_bucket(s3: Any) -> str:
     return make_vault_bucket(s3, f"vault-{uuid.uuid4().hex[:12]}")

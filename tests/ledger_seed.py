@@ -20,31 +20,32 @@ JOURNEY = (
 )
 
 
-def version(n: int) -> str:
+def version(n: int, major: int = 1) -> str:
     """The n-th release (0-based): 1.0.0, 1.0.1, … 1.1.0 after 1,000."""
-    return f"1.{n // 1000}.{n % 1000}"
+    return f"{major}.{n // 1000}.{n % 1000}"
 
 
-def events(releases: int) -> Iterator[Event]:
+def events(releases: int, major: int = 1) -> Iterator[Event]:
     """Each release's 8 events, one minute apart, releases one after another."""
     at = START
     for n in range(releases):
         for name, env in JOURNEY:
             at += timedelta(minutes=1)
             yield Event(
-                id=f"{at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}", version=version(n), event=name,
+                id=f"{at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}", version=version(n, major), event=name,
                 environment=env, at=at.isoformat(timespec="microseconds"), actor="seed",
                 commit="c0ffee", run_url="https://github.com/acme/shop/actions/runs/1",
-                details={}, proof=PROOF,
+                details={}, proof=PROOF, writer=env or "build",
             )
 
 
-def seed(ledger: Ledger, releases: int, *, index: bool = True, workers: int = 32) -> int:
+def seed(ledger: Ledger, releases: int, *, index: bool = True, workers: int = 32,
+         major: int = 1) -> int:
     """Write ``releases`` × 8 events (and their pointers); returns the objects written."""
     writes: list[tuple[str, bytes]] = []
-    for event in events(releases):
+    for event in events(releases, major):
         body = ledger.body(event)
-        writes.append((ledger.key(event.version, event.id), body))
+        writes.append((ledger.key(event.version, event.writer, event.id), body))
         pointer = ledger.pointer_key(event)
         if index and pointer is not None:
             writes.append((pointer, body))

@@ -44,6 +44,13 @@ NAME_RULE = "lowercase letters, digits and '-', at most 64, starting with a lett
 FORBIDDEN_BUILD_ENV = re.compile(
     r"(AWS_|ACTIONS_|INPUT_|RUNNER_|GITHUB_).*|.*(TOKEN|SECRET|PASSWORD).*"
 )
+# Jobs without a GitHub environment: their IAM roles (<prefix>-build, <prefix>-gate) and
+# ledger folders (ledger/vX/build/, ledger/vX/gate/) are named like environments' ones.
+BUILD_JOB = "build"
+GATE_JOB = "gate"
+# The claims of the repository's OIDC subject (`vault setup-environments` sets them): the
+# IAM roles of infra/vault.yaml pin all three, so each trusts one job of one workflow.
+OIDC_SUBJECT_CLAIMS = ("repo", "context", "job_workflow_ref")
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ class Gate:
 
     approvers: tuple[str, ...] = ()
     teams: tuple[str, ...] = ()
+    allow_author_approval: bool = False
 
 
 ALL_AT_ONCE = "all-at-once"
@@ -218,12 +226,14 @@ class Email:
 
 @dataclass(frozen=True)
 class VaultSettings:
-    """The vault bucket, its region, and where the ledger lives in it."""
+    """The vault bucket, its region, where the ledger lives in it, and whether deploys
+    insist on its protections (``protected: false`` is for demos and tests only)."""
 
     bucket: str
     region: str
     ledger_prefix: str = "ledger/"
     minimum_retention_days: int | None = None  # vault doctor fails on a shorter lock
+    protected: bool = True
 
 
 @dataclass(frozen=True)
@@ -535,7 +545,8 @@ def _did_you_mean(key: str, known: list[str]) -> str:
 def _build(raw: dict[str, Any], path: Path) -> Config:
     root = path.parent
     vault = VaultSettings(bucket=raw["vault"]["bucket"], region=raw["vault"]["region"],
-                          minimum_retention_days=raw["vault"].get("minimum-retention-days"))
+                          minimum_retention_days=raw["vault"].get("minimum-retention-days"),
+                          protected=raw["vault"].get("protected", True))
     services = tuple(
         Service(
             name=s["name"],
@@ -600,7 +611,8 @@ def _environment(raw: dict[str, Any], vault: VaultSettings) -> Environment:
         bucket=raw.get("bucket", vault.bucket),
         functions=dict(raw["functions"]),
         alias=raw.get("alias", "live"),
-        gate=Gate(tuple(gate.get("approvers", ())), tuple(gate.get("teams", ())))
+        gate=Gate(tuple(gate.get("approvers", ())), tuple(gate.get("teams", ())),
+                  bool(gate.get("allow-author-approval", False)))
         if gate is not None
         else None,
         read_only=raw.get("read-only", name == "prod" or raw.get("mirror-of") == "prod"),
@@ -712,6 +724,11 @@ def _check_semantics(config: Config, raw: dict[str, Any]) -> None:
         problems.append(f"services: duplicate service name(s) {', '.join(dup)}")
     if dup := _duplicates(env_names):
         problems.append(f"environments: duplicate environment name(s) {', '.join(dup)}")
+    problems += [
+        f"environments: {name!r} is reserved for the {name} job (its IAM role and ledger "
+        "folder carry that name); rename the environment"
+        for name in env_names if name in (BUILD_JOB, GATE_JOB)
+    ]
     problems += [
         f"{where}: {name!r} is not a valid name: {NAME_RULE}"
         for where, name in _names(config)

@@ -215,6 +215,10 @@ class FakeGitHub:
             number = sum(1 for r in self.requests if r[1] == path)
             return 201, {"id": number, "url": f"{base}/deployments/{number}", "ref": body.get("ref"),
                          "environment": body.get("environment"), "payload": body.get("payload")}
+        if method == "GET" and path == f"/repos/{self.repository}/commits":
+            return 200, []  # no commit linked to a GitHub account: people are their emails
+        if method == "GET" and re.fullmatch(rf"/repos/{self.repository}/compare/[^/]+", path):
+            return 200, {"status": "ahead", "ahead_by": 0, "behind_by": 0, "commits": []}
         if method == "POST" and re.fullmatch(rf"/repos/{self.repository}/deployments/\d+/statuses", path):
             return 201, {"id": len(self.requests), "state": body.get("state")}
         return self._releases(method, path, body, base)

@@ -154,7 +154,7 @@ def vault_yml(bucket: str, dr_bucket: str, urls: dict[str, str], issuer: str) ->
         )
     envs.append(f"  - name: dr\n    mirror-of: prod\n    region: us-west-2\n    bucket: {dr_bucket}\n"
                 "    functions: {price-fetcher: pf-dr}")
-    return (f"vault:\n  bucket: {bucket}\n  region: us-east-1\nservices:\n"
+    return (f"vault:\n  bucket: {bucket}\n  region: us-east-1\n  protected: false\nservices:\n"
             f"  - name: price-fetcher\n    path: services/price-fetcher\n    build: \"{build}\"\n"
             "    build-env: [VAULT_TEST_BUILD_LOG]\n"
             "environments:\n" + "\n".join(envs) + f"\nledger: {{issuer: \"{issuer}\"}}\n")
@@ -331,7 +331,8 @@ def test_every_event_of_the_runs_is_proven(consumer: Consumer, capsys: pytest.Ca
 
 def test_v1_1_0_reaches_prod_as_a_canary(consumer: Consumer) -> None:
     """PROD already serves v1.0.2: v1.1.0 takes 10% for the bake, watched by the alarm, then all."""
-    consumer.commit("feat: quotes carry a timestamp", FIXED.replace('"ACME"', '"ACME", "currency": "USD"'))
+    consumer.commit("feat: quotes carry a timestamp",
+                    FIXED.replace('"ACME"', '"ACME", "currency": "USD", "at": "2026-12-01T08:00:00Z"'))
     run = consumer.push([review("approved", "qa-lead", "uat"), review("approved", "manager", "prod")])
 
     assert run.result("PROD (manager's gate, read-only smoke)") == "succeeded", run.log[-6000:]

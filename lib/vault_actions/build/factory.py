@@ -9,9 +9,12 @@ Two halves, which the release workflow runs in two jobs:
   every digest, then tags, uploads put-once and writes the manifest.
 
 :func:`release` does both in one process (``vault build``). Order matters: builds and
-zips first (a failure leaves no tag and no upload), then the annotated tag (so it exists
-before any environment is touched), then the artifacts, then the manifest, last: a
-version without a manifest is incomplete and never deployed.
+zips first (a failure leaves no tag and no upload), then the claim (one put-once object
+naming the commit and run that own the version: a concurrent build of another commit
+stops there, having written nothing), then the annotated tag (so it exists before any
+environment is touched), then the artifacts, then the manifest, last: a version without
+a manifest is incomplete and never deployed. A rerun of the claimant's commit passes its
+own claim and finishes an interrupted release.
 
 Build commands see only :func:`build_environment`, never the AWS session, ``ACTIONS_*``,
 tokens or action inputs. A dirty work tree is refused (``allow_dirty`` outside Actions).
@@ -49,13 +52,16 @@ from vault_actions.errors import (
     ConfigError,
     DirtyWorkTree,
     ImmutableVersionError,
+    VaultError,
     VersionError,
 )
 from vault_actions.integrations import git
 from vault_actions.store.manifest import (
     ArtifactRecord,
     Manifest,
+    Pin,
     artifact_key,
+    claim_key,
     manifest_key,
     validate_version,
 )
@@ -80,12 +86,14 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a build did: the status and, when there is a release, its manifest."""
+    """What a build did: the status and, when there is a release, its manifest and the
+    pin (S3 VersionId and digests) that its ``built`` event records."""
 
     status: Status
     version: str | None
     manifest: Manifest | None
     manifest_uri: str | None
+    pin: Pin | None = None
 
     @property
     def tag(self) -> str | None:
@@ -400,15 +408,50 @@ def publish(
 
 
 def _complete(vault: Vault, chosen: str, head: str) -> Outcome | None:
-    """The 'unchanged' outcome when ``chosen`` is already complete in the vault."""
+    """The 'unchanged' outcome when ``chosen`` is already complete in the vault for
+    ``head``; ImmutableVersionError when another commit's release is there."""
     vault.check_bucket()
-    existing = vault.manifest(chosen)
-    if existing is None:
+    found = vault.manifest_object(chosen)
+    if found is None:
         return None
+    existing, version_id = found
     if existing.commit != head:
         raise immutable(chosen)
     log.info("v%s is already complete in the vault; not rebuilt", chosen)
-    return Outcome("unchanged", chosen, existing, _uri(vault, chosen))
+    return Outcome("unchanged", chosen, existing, _uri(vault, chosen), Pin.of(existing, version_id))
+
+
+def claim(vault: Vault, chosen: str, head: str, ctx: RunContext) -> None:
+    """Claim ``chosen`` for commit ``head`` (put-once ``vX/claim.json``) before anything
+    is tagged or uploaded; ImmutableVersionError naming the owner's run when another
+    commit holds the claim."""
+    key = claim_key(chosen)
+    body = json.dumps({"version": chosen, "commit": head, "run_url": ctx.run_url,
+                       "actor": ctx.actor}, sort_keys=True).encode()
+    held = vault.store_claim(key, body)
+    if held is None:
+        return
+    owner = _claim_of(vault.uri(key), held)
+    if owner.get("commit") == head:
+        log.info("v%s was claimed by an earlier run of this commit: finishing it", chosen)
+        return
+    run = owner.get("run_url") or f"commit {str(owner.get('commit'))[:12]} by {owner.get('actor')}"
+    raise ImmutableVersionError(
+        f"another build is releasing v{chosen} ({run}); nothing was tagged or uploaded",
+        "let that build finish (rerunning it completes an interrupted release), then push "
+        "again: your commit releases the next version",
+    )
+
+
+def _claim_of(where: str, raw: bytes) -> dict[str, object]:
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        raise VaultError(f"{where} is not a build's claim",
+                         "claims are written only by `vault build`; check who wrote this object")
+    return found
 
 
 def _lock(
@@ -422,7 +465,8 @@ def _lock(
     push: bool,
     token: str | None,
 ) -> Outcome:
-    """Tag (and push), upload put-once, then write the manifest."""
+    """Claim, tag (and push), upload put-once, then write the manifest."""
+    claim(vault, chosen.version, zips.commit, ctx)
     tag = f"v{chosen.version}"
     if not chosen.tagged:
         git.create_annotated_tag(repo, tag, f"Release {tag}")
@@ -449,9 +493,16 @@ def _lock(
         region=cfg.vault.region,
         artifacts=tuple(records),
     )
-    vault.store_manifest(manifest)
+    try:
+        version_id = vault.store_manifest(manifest)
+    except ImmutableVersionError:
+        done = _complete(vault, chosen.version, zips.commit)  # this commit's concurrent build
+        if done is None:
+            raise
+        return done
     status: Status = "completed" if chosen.tagged else "built"
-    return Outcome(status, chosen.version, manifest, _uri(vault, chosen.version))
+    return Outcome(status, chosen.version, manifest, _uri(vault, chosen.version),
+                   Pin.of(manifest, version_id))
 
 
 def _uri(vault: Vault, chosen: str) -> str:

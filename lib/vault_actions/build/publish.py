@@ -1,5 +1,5 @@
 """The build use case: run the Factory (whole, or its publishing half), record ``built``
-(only here), publish the notes.
+(only here, with the pin and the release's people), publish the notes.
 
 The GitHub pre-release is best effort: the release is in the vault once the Factory is
 done, so a failure to write its notes only warns.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vault_actions import context
-from vault_actions.build import factory
+from vault_actions.build import factory, provenance
 from vault_actions.errors import GitError, GitHubError
 from vault_actions.store.ledger import Ledger
 from vault_actions.store.vault import Vault
@@ -42,18 +42,22 @@ def build(
     else:
         outcome = factory.release(cfg, vault, ctx, override=override, push=push, token=token,
                                   allow_dirty=allow_dirty)
-    if outcome.status in ("built", "completed") and outcome.manifest is not None:
-        Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix).record(
-            outcome.manifest.version,
-            "built",
-            None,
-            ctx,
-            commit=outcome.manifest.commit,
-            details={"artifacts": [a.key for a in outcome.manifest.artifacts]},
-        )
+    provenance.record_built(Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix),
+                            cfg.root, outcome, ctx, _logins(ctx, token))
     if token:
         _publish(cfg, outcome, ctx, token, runner)
     return outcome
+
+
+def _logins(ctx: RunContext, token: str | None) -> provenance.LoginLookup | None:
+    """Ask GitHub who authored and committed the release (None outside Actions)."""
+    if not (token and ctx.repository):
+        return None
+    from vault_actions.integrations.github.client import connect
+    from vault_actions.integrations.github.commits import commit_logins
+
+    gh, repository = connect(token, ctx.api_url), ctx.repository
+    return lambda base, head: commit_logins(gh, repository, base, head)
 
 
 def _publish(

@@ -57,6 +57,8 @@ COMMANDS: dict[str, Command] = {
     "verify": Command("verify", "check every ledger event's proof of who wrote it and its "
                       "authority", "vault verify --json",
                       "an event does not hold, or one counts without proof"),
+    "ledger": Command("ledger", "rebuild (reindex) or check the ledger's live index",
+                      "vault ledger reindex", "check: the index is stale (reindex repairs it)"),
     "status": Command("status", "show each release's journey from the ledger",
                       "vault --json status --version 1.4.0"),
     "conclude": Command("conclude", "record how every stage of a release run ended",

@@ -1,6 +1,7 @@
 """The release use case: deliver one version to one environment, or sync it to a mirror.
 
-``deploy``: gate review → promotion policy → freeze → GitHub deployment → Lambda (at
+``deploy``: the build's pinned release → gate review → promotion policy (never a
+downgrade) → freeze → GitHub deployment → Lambda (at
 once, or step by step watched by alarms) → ledger → deployment status (and the GitHub
 Release marked a full release once the last environment runs it); a cancellation
 (SIGINT/SIGTERM) puts every alias back and is recorded. ``dr_sync`` reuses the same
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vault_actions import context
+from vault_actions.config import BUILD_JOB
 from vault_actions.deliver import outcomes
+from vault_actions.deliver.preflight import pinned_release
 from vault_actions.errors import (
     Cancelled,
     ConfigError,
@@ -28,7 +31,7 @@ from vault_actions.errors import (
 )
 from vault_actions.promotion import authority, gates
 from vault_actions.promotion.live import Reader
-from vault_actions.promotion.policy import check_freeze
+from vault_actions.promotion.policy import check_forward, check_freeze
 from vault_actions.store.ledger import Ledger
 from vault_actions.store.vault import Vault
 from vault_actions.text import markdown_cell, plural
@@ -64,8 +67,8 @@ def deploy(
     cancel: context.Cancellation | None = None,
     runner: Runner = context.LOGGED,
 ) -> RolloutResult:
-    """Gate review → promotion policy → freeze → GitHub deployment → Lambda → ledger →
-    status.
+    """Pinned release → gate review → promotion policy (no downgrade) → freeze → GitHub
+    deployment → Lambda → ledger → status.
 
     Returns the result even when a service failed or the rollout tripped (the others
     are restored then); raises when the promotion is refused or a check fails before
@@ -78,17 +81,20 @@ def deploy(
         )
     s3 = clients("s3", cfg.vault.region)
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
+    env_s3 = s3 if env.region == cfg.vault.region else clients("s3", env.region)
+    pinned_release(Vault(env_s3, env.bucket, env.region), version,
+                   ledger.written_by(version, BUILD_JOB), protected=cfg.vault.protected)
     tracker = Tracker(github_client(ctx, env, token), ctx, env, runner)
     if env.gated and context.in_actions() and ctx.run_id:
         tracker.record_review(cfg, ledger, version)
     journey = authority.check_promotion(cfg, authority.read(cfg, ledger, version), env, version)
+    check_forward(journey, env, Reader(cfg, ledger).newer_live(env.name, version))
     frozen = check_freeze(env, override_reason=override_reason)
     tracker.start(version, production=production(cfg, env))
     if frozen is not None:
         window, until = frozen
         outcomes.record_freeze_overridden(ledger, ctx, env, version, window=window,
                                           until=until, reason=override_reason)
-    env_s3 = s3 if env.region == cfg.vault.region else clients("s3", env.region)
 
     def on_step(weight: int) -> None:
         if weight < 100:
@@ -222,19 +228,19 @@ def rollback(
     """An emergency rollback: choose the version, move every alias, record, report to
     GitHub (freeze windows do not apply)."""
     from vault_actions.deliver.rollback import check_rolled_back, roll_back
-    from vault_actions.promotion.journey import overview
     from vault_actions.promotion.policy import rollback_target
 
     if env.mirror_of is not None:
         raise ConfigError(f"{env.name} mirrors {env.mirror_of}: it follows what runs there",
                           f"roll back {env.mirror_of}, then `vault dr-sync --env {env.name}`")
-    seen = overview(cfg, authority.read(cfg, ledger).events)  # only the events that hold
-    current, target = rollback_target(seen.journeys, seen.live, env, to)
+    reader = Reader(cfg, ledger)  # only the events that hold; what stood there, from the index
+    journeys = reader.stood_in(env.name, [to] if to else [])
+    current, target = rollback_target(journeys, reader.live_map([env.name]), env, to)
     tracker = Tracker(github_client(ctx, env, token), ctx, env, runner)
     tracker.start(target, production=production(cfg, env))
     s3 = clients("s3", env.region)
     result = roll_back(clients("lambda", env.region), Vault(s3, env.bucket, env.region), env,
-                       target, seen.journeys[target].standing(env.name))
+                       target, journeys[target].standing(env.name))
     rolled = Rolled(env.name, current, target, reason, result)
     if not result.deploy.ok:
         tracker.finish("failure", f"rollback of {env.name} to v{target} failed")

@@ -152,6 +152,12 @@ def authored(repo: Path | str, revision: str) -> list[Authored]:
     return [Authored(*record.strip("\n").split("\x1f")) for record in out.split("\0") if record]
 
 
+def people(repo: Path | str, revision: str) -> set[str]:
+    """The author and committer emails of the commits ``git log <revision>`` lists."""
+    out = run(["log", "-z", "--format=%ae%x00%ce", "--end-of-options", revision], repo)
+    return {email for email in out.split("\0") if email.strip()}
+
+
 def tags(repo: Path | str, merged_into: str = "HEAD") -> list[Tag]:
     """Every tag reachable from ``merged_into`` (``git tag --merged``), in one git call."""
     out = run(

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from vault_actions.config import GATE_JOB
 from vault_actions.errors import ConfigError, GitHubError, PromotionRefused, VaultError
 from vault_actions.promotion import authority
 from vault_actions.promotion.journey import Journey
-from vault_actions.promotion.policy import check_alive, check_previous, may_approve
+from vault_actions.promotion.policy import (
+    check_alive,
+    check_previous,
+    independent,
+    may_approve,
+    not_independent,
+)
 from vault_actions.store import attestation
 from vault_actions.store.ledger import GITHUB_GATE
 from vault_actions.store.manifest import manifest_key
@@ -31,10 +38,11 @@ Decision = Literal["approved", "rejected"]
 
 def record_decision(
     ledger: Ledger, ctx: RunContext, version: str, env: str, decision: Decision,
-    *, details: dict[str, Any],
+    *, details: dict[str, Any], writer: str | None = None,
 ) -> Event:
-    """Append ``approved`` or ``rejected`` (``details``: by, reason, run_id, source)."""
-    return ledger.record(version, decision, env, ctx, details=details)
+    """Append ``approved`` or ``rejected`` (``details``: by, reason, run_id, source) in
+    ``writer``'s folder (default: the environment's job)."""
+    return ledger.record(version, decision, env, ctx, details=details, writer=writer)
 
 
 def decide(
@@ -70,7 +78,8 @@ def decide(
     else:
         check_can_reject(journey)
     details = {"by": by, **({"reason": reason} if reason else {})}
-    return record_decision(ledger, ctx, version, env.name, decision, details=details)
+    return record_decision(ledger, ctx, version, env.name, decision, details=details,
+                           writer=GATE_JOB)
 
 
 def check_counts(cfg: Config, attestor: Attestor, decision: str, by: str) -> None:
@@ -139,6 +148,8 @@ def check_can_approve(cfg: Config, journey: Journey, env: Environment, by: str) 
             f"{by!r} may not approve releases for {env.name}; its approvers are {approvers}",
             f"ask one of them, or add {by} to the gate.approvers of {env.name} in vault.yml",
         )
+    if not independent(env, journey, by):
+        raise not_independent(env, journey, by, approved=False)
 
 
 def check_can_reject(journey: Journey) -> None:

@@ -15,11 +15,14 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import semver
 
 from vault_actions.errors import VersionError
 from vault_actions.promotion import authority
-from vault_actions.promotion.journey import Journey, live_versions
+from vault_actions.promotion.journey import Journey, Overview, dr_lags, journeys, live_versions
 from vault_actions.store.index import Pointer
 from vault_actions.store.ledger import LIVE_EVENTS, Event, Ledger, order
 from vault_actions.store.manifest import validate_version
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WALK = 8  # pointers tried per environment before falling back to a scan
+STOOD = 50  # pointers read for the versions that stood in an environment (rollback)
+BATCH = 50  # versions read at a time while looking for the ones to show
 REINDEX_HINT = "run `vault ledger reindex` (it adds the missing pointers; `vault doctor` checks)"
 
 @dataclass(frozen=True)
@@ -44,6 +49,21 @@ class Live:
     doubts: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Shown:
+    """The versions a report shows (oldest first), what is live where, and their numbers."""
+
+    overview: Overview
+    attempts: dict[str, int]            # each shown version's number (1: the oldest)
+    total: int                          # versions in the ledger
+    judged: authority.Assessment        # the shown versions' events, judged
+
+    @property
+    def first(self) -> int:
+        """The attempt number of the oldest version shown."""
+        return min(self.attempts.values(), default=1)
+
+
 class Reader:
     """Reads journeys (from the events that count, ``promotion.authority``) and what is
     live, each version's events once."""
@@ -53,6 +73,7 @@ class Reader:
         self.ledger = ledger
         self.verifier = verifier or authority.verifier_for(cfg)
         self.assessments: dict[str, authority.Assessment] = {}
+        self._added: dict[str, list[Event]] = {}
         self._all: authority.Assessment | None = None
 
     def assessment(self, version: str) -> authority.Assessment:
@@ -64,8 +85,15 @@ class Reader:
         return self.assessments[version]
 
     def journey(self, version: str) -> Journey:
-        """The journey of ``version`` from its events that count."""
-        return self.assessment(version).journey(validate_version(version))
+        """The journey of ``version`` from its events that count (and those :meth:`add`ed)."""
+        version = validate_version(version)
+        counted = self.assessment(version).journey(version).events
+        return Journey(version, (*counted, *self._added.get(version, ())))
+
+    def add(self, events: Iterable[Event]) -> None:
+        """Events this process just recorded, counted without reading them back."""
+        for event in events:
+            self._added.setdefault(event.version, []).append(event)
 
     def prefetch(self, versions: Iterable[str]) -> list[Journey]:
         """The journeys of ``versions``, read in parallel."""
@@ -80,6 +108,63 @@ class Reader:
         found = [self.assessment(v) for v in versions]
         return authority.Assessment([j for a in found for j in a.judged],
                                     [s for a in found for s in a.skipped])
+
+    def recent(self, limit: int | None, since: datetime | None = None) -> Shown:
+        """The newest ``limit`` versions (None: all) with an event that counts, and with
+        one at or after ``since``; only their events (and what is live) are read. Versions
+        are walked newest first by semver and the walk stops at the first one older than
+        ``since``."""
+        listing = self.ledger.listing()
+        versions = listing.versions
+        shown: list[str] = []
+        batch = min(limit or BATCH, BATCH)
+        for start in range(0, len(versions), batch):
+            done = False
+            for journey in self.prefetch(versions[start:start + batch]):
+                if since is not None and self._before(journey.version, since):
+                    done = True
+                    break
+                if journey.events:
+                    shown.append(journey.version)
+                if limit and len(shown) >= limit:
+                    done = True
+                    break
+            if done:
+                break
+        shown.reverse()
+        position = {v: n for n, v in enumerate(versions)}
+        attempts = {v: len(versions) - position[v] for v in shown}
+        judged = self.judged(shown)
+        judged.skipped[:0] = listing.strays
+        return Shown(self.overview(shown), attempts, len(versions), judged)
+
+    def overview(self, versions: Iterable[str]) -> Overview:
+        """The journeys of ``versions`` (in that order), what is live in every environment
+        and DR lag: their events and the live index, not the whole ledger."""
+        shown = {v: self.journey(v) for v in versions}
+        live = self.live_map(e.name for e in self.cfg.environments)
+        known = {**{v: self.journey(v) for v in set(live.values())}, **shown}
+        return Overview(shown, live, dr_lags(self.cfg, known, live))
+
+    def _before(self, version: str, since: datetime) -> bool:
+        """True when every event of ``version`` (counting or not) is older than ``since``."""
+        judged = self.assessment(version).judged
+        return bool(judged) and all(j.event.time < since for j in judged)
+
+    def stood_in(self, environment: str, also: Iterable[str] = ()) -> dict[str, Journey]:
+        """The journeys of the versions the newest ``STOOD`` pointers of ``environment``
+        name (a pointer only nominates: what stood there is the journeys' to say), and of
+        ``also``; every journey, from a scan, when the environment has no pointer."""
+        keys = self.ledger.index.newest(environment, STOOD)
+        if not keys:
+            log.warning("ledger index of %s: it has no pointer; reading the whole ledger "
+                        "instead; %s", environment, REINDEX_HINT)
+            return journeys(self.everything())
+        named = (self.ledger.index.parse(k) for k in keys)
+        versions = dict.fromkeys(p.version for p in named
+                                 if p is not None and semver.Version.is_valid(p.version))
+        found = [*versions, *(v for v in also if v not in versions)]
+        return {j.version: j for j in self.prefetch(found) if j.events}
 
     def live_map(self, environments: Iterable[str]) -> dict[str, str]:
         """Per environment (of ``environments``, in order), the version live there."""
@@ -106,6 +191,19 @@ class Reader:
                     environment, why, REINDEX_HINT)
         return Live(environment, live_versions(self.everything()).get(environment), False,
                     tuple(doubts))
+
+    def newer_live(self, environment: str, version: str) -> str | None:
+        """The version live in ``environment`` if it is newer than ``version``, else None
+        (the no-downgrade check): one listing of the index, and the events only when a
+        recent pointer names a newer version (or there is no index to list)."""
+        keys = self.ledger.index.newest(environment, WALK)
+        named = [p.version for p in map(self.ledger.index.parse, keys)
+                 if p is not None and semver.Version.is_valid(p.version)]
+        ours = semver.Version.parse(version)
+        if keys and all(semver.Version.parse(v) <= ours for v in named):
+            return None
+        live = self.live(environment).version
+        return live if live is not None and semver.Version.parse(live) > ours else None
 
     def everything(self) -> list[Event]:
         """Every event that counts (the old full scan, read once)."""
@@ -137,3 +235,57 @@ class Reader:
         journey = self.journey(event.version)
         return any(e.event == "rolled_back" and order(e) > order(event)
                    for e in journey.in_environment(str(event.environment)))
+
+
+@dataclass(frozen=True)
+class IndexCheck:
+    """The live index against the events: pointers missing for events that put a version
+    live, and pointers that name no such event (forged, or of an event that does not count)."""
+
+    missing: list[tuple[str, Event]]
+    unfounded: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """True when every live event that counts has its pointer and every pointer its event."""
+        return not self.missing and not self.unfounded
+
+    def describe(self) -> str:
+        """``the live index holds a pointer for each of the 12 live events`` or what is wrong."""
+        if self.ok:
+            return "the live index holds a pointer for every event that put a version live"
+        problems = []
+        if self.missing:
+            problems.append(f"{len(self.missing)} live event(s) have no pointer (e.g. v"
+                            f"{self.missing[0][1].version} {self.missing[0][1].describe()})")
+        if self.unfounded:
+            problems.append(f"{len(self.unfounded)} pointer(s) name no event that counts "
+                            f"(e.g. {self.unfounded[0]}); readers walk past them")
+        return "; ".join(problems)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {"ok": self.ok, "missing": [k for k, _ in self.missing],
+                "unfounded": self.unfounded}
+
+
+def check_index(ledger: Ledger, assessment: authority.Assessment) -> IndexCheck:
+    """Compare every pointer with the events of ``assessment`` (the whole ledger, judged)."""
+    expected = {}
+    for event in assessment.events:
+        key = ledger.pointer_key(event)
+        if key is not None:
+            expected[key] = event
+    present = set(ledger.index.keys())
+    missing = [(k, e) for k, e in expected.items() if k not in present]
+    return IndexCheck(missing, sorted(present - set(expected)))
+
+
+def reindex(ledger: Ledger, assessment: authority.Assessment) -> IndexCheck:
+    """Add the pointers the index lacks (put-once: rerunning adds nothing); returns what
+    was found before (``missing`` is what was added)."""
+    found = check_index(ledger, assessment)
+    for key, event in found.missing:
+        ledger.index.put(key, ledger.body(event))
+        log.info("ledger index: added %s", ledger.uri(key))
+    return found

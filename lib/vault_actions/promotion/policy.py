@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import semver
+
 from vault_actions.errors import PromotionRefused
 from vault_actions.promotion.journey import Journey
 from vault_actions.store.ledger import GITHUB_GATE, NEW_VERSION_HINT, Event
@@ -27,12 +29,60 @@ def may_approve(env: Environment, name: str) -> bool:
     return name.casefold() in {a.casefold() for a in approvers}
 
 
+SOD_OPT_OUT = "gate.allow-author-approval: true"
+
+
+def makers(journey: Journey) -> frozenset[str] | None:
+    """Who authored or committed the release's commits (logins and emails, case-folded),
+    as its ``built`` event says; None when no built event says it."""
+    built = journey.last("built")
+    people = built.details.get("people") if built else None
+    if not isinstance(people, list):
+        return None
+    return frozenset(str(p).casefold() for p in people)
+
+
+def independent(env: Environment, journey: Journey, name: str) -> bool:
+    """Separation of duties: True when ``name`` made none of the release's commits (or the
+    gate opts out). A release whose makers are unknown has no independent approver."""
+    if env.gate is not None and env.gate.allow_author_approval:
+        return True
+    found = makers(journey)
+    return found is not None and name.casefold() not in found
+
+
 def approval_counts(env: Environment, approval: Event) -> bool:
-    """An approval counts if its author is an approver, or if GitHub's environment gate
-    (whose required reviewers include the gate's teams) approved it: GitHub checked the
-    team membership that the ledger cannot see."""
+    """An approval's author may approve: an approver, or GitHub's environment gate (whose
+    required reviewers include the gate's teams) approved it: GitHub checked the team
+    membership that the ledger cannot see. Separation of duties is ``independent``."""
     by_team = bool(env.gate and env.gate.teams) and approval.details.get("source") == GITHUB_GATE
     return by_team or may_approve(env, approval.who)
+
+
+def _counts(env: Environment, journey: Journey, approval: Event) -> bool:
+    """An approval counts when an authorised, independent person gave it."""
+    return approval_counts(env, approval) and independent(env, journey, approval.who)
+
+
+def not_independent(
+    env: Environment, journey: Journey, names: str, *, approved: bool = True
+) -> PromotionRefused:
+    version = journey.version
+    if makers(journey) is None:
+        return PromotionRefused(
+            f"v{version}'s built event does not say who made the release, so no approval "
+            f"for {env.name} can be shown independent of the change (separation of duties)",
+            f"rerun the build of v{version}'s commit with this version of vault-actions, or "
+            f"set {SOD_OPT_OUT} on {env.name}'s gate in vault.yml",
+        )
+    done = (f"v{version} was approved for {env.name} only by {names}, who" if approved
+            else f"{names} may not approve v{version} for {env.name}:")
+    return PromotionRefused(
+        f"{done} authored or committed commits of the release: the approver must be "
+        "independent of the change (separation of duties)",
+        f"ask an approver who made none of the release's commits; or set {SOD_OPT_OUT} "
+        f"on {env.name}'s gate in vault.yml to opt out",
+    )
 
 
 def check_alive(journey: Journey) -> None:
@@ -79,8 +129,11 @@ def check_approval(journey: Journey, env: Environment) -> None:
     if not env.gated:
         return
     approvals = [e for e in journey.in_environment(env.name) if e.event == "approved"]
-    if any(approval_counts(env, e) for e in approvals):
+    if any(_counts(env, journey, e) for e in approvals):
         return
+    authorised = [e for e in approvals if approval_counts(env, e)]
+    if authorised:
+        raise not_independent(env, journey, ", ".join(sorted({e.who for e in authorised})))
     version = journey.version
     approvers = ", ".join(env.gate.approvers) if env.gate and env.gate.approvers else ""
     how = f"the gate workflow (vault-gate.yml) for {env.name} v{version}, run by the approver"
@@ -224,6 +277,20 @@ def check_live(journey: Journey, live: str | None, env: str) -> None:
         f"smoke-test what is live: vault smoke --env {env} --version {live}"
         if live
         else f"deploy it again: vault deploy --env {env} --version {version}",
+    )
+
+
+def check_forward(journey: Journey, env: Environment, live: str | None) -> None:
+    """PromotionRefused when ``env`` runs a newer version than the journey's (``live``):
+    a deploy never silently downgrades. Going back on purpose is a rollback, its own
+    use case, which does not call this check."""
+    if live is None or semver.Version.parse(live) <= semver.Version.parse(journey.version):
+        return
+    raise PromotionRefused(
+        f"{env.name} runs v{live}, which is newer than v{journey.version}: a deploy never "
+        f"downgrades an environment",
+        f"release the fix as a new version (push a fix: commit); going back to "
+        f"v{journey.version} on purpose is a rollback, not a deploy",
     )
 
 

@@ -18,7 +18,6 @@ from vault_actions.store.ledger import Event
 from vault_actions.text import markdown_cell, mermaid_text, plain, shorten
 
 DETAIL_CHARS = 120
-DEFAULT_LAST = 20  # versions shown unless asked for more
 
 CLASS_DEFS = (
     "classDef success fill:#dcfce7,stroke:#16a34a,stroke-width:2px,color:#064e3b,rx:5,ry:5;",
@@ -116,16 +115,20 @@ def _subgraph(cfg: Config, attempt: int, journey: Journey, live: Mapping[str, st
     return lines
 
 
-def _numbered(journeys: Mapping[str, Journey], last: int | None) -> list[tuple[int, Journey]]:
-    numbered = list(enumerate(journeys.values(), 1))
+def _numbered(journeys: Mapping[str, Journey], last: int | None,
+              first: int = 1) -> list[tuple[int, Journey]]:
+    """Journeys numbered by attempt (``first``: the first one's, when older ones are not
+    shown), the latest ``last`` of them."""
+    numbered = list(enumerate(journeys.values(), first))
     return numbered[-last:] if last else numbered
 
 
 def graveyard_mermaid(
-    cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str], last: int | None = None
+    cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str], last: int | None = None,
+    *, first: int = 1,
 ) -> str:
     """The release graveyard as a Mermaid flowchart: one subgraph per version, chained."""
-    numbered = _numbered(journeys, last)
+    numbered = _numbered(journeys, last, first)
     lines = ["flowchart TD", *(f"    {c}" for c in CLASS_DEFS)]
     for attempt, journey in numbered:
         lines += _subgraph(cfg, attempt, journey, live)
@@ -169,15 +172,15 @@ def audit_table(events: Sequence[Event]) -> str:
 
 def graveyard_markdown(
     cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str], last: int | None = None,
-    assessment: Assessment | None = None,
+    assessment: Assessment | None = None, *, first: int = 1,
 ) -> str:
     """The graveyard for a step summary or a file: the Mermaid chart, the audit table, and
     what the ledger holds that does not count."""
-    shown = [j for _, j in _numbered(journeys, last)]
+    shown = [j for _, j in _numbered(journeys, last, first)]
     events = sorted((e for j in shown for e in j.events), key=lambda e: (e.time, e.id))
     return (
         "## 🪦 Release graveyard\n\n"
-        f"```mermaid\n{graveyard_mermaid(cfg, journeys, live, last)}```\n\n"
+        f"```mermaid\n{graveyard_mermaid(cfg, journeys, live, last, first=first)}```\n\n"
         "### Audit trail\n\n"
         f"{audit_table(events)}"
         + (_not_counted(assessment) if assessment is not None else "")
@@ -224,10 +227,11 @@ def _text_death(death: Event) -> str:
 
 
 def graveyard_text(
-    cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str], last: int | None = None
+    cfg: Config, journeys: Mapping[str, Journey], live: Mapping[str, str], last: int | None = None,
+    *, first: int = 1,
 ) -> str:
     """The graveyard for a terminal: two or three short lines per attempt, no markup."""
-    numbered = _numbered(journeys, last)
+    numbered = _numbered(journeys, last, first)
     if not numbered:
         return "🪦 Release graveyard: no release recorded in the ledger yet"
     lines = ["🪦 Release graveyard"]
@@ -264,8 +268,10 @@ def graveyard_data(
     live: Mapping[str, str],
     lags: Sequence[Lag],
     last: int | None = None,
+    *,
+    first: int = 1,
 ) -> dict[str, Any]:
     """The graveyard as plain data: the shown versions with their attempt numbers."""
-    numbered = _numbered(journeys, last)
+    numbered = _numbered(journeys, last, first)
     shown = {j.version: j for _, j in numbered}
     return status_data(cfg, shown, live, lags, {j.version: n for n, j in numbered})

@@ -18,6 +18,7 @@ from vault_actions.promotion.journey import Journey, Lag
 from vault_actions.store.ledger import Event
 from vault_actions.text import markdown_cell, plain, plural
 
+DEFAULT_LIMIT = 20  # versions status and the graveyard show unless told
 STATE_OF_FATAL = {"smoke_failed": "failed", "rejected": "rejected", "cancelled": "cancelled",
                   "withdrawn": "withdrawn"}
 STATE_OF_PROGRESS = {

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from vault_actions import context
-from vault_actions.config import Config, Environment
+from vault_actions.config import BUILD_JOB, Config, Environment
 from vault_actions.errors import ConfigError, GitHubError
-from vault_actions.promotion import authority, gates
-from vault_actions.promotion.journey import Journey, journey_in, overview
-from vault_actions.report.status import live_in
+from vault_actions.promotion import gates
+from vault_actions.promotion.journey import Journey
+from vault_actions.promotion.live import Reader
+from vault_actions.report.status import DEFAULT_LIMIT, live_in
 
 if TYPE_CHECKING:
     from vault_actions.context import RunContext, Runner
@@ -33,8 +34,8 @@ State = Literal["dead", "live", "alive"]
 
 @dataclass(frozen=True)
 class Conclusion:
-    """What ``conclude`` found and recorded (``events``: the ledger with it), with what the
-    report renders."""
+    """What ``conclude`` found and recorded (``events``: the newest releases' with it), with
+    what the report renders (``first``: the attempt number of the first journey shown)."""
 
     version: str
     state: State
@@ -44,6 +45,7 @@ class Conclusion:
     journey: Journey
     journeys: dict[str, Journey]
     live: dict[str, str]
+    first: int
 
     def to_json(self) -> dict[str, Any]:
         """The command's JSON result."""
@@ -69,32 +71,35 @@ def conclude(
 
     A version that died gets the notice in its GitHub Release notes (best effort).
     """
-    events = authority.read(cfg, ledger).events  # read once; what is recorded is appended
-    before = journey_in(events, version)
+    reader = Reader(cfg, ledger)  # this version's events, the newest versions', the live index
+    before = reader.journey(version)
     try:
         found = verdicts(cfg, before, stages, _reviews(ctx, token))
     except GitHubError as exc:
         runner.warning(f"{exc}; how the gates ended is not recorded", "Ledger")
         found = []
     recorded = [_record(ledger, ctx, version, v) for v in found]
-    seen = overview(cfg, [*events, *recorded])
-    journey = seen.journeys.get(version, before)
+    reader.add(recorded)
+    shown = reader.recent(DEFAULT_LIMIT)
+    journeys, live = shown.overview.journeys, shown.overview.live
+    journey = reader.journey(version)
     state: State = (
-        "dead" if not journey.alive else ("live" if live_in(journey, seen.live) else "alive")
+        "dead" if not journey.alive else ("live" if live_in(journey, live) else "alive")
     )
     if journey.death is not None:
         _bury_release(ctx, token, journey.death, runner)
-    return Conclusion(version, state, stages, recorded, [*events, *recorded], journey,
-                      seen.journeys, seen.live)
+    events = [e for j in journeys.values() for e in j.events]
+    return Conclusion(version, state, stages, recorded, events, journey, journeys, live,
+                      shown.first)
 
 
 def _record(ledger: Ledger, ctx: RunContext, version: str, verdict: Verdict) -> Event:
     """``rejected`` through the gate stage; ``cancelled`` only here."""
     if verdict.event == "rejected":
         return gates.record_decision(ledger, ctx, version, verdict.environment, "rejected",
-                                     details=verdict.details)
+                                     details=verdict.details, writer=BUILD_JOB)
     return ledger.record(version, verdict.event, verdict.environment, ctx,
-                         details=verdict.details)
+                         details=verdict.details, writer=BUILD_JOB)
 
 
 def _bury_release(ctx: RunContext, token: str, death: Event, runner: Runner) -> None:

@@ -12,22 +12,26 @@ infra/vault.yaml, item by item.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from functools import cache, partial
 from typing import Any
 
 from vault_actions.config import Config, Environment
 from vault_actions.integrations import aws
+from vault_actions.store.protection import (
+    conditional_write,
+    deny_delete,
+    object_lock,
+    tls_only,
+    versioning,
+)
+from vault_actions.store.vault import Vault
 
 ClientFactory = Callable[[str, str], Any]
 Probe = Callable[[], tuple[bool, str]]
 
 TEMPLATE = "infra/vault.yaml"
-# Keys the put-once and no-delete statements must cover: an artifact and a ledger event.
-SAMPLE_KEYS = ("v0.0.0/doctor-probe.zip", "ledger/v0.0.0/doctor-probe.json")
-DELETE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
 PUBLIC_ACCESS_FLAGS = (
     "BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets",
 )
@@ -46,10 +50,6 @@ READ_PERMISSIONS = (
     "s3:GetBucketPublicAccessBlock, s3:GetEncryptionConfiguration, s3:GetBucketPolicy, "
     "lambda:GetFunction"
 )
-Conditions = dict[tuple[str, str], tuple[str, ...]]
-PUT_ONCE = {("null", "s3:if-none-match"): ("true",)}
-MULTIPART_EXEMPTION = {("bool", "s3:objectcreationoperation"): ("true",)}
-TLS_ONLY = {("bool", "aws:securetransport"): ("false",)}
 
 
 # What the embedded AWS of `vault demo` (a moto server) cannot hold: moto applies a bucket
@@ -154,12 +154,13 @@ def _unprovable(item: Item) -> Item:
 def ledger_items(cfg: Config, s3: Any) -> list[Item]:
     """Every object under ledger/ is an event, and every event holds (proof and authority)."""
     from vault_actions.errors import VaultActionsError
-    from vault_actions.promotion import authority
+    from vault_actions.promotion import authority, live
     from vault_actions.store.ledger import Ledger
 
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
     try:
         found = authority.read(cfg, ledger)
+        index = live.check_index(ledger, found)
     except VaultActionsError as exc:
         return [Item(f"{ledger.uri()}: readable", False, exc.message, exc.hint or "")]
     skipped = "; ".join(f"{s.key} ({s.problem})" for s in found.skipped)
@@ -174,6 +175,10 @@ def ledger_items(cfg: Config, s3: Any) -> list[Item]:
              refused or "every event's proof and writer hold",
              "these events do not count for promotion; `vault verify` explains each "
              "(written outside Actions, a token that does not verify, or the wrong job)"),
+        Item(f"{ledger.uri()}: live index up to date", index.ok, index.describe(),
+             "run `vault ledger reindex`: it adds the missing pointers from the events "
+             "(readers never believe a pointer over the events; a stale index only costs "
+             "them a full read of the ledger)"),
     ]
 
 
@@ -227,6 +232,8 @@ def bucket_items(
                lambda: conditional_write(policy(), bucket)),
         _check(f"{bucket}: tls-only", _statement_fix(bucket, "DenyInsecureTransport"),
                lambda: tls_only(policy(), bucket)),
+        _check(f"{bucket}: single-version-keys", _tamper_fix(bucket),
+               lambda: single_versions(Vault(s3, bucket))),
     ]
 
 
@@ -287,33 +294,6 @@ def region_item(bucket: str, region: str, readers: dict[str, str]) -> Item:
     )
 
 
-def versioning(response: dict[str, Any]) -> tuple[bool, str]:
-    """Versioning must be Enabled."""
-    status = response.get("Status")
-    return status == "Enabled", f"status {status or 'never enabled'}"
-
-
-def object_lock(response: dict[str, Any], minimum_days: int | None = None) -> tuple[bool, str]:
-    """Object Lock must be enabled with a default retention of at least ``minimum_days``
-    (``vault.minimum-retention-days``; S3 counts a year as 365 days)."""
-    conf = response.get("ObjectLockConfiguration", {})
-    if conf.get("ObjectLockEnabled") != "Enabled":
-        return False, "object lock is not enabled"
-    retention = conf.get("Rule", {}).get("DefaultRetention", {})
-    days = int(retention.get("Days") or 0) or 365 * int(retention.get("Years") or 0)
-    period = (f"{retention['Days']} days" if retention.get("Days")
-              else f"{retention['Years']} years" if retention.get("Years") else "")
-    if not retention.get("Mode") or not period:
-        return False, "enabled, but without a default retention: new objects are not locked"
-    found = f"default retention {retention['Mode']} {period}"
-    if minimum_days is None:
-        return True, f"enabled; {found}"
-    if days < minimum_days:
-        return False, (f"enabled, but {found} is shorter than vault.minimum-retention-days "
-                       f"({minimum_days} days) in vault.yml: evidence would expire too soon")
-    return True, f"enabled; {found} (vault.yml asks at least {minimum_days} days)"
-
-
 def public_access(response: dict[str, Any]) -> tuple[bool, str]:
     """All four public access block flags must be on."""
     conf = response.get("PublicAccessBlockConfiguration", {})
@@ -333,103 +313,23 @@ def encryption(response: dict[str, Any]) -> tuple[bool, str]:
     return True, f"default encryption {good[0]}"
 
 
-def deny_delete(document: dict[str, Any], bucket: str) -> tuple[bool, str]:
-    """Everyone is denied, without conditions, deleting objects and object versions."""
-    pairs = [(a, f"{bucket}/{k}") for a in DELETE_ACTIONS for k in SAMPLE_KEYS]
-    return _denied(document, pairs, lambda c: not c, "deletes of objects and versions",
-                   f"nothing denies everyone, unconditionally, {' and '.join(DELETE_ACTIONS)} "
-                   f"on {bucket}/*")
+def single_versions(vault: Vault) -> tuple[bool, str]:
+    """Every key has exactly one S3 version: put-once never makes a second one."""
+    found = vault.rewritten("")
+    if not found:
+        return True, "every object has one version (nothing was overwritten or deleted)"
+    listed = ", ".join(f"{key} ({n} versions)" for key, n in list(found.items())[:20])
+    more = f" and {len(found) - 20} more" if len(found) > 20 else ""
+    return False, f"tampering: {listed}{more}"
 
 
-def conditional_write(document: dict[str, Any], bucket: str) -> tuple[bool, str]:
-    """Everyone is denied s3:PutObject without If-None-Match on v*/ and ledger/ keys."""
-    pairs = [("s3:PutObject", f"{bucket}/{k}") for k in SAMPLE_KEYS]
-    return _denied(
-        document, pairs, lambda c: c in (PUT_ONCE, PUT_ONCE | MULTIPART_EXEMPTION),
-        "s3:PutObject without If-None-Match",
-        "nothing denies s3:PutObject when s3:if-none-match is absent (Null = true) on "
-        "v*/ and ledger/ keys: an existing version could be overwritten",
+def _tamper_fix(bucket: str) -> str:
+    return (
+        f"something wrote to s3://{bucket} without If-None-Match or deleted objects: deploys "
+        "refuse those versions and the ledger counts only each event's first version; "
+        "investigate with CloudTrail (S3 data events), restore the bucket policy, and "
+        "release a new version of what was touched"
     )
-
-
-def tls_only(document: dict[str, Any], bucket: str) -> tuple[bool, str]:
-    """Everyone is denied every request over plain HTTP."""
-    key = f"{bucket}/{SAMPLE_KEYS[0]}"
-    pairs = [("s3:GetObject", key), ("s3:PutObject", key), ("s3:ListBucket", bucket)]
-    return _denied(document, pairs, lambda c: c == TLS_ONLY, "requests without TLS",
-                   "nothing denies s3:* when aws:SecureTransport is false")
-
-
-def _denied(
-    document: dict[str, Any],
-    pairs: Iterable[tuple[str, str]],
-    conditions_ok: Callable[[Conditions], bool],
-    what: str,
-    failure: str,
-) -> tuple[bool, str]:
-    statements = _as_list(document.get("Statement"))
-    sids: list[str] = []
-    for action, resource in pairs:
-        found = [
-            str(s.get("Sid", "(no Sid)"))
-            for s in statements
-            if isinstance(s, dict) and s.get("Effect") == "Deny" and _everyone(s)
-            and _covers_action(s, action) and _covers_resource(s, resource)
-            and conditions_ok(_conditions(s))
-        ]
-        if not found:
-            return False, failure
-        sids += [sid for sid in found if sid not in sids]
-    return True, f"{what} denied to everyone ({', '.join(sids)})"
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _glob(pattern: str, value: str, *, fold: bool = False) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.IGNORECASE if fold else 0) is not None
-
-
-def _everyone(statement: dict[str, Any]) -> bool:
-    principal = statement.get("Principal")
-    if principal == "*":
-        return True
-    return isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))
-
-
-def _covers_action(statement: dict[str, Any], action: str) -> bool:
-    if "NotAction" in statement:
-        return not any(_glob(p, action, fold=True) for p in _as_list(statement["NotAction"]))
-    return any(_glob(p, action, fold=True) for p in _as_list(statement.get("Action")))
-
-
-def _resource_matches(pattern: str, resource: str) -> bool:
-    """``resource`` is ``bucket`` or ``bucket/key``; partitions (aws, aws-cn…) all match."""
-    if pattern == "*":
-        return True
-    found = re.fullmatch(r"arn:[^:]*:s3:::(.*)", pattern)
-    return found is not None and _glob(found.group(1), resource)
-
-
-def _covers_resource(statement: dict[str, Any], resource: str) -> bool:
-    if "NotResource" in statement:
-        return not any(_resource_matches(p, resource) for p in _as_list(statement["NotResource"]))
-    return any(_resource_matches(p, resource) for p in _as_list(statement.get("Resource")))
-
-
-def _conditions(statement: dict[str, Any]) -> Conditions:
-    """{(operator, key): values}, lower-cased: IAM condition keys are case-insensitive."""
-    out: Conditions = {}
-    for operator, entries in (statement.get("Condition") or {}).items():
-        for key, values in entries.items():
-            out[operator.lower(), key.lower()] = tuple(
-                str(v).lower() for v in _as_list(values)
-            )
-    return out
 
 
 def _versioning_fix(bucket: str) -> str:

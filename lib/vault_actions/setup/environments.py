@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from vault_actions.config import OIDC_SUBJECT_CLAIMS
 from vault_actions.errors import ConfigError, GitHubError
 
 if TYPE_CHECKING:
@@ -144,6 +145,7 @@ class EnvironmentsSetup:
     changes: list[Change]
     unsupported: list[str]
     warnings: list[str]
+    oidc_subject: str  # unchanged, set or would set
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready data."""
@@ -151,6 +153,7 @@ class EnvironmentsSetup:
             "repository": self.repository.full_name,
             "private": self.repository.private,
             "dry_run": self.dry_run,
+            "oidc_subject": {"claims": list(OIDC_SUBJECT_CLAIMS), "action": self.oidc_subject},
             "environments": [c.to_json() for c in self.changes],
             "unsupported": self.unsupported,
             "warnings": self.warnings,
@@ -162,7 +165,10 @@ class EnvironmentsSetup:
         visibility = "private" if info.private else "public"
         dry = " — dry run, nothing written" if self.dry_run else ""
         head = f"{info.full_name} ({visibility}){dry}:"
-        lines = [head, *(f"  {c.describe()}" for c in self.changes)]
+        claims = ", ".join(OIDC_SUBJECT_CLAIMS)
+        subject = (f"  {'OIDC sub':<8} {self.oidc_subject:<13} made of {claims} "
+                   "(the IAM roles pin it)")
+        lines = [head, subject, *(f"  {c.describe()}" for c in self.changes)]
         return "\n".join([*lines, *(f"⚠ {w}" for w in self.warnings)])
 
 
@@ -181,7 +187,21 @@ def setup(gh: Github, cfg: Config, repository: str, *, dry_run: bool) -> Environ
         for name, rules in wanted.items()
     ]
     warnings = _warnings(gh, cfg, info, limits, changes, dry_run=dry_run)
-    return EnvironmentsSetup(info, dry_run, changes, sorted(limits), warnings)
+    subject = _oidc_subject(gh, info.full_name, dry_run=dry_run)
+    return EnvironmentsSetup(info, dry_run, changes, sorted(limits), warnings, subject)
+
+
+def _oidc_subject(gh: Github, repository: str, *, dry_run: bool) -> str:
+    """Make the repository's OIDC ``sub`` name the job's context and workflow, which the
+    roles of infra/vault.yaml trust (``job_workflow_ref``); what was done."""
+    from vault_actions.integrations.github import environments
+
+    if environments.oidc_subject_claims(gh, repository) == OIDC_SUBJECT_CLAIMS:
+        return "unchanged"
+    if dry_run:
+        return "would set"
+    environments.set_oidc_subject_claims(gh, repository, OIDC_SUBJECT_CLAIMS)
+    return "set"
 
 
 def _check_reviewer_counts(cfg: Config) -> None:

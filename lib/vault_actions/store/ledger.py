@@ -1,8 +1,14 @@
 """The ledger: an append-only record of every release's journey, and the promotion policy.
 
-Each event is its own put-once JSON object, ``ledger/v<version>/<time>-<uuid>.json`` in the
-vault bucket, so concurrent writers never lose one and nothing is ever modified or
-deleted. Each carries the proof of who wrote it (``store.attestation``). Everything else
+Each event is its own put-once JSON object, ``ledger/v<version>/<writer>/<time>-<uuid>.json``
+in the vault bucket, so concurrent writers never lose one and nothing is ever modified or
+deleted. ``<writer>`` is the job that wrote it: ``build`` (the publish and record jobs),
+``gate`` (the approval workflow) or the environment whose deploy job it was. Each job's
+IAM role may write only under its own folder (infra/vault.yaml), and an event found in a
+folder whose job never records it is not an event (``may_write``). Each carries the proof
+of who wrote it (``store.attestation``). Reads take each key's first S3 version:
+put-once never makes a second one, so a later version is an overwrite behind the vault's
+back and never counts (``Vault.rewritten`` reports it). Everything else
 (journeys, what is live where, who may go where) is derived from the events and never
 stored beside them, except the live index under ``ledger/_index/`` (``store.index``): a
 derived copy of each event that put a version live, checked against the events. An object
@@ -24,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import semver
 
-from vault_actions.config import NAME
+from vault_actions.config import BUILD_JOB, GATE_JOB, NAME
 from vault_actions.errors import VaultError, VersionError
 from vault_actions.store import attestation
 from vault_actions.store.index import INDEX, LiveIndex
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2
 EVENTS = (
     "built", "deployed", "deploy_failed", "smoke_passed", "smoke_failed",
     "approved", "rejected", "rolled_back", "dr_synced", "cancelled",
@@ -72,6 +78,7 @@ class Event:
     run_url: str | None
     details: dict[str, Any] = field(default_factory=dict)
     proof: dict[str, Any] | None = None
+    writer: str = BUILD_JOB
 
     @property
     def time(self) -> datetime:
@@ -170,12 +177,27 @@ def _parse_event(raw: Any) -> Event:
         run_url=_optional_str(raw, "run_url"),
         details=details,
         proof=_proof(raw),
+        writer=_required_str(raw, "writer"),
     )
     if validate_version(event.version) != event.version:
         raise ValueError(f"version {event.version!r} must not carry a 'v' prefix")
     if event.time.tzinfo is None:
         raise ValueError(f"at {event.at!r} has no time zone")
     return event
+
+
+def may_write(writer: str, event: str, environment: str | None) -> bool:
+    """Whether the job ``writer`` records ``event`` in ``environment``: kills come from any
+    job (fail closed); ``built`` from the build job; approvals and rejections from the
+    gate workflow or the environment's own deploy job (reading GitHub's review); every
+    other event from the environment's own job."""
+    if event in FATAL:
+        return True
+    if event == "built":
+        return writer == BUILD_JOB and environment is None
+    if event in ("approved", "rejected") and writer == GATE_JOB:
+        return environment is not None
+    return writer == environment
 
 
 def order(event: Event) -> tuple[datetime, str]:
@@ -201,6 +223,14 @@ class Scan:
 
     events: list[Event]
     skipped: list[Skipped]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The versions with events, newest first, and what lies beside their folders."""
+
+    versions: list[str]
+    strays: list[Skipped]
 
 
 class Ledger:
@@ -235,9 +265,9 @@ class Ledger:
         """``s3://bucket/ledger/…``."""
         return f"s3://{self.bucket}/{key or self.prefix}"
 
-    def key(self, version: str, event_id: str) -> str:
-        """Where an event is stored: ``ledger/v1.2.3/<id>.json``."""
-        return f"{self.prefix}{version_prefix(version)}{event_id}.json"
+    def key(self, version: str, writer: str, event_id: str) -> str:
+        """Where an event is stored: ``ledger/v1.2.3/<writer>/<id>.json``."""
+        return f"{self.prefix}{version_prefix(version)}{writer}/{event_id}.json"
 
     def record(
         self,
@@ -248,12 +278,17 @@ class Ledger:
         *,
         commit: str | None = None,
         details: dict[str, Any] | None = None,
+        writer: str | None = None,
     ) -> Event:
-        """Append one event (put-once, never overwritten) and return it."""
+        """Append one event (put-once, never overwritten) and return it. ``writer`` is the
+        job writing it (default: the environment's job, or the build job without one)."""
         if event not in EVENTS:
             raise ValueError(f"unknown ledger event {event!r}; events are {', '.join(EVENTS)}")
         if environment is not None and not NAME.fullmatch(environment):
             raise ValueError(f"invalid environment name {environment!r}")
+        writer = writer or environment or BUILD_JOB
+        if not may_write(writer, event, environment):
+            raise ValueError(f"the {writer} job does not record {event} in {environment}")
         moment = self._clock().astimezone(UTC)
         recorded = Event(
             id=f"{moment:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}",
@@ -265,13 +300,14 @@ class Ledger:
             commit=commit or ctx.sha,
             run_url=ctx.run_url,
             details=dict(details or {}),
+            writer=writer,
         )
         recorded = replace(recorded, proof=self.attestor.prove(recorded.to_json()))
         body = self.body(recorded)
         pointer = self.pointer_key(recorded)
         if pointer is not None:  # first: a live event never lacks its pointer
             self.index.put(pointer, body)
-        self._put(self.key(recorded.version, recorded.id), body)
+        self._put(self.key(recorded.version, writer, recorded.id), body)
         log.info("ledger: v%s %s", recorded.version, recorded.describe())
         return recorded
 
@@ -286,20 +322,35 @@ class Ledger:
         return json.dumps(event.to_json(), sort_keys=True).encode()
 
     def versions(self) -> list[str]:
-        """Every version with events, newest (semver) first: only ``ledger/v*/`` is listed
-        (one request per 1,000 versions), no event is read."""
+        """Every version with events, newest (semver) first (see :meth:`listing`)."""
+        return self.listing().versions
+
+    def listing(self) -> Listing:
+        """The versions' folders, newest (semver) first, and what else lies directly under
+        ``ledger/``: only ``ledger/*/`` is listed (a request per 1,000), no event is read."""
         from botocore.exceptions import ClientError
 
-        found: list[str] = []
+        folders: list[str] = []
+        strays: list[Skipped] = []
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")
             for page in pages:
-                found += [p["Prefix"][len(self.prefix):-1] for p in page.get("CommonPrefixes", ())]
+                folders += [p["Prefix"] for p in page.get("CommonPrefixes", ())]
+                strays += [Skipped(o["Key"], "it lies outside every version's folder")
+                           for o in page.get("Contents", ())]
         except ClientError as exc:
             raise self._store.explain(exc, "listing", self.prefix) from None
-        versions = [v[1:] for v in found if v.startswith("v") and semver.Version.is_valid(v[1:])]
-        return sorted(versions, key=semver.Version.parse, reverse=True)
+        versions = []
+        for folder in folders:
+            name = folder[len(self.prefix):-1]
+            if name.startswith("v") and semver.Version.is_valid(name[1:]):
+                versions.append(name[1:])
+            elif folder != self.prefix + INDEX:
+                strays.append(Skipped(folder, "a folder that is not a version's"))
+        for item in strays:
+            log.warning("ledger: skipped %s: %s", self.uri(item.key), item.problem)
+        return Listing(sorted(versions, key=semver.Version.parse, reverse=True), strays)
 
     def scan_versions(self, versions: list[str]) -> dict[str, Scan]:
         """The events of each of ``versions`` (listed and read in parallel)."""
@@ -330,46 +381,69 @@ class Ledger:
         prefix = self.prefix + (version_prefix(validate_version(version)) if version else "")
         return self._read_all(self._keys(prefix))
 
-    def _read_all(self, keys: list[str]) -> Scan:
+    def written_by(self, version: str, writer: str) -> list[Event]:
+        """The events of ``version`` in the folder of the job ``writer`` (e.g. the build
+        job's ``built``), ordered by (at, id): one listing of that folder only."""
+        prefix = f"{self.prefix}{version_prefix(validate_version(version))}{writer}/"
+        return self._read_all(self._keys(prefix)).events
+
+    def _read_all(self, keys: dict[str, str]) -> Scan:
         if not keys:
             return Scan([], [])
         with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
-            found = list(pool.map(self._try_read, keys))
+            found = list(pool.map(self._try_read, *zip(*keys.items(), strict=True)))
         events = sorted((e for e in found if isinstance(e, Event)), key=order)
         skipped = [s for s in found if isinstance(s, Skipped)]
         for item in skipped:
             log.warning("ledger: skipped %s: %s", self.uri(item.key), item.problem)
         return Scan(events, skipped)
 
-    def _try_read(self, key: str) -> Event | Skipped:
+    def _try_read(self, key: str, version_id: str) -> Event | Skipped:
         try:
-            return self._read(key)
+            return self._read(key, version_id)
         except VaultError as exc:
             if exc.hint != FOREIGN_HINT:
                 raise
             return Skipped(key, exc.message)
 
-    def _keys(self, prefix: str) -> list[str]:
+    def _keys(self, prefix: str) -> dict[str, str]:
+        """key -> VersionId of its first S3 version, for every event key under ``prefix``.
+
+        S3 lists a key's versions newest first. A key with more versions was overwritten
+        (put-once never does that): its first version is the event, the rest are ignored.
+        """
         from botocore.exceptions import ClientError
 
-        keys: list[str] = []
+        first: dict[str, str] = {}
+        overwritten: set[str] = set()
         index = self.prefix + INDEX
         try:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
+            pages = self.s3.get_paginator("list_object_versions").paginate(
                 Bucket=self.bucket, Prefix=prefix
             )
             for page in pages:
-                keys += [o["Key"] for o in page.get("Contents", ())
-                         if o["Key"].endswith(".json") and not o["Key"].startswith(index)]
+                for entry in page.get("Versions", ()):
+                    key = entry["Key"]
+                    if not key.endswith(".json") or key.startswith(index):
+                        continue
+                    if key in first:
+                        overwritten.add(key)
+                    first[key] = entry["VersionId"]
         except ClientError as exc:
             raise self._store.explain(exc, "listing", prefix) from None
-        return keys
+        for key in sorted(overwritten):
+            log.warning("%s has more than one S3 version: only its first counts (put-once "
+                        "never overwrites; run `vault doctor`)", self.uri(key))
+        return first
 
-    def _read(self, key: str) -> Event:
+    def _read(self, key: str, version_id: str) -> Event:
         from botocore.exceptions import ClientError
 
+        extra = {"VersionId": version_id} if version_id and version_id != "null" else {}
         try:
-            response = self.s3.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+            response = self.s3.get_object(
+                Bucket=self.bucket, Key=key, ChecksumMode="ENABLED", **extra
+            )
             raw = json.loads(response["Body"].read())
         except ClientError as exc:
             raise self._store.explain(exc, "reading", key) from None
@@ -379,10 +453,17 @@ class Ledger:
                 FOREIGN_HINT,
             ) from None
         event = Event.from_json(raw, self.uri(key))
-        if key != self.key(event.version, event.id) or not _ID.fullmatch(event.id):
+        if key != self.key(event.version, event.writer, event.id) or not _ID.fullmatch(event.id):
             raise VaultError(
-                f"{self.uri(key)} holds event {event.id!r} of v{event.version}, "
-                "which belongs elsewhere",
+                f"{self.uri(key)} holds event {event.id!r} of v{event.version} by the "
+                f"{event.writer} job, which belongs elsewhere",
+                FOREIGN_HINT,
+            )
+        if not may_write(event.writer, event.event, event.environment):
+            where = f" in {event.environment}" if event.environment else ""
+            raise VaultError(
+                f"{self.uri(key)} says the {event.writer} job recorded {event.event}{where}, "
+                "which that job never records",
                 FOREIGN_HINT,
             )
         return event

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -11,6 +13,11 @@ import semver
 from vault_actions.errors import VaultError, VersionError
 
 SCHEMA = 1
+
+
+def b64_sha256(data: bytes) -> str:
+    """base64 of the raw SHA-256 digest: S3's ChecksumSHA256 and Lambda's CodeSha256."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def version_prefix(version: str) -> str:
@@ -26,6 +33,11 @@ def artifact_key(version: str, service: str) -> str:
 def manifest_key(version: str) -> str:
     """Where a version's manifest lives: ``v1.2.3/manifest.json``."""
     return f"{version_prefix(version)}manifest.json"
+
+
+def claim_key(version: str) -> str:
+    """Where the build that owns a version claims it: ``v1.2.3/claim.json``."""
+    return f"{version_prefix(version)}claim.json"
 
 
 @dataclass(frozen=True)
@@ -106,3 +118,40 @@ def validate_version(value: str) -> str:
     if parsed is None or parsed.build is not None:
         raise VersionError(f"version {value!r} is not allowed", VERSION_HINT)
     return candidate
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What a ``built`` event fixes about its release, so deploys need not trust the
+    bucket's latest objects: the manifest's S3 VersionId and SHA-256 (base64, as S3
+    reports it) and each service's artifact SHA-256 (hex)."""
+
+    manifest_version_id: str
+    manifest_sha256: str
+    artifacts: dict[str, str]
+
+    @classmethod
+    def of(cls, manifest: Manifest, version_id: str) -> Pin:
+        """The pin of a manifest just stored (or found) at ``version_id``."""
+        digests = {a.service: a.sha256 for a in manifest.artifacts}
+        return cls(version_id, b64_sha256(manifest.dumps()), digests)
+
+    def to_details(self) -> dict[str, Any]:
+        """The ``built`` event's details that carry the pin."""
+        return {
+            "manifest_version_id": self.manifest_version_id,
+            "manifest_sha256": self.manifest_sha256,
+            "artifact_sha256": dict(sorted(self.artifacts.items())),
+        }
+
+    @classmethod
+    def from_details(cls, details: dict[str, Any]) -> Pin | None:
+        """The pin a ``built`` event carries, or None when it carries none (or a bad one)."""
+        version_id = details.get("manifest_version_id")
+        digest = details.get("manifest_sha256")
+        artifacts = details.get("artifact_sha256")
+        if not (isinstance(version_id, str) and version_id and isinstance(digest, str)
+                and isinstance(artifacts, dict)
+                and all(isinstance(v, str) for v in artifacts.values())):
+            return None
+        return cls(version_id, digest, {str(k): v for k, v in artifacts.items()})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -12,20 +11,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from vault_actions.errors import ImmutableVersionError, TamperError, VaultError
 from vault_actions.integrations import aws
-from vault_actions.store.manifest import ArtifactRecord, Manifest, manifest_key
+from vault_actions.store import protection
+from vault_actions.store.manifest import (
+    ArtifactRecord,
+    Manifest,
+    Pin,
+    b64_sha256,
+    manifest_key,
+)
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
+
+__all__ = ["CONFLICT", "Vault", "b64_sha256", "immutable"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CONFLICT = ("ConditionalRequestConflict",)
-
-
-def b64_sha256(data: bytes) -> str:
-    """base64 of the raw SHA-256 digest: S3's ChecksumSHA256 and Lambda's CodeSha256."""
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def immutable(version: str) -> ImmutableVersionError:
@@ -98,6 +101,52 @@ class Vault:
                 f"vault bucket {self.bucket!r} is in {actual}, not {self.region} as configured",
                 "Lambda only reads code from a bucket in its own region: fix the region "
                 "in vault.yml or use a bucket in that region",
+            )
+
+    def check_protected(self) -> None:
+        """Refuse a bucket without versioning, object lock or the put-once bucket policy:
+        on it, S3 would let a plain PutObject replace a release."""
+        from botocore.exceptions import ClientError
+
+        try:
+            missing = protection.gaps(self.s3, self.bucket)
+        except ClientError as exc:
+            raise self.explain(exc, "reading the protections of", "") from None
+        if missing:
+            raise VaultError(
+                f"vault bucket {self.bucket!r} is not protected: it lacks "
+                f"{'; '.join(missing)}, so a version could be silently replaced",
+                "deploy infra/vault.yaml (it sets all three; `vault doctor` checks each), or, "
+                "for a demo or test vault only, set `vault: {protected: false}` in vault.yml",
+            )
+
+    def rewritten(self, prefix: str) -> dict[str, int]:
+        """Keys under ``prefix`` with more than one S3 version or a delete marker, and how
+        many entries each has. Put-once never makes a second version: each one is tampering."""
+        from botocore.exceptions import ClientError
+
+        counts: dict[str, int] = {}
+        try:
+            pages = self.s3.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for entry in [*page.get("Versions", ()), *page.get("DeleteMarkers", ())]:
+                    counts[entry["Key"]] = counts.get(entry["Key"], 0) + 1
+        except ClientError as exc:
+            raise self.explain(exc, "listing object versions under", prefix) from None
+        return {key: n for key, n in sorted(counts.items()) if n > 1}
+
+    def check_untouched(self, prefix: str) -> None:
+        """TamperError naming every key under ``prefix`` that was written more than once."""
+        found = self.rewritten(prefix)
+        if found:
+            keys = ", ".join(f"{self.uri(k)} ({n} versions)" for k, n in found.items())
+            raise TamperError(
+                f"{keys}: put-once objects never get a second S3 version; something "
+                "wrote to the vault behind its back",
+                "do not deploy this version; run `vault doctor`, investigate the bucket's "
+                "access (CloudTrail) and release a new version",
             )
 
     def location(self) -> str:
@@ -181,6 +230,21 @@ class Vault:
             version_id=version_id,
         )
 
+    def store_claim(self, key: str, body: bytes) -> bytes | None:
+        """Put a build's claim once: None when it is ours (now or from an earlier attempt
+        with these bytes), else the bytes of the claim already there."""
+        taken = VaultError(f"{self.uri(key)} is claimed")
+        try:
+            self.put_once(key, body, b64_sha256(body), taken)
+        except VaultError as exc:
+            if exc is not taken:
+                raise
+        else:
+            return None
+        response = self._call("reading", key, lambda: self.s3.get_object(
+            Bucket=self.bucket, Key=key))
+        return bytes(response["Body"].read())
+
     def store_manifest(self, manifest: Manifest) -> str:
         """Put the manifest once, last; a different manifest there means another build won."""
         raw = manifest.dumps()
@@ -189,16 +253,43 @@ class Vault:
 
     def manifest(self, version: str) -> Manifest | None:
         """The version's manifest, or None when the release is not complete."""
+        found = self.manifest_object(version)
+        return None if found is None else found[0]
+
+    def manifest_object(self, version: str) -> tuple[Manifest, str] | None:
+        """The version's manifest and its S3 VersionId, or None when there is none."""
         from botocore.exceptions import ClientError
 
         key = manifest_key(version)
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            response = self.s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if aws.error_code(exc) in ("NoSuchKey", "404"):
                 return None
             raise self.explain(exc, "reading", key) from None
-        return Manifest.loads(body, self.uri(key))
+        body = response["Body"].read()
+        return Manifest.loads(body, self.uri(key)), str(response.get("VersionId") or "")
+
+    def pinned_manifest(self, version: str, pin: Pin) -> Manifest:
+        """The manifest exactly as its build stored it: the S3 version the ``built`` event
+        names, with the digest and artifact digests it recorded; TamperError otherwise."""
+        key = manifest_key(version)
+        response = self._call("reading", key, lambda: self.s3.get_object(
+            Bucket=self.bucket, Key=key, VersionId=pin.manifest_version_id,
+        ))
+        body = response["Body"].read()
+        manifest = Manifest.loads(body, self.uri(key))
+        found = {a.service: a.sha256 for a in manifest.artifacts}
+        if b64_sha256(body) != pin.manifest_sha256 or found != pin.artifacts:
+            raise TamperError(
+                f"{self.uri(key)} (version {pin.manifest_version_id}) is not the manifest "
+                f"its build recorded in the ledger (manifest SHA-256 {b64_sha256(body)!r}, "
+                f"recorded {pin.manifest_sha256!r}; artifacts {found}, recorded "
+                f"{pin.artifacts})",
+                "do not deploy this version; investigate the bucket's access and release "
+                "a new version",
+            )
+        return manifest
 
     def require_manifest(self, version: str) -> Manifest:
         """The manifest, or a VaultError: a release without one is never deployable."""

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from vault_actions.build import changelog
-from vault_actions.integrations.github.releases import notice_of, with_notice
 from vault_actions.errors import VersionError
+from vault_actions.integrations.github.releases import notice_of, with_notice
 from vault_actions.store.ledger import Event
 from vault_actions.store.manifest import ArtifactRecord, Manifest
 

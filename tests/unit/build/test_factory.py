@@ -6,12 +6,14 @@ import hashlib
 import json
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import git, parse_outputs
+from tests.conftest import git, parse_outputs, write_config, write_service
 from tests.unit.store.test_vault import error_response
 from vault_actions import config
 from vault_actions.build import factory
@@ -44,9 +46,10 @@ def test_first_release_tags_then_locks_everything(repo: Path, s3: Any, vault_buc
     assert git(repo, "cat-file", "-t", "v1.0.0") == "tag"  # annotated
     assert git(repo, "rev-list", "-n1", "v1.0.0") == git(repo, "rev-parse", "HEAD")
     assert keys(s3, vault_bucket) == [
-        "v1.0.0/config-service.zip", "v1.0.0/manifest.json", "v1.0.0/price-fetcher.zip",
+        "v1.0.0/claim.json", "v1.0.0/config-service.zip", "v1.0.0/manifest.json",
+        "v1.0.0/price-fetcher.zip",
     ]
-    assert order[-1] == "manifest.json"
+    assert order[0] == "claim.json" and order[-1] == "manifest.json"
     manifest = outcome.manifest
     assert manifest is not None and manifest.commit == git(repo, "rev-parse", "HEAD")
     assert outcome.manifest_uri == f"s3://{vault_bucket}/v1.0.0/manifest.json"
@@ -85,7 +88,7 @@ def test_rerun_finishes_an_incomplete_version(repo: Path, s3: Any, vault_bucket:
 
     again = release(repo, s3)
     assert again.status == "unchanged" and again.manifest == outcome.manifest
-    assert len(keys(s3, vault_bucket)) == 3
+    assert len(keys(s3, vault_bucket)) == 4  # claim, two zips, manifest: one version each
 
 
 def test_nothing_releasable(repo: Path, s3: Any) -> None:
@@ -178,8 +181,19 @@ def test_build_command_json_and_ledger(repo: Path, s3: Any, vault_bucket: str) -
     assert [a["service"] for a in data["artifacts"]] == ["config-service", "price-fetcher"]
     assert "exports.handler" not in done.stdout  # build output goes to stderr
     events = s3.list_objects_v2(Bucket=vault_bucket, Prefix="ledger/v1.0.0/")["Contents"]
+    assert [e["Key"].split("/")[2] for e in events] == ["build"]  # the build job's folder
     body = json.loads(s3.get_object(Bucket=vault_bucket, Key=events[0]["Key"])["Body"].read())
     assert body["event"] == "built" and body["commit"] == data["commit"]
+    # The pin deploys check (finding 4) and who made the release (finding 9).
+    manifest = s3.get_object(Bucket=vault_bucket, Key="v1.0.0/manifest.json")
+    details = body["details"]
+    assert details["manifest_version_id"] == manifest["VersionId"]
+    assert details["artifact_sha256"] == {a["service"]: a["sha256"] for a in data["artifacts"]}
+    assert details["people"] == ["dev@example.com"]
+
+    again = vault_cli(repo, "build", "--json")  # a rerun finds it complete: no second event
+    assert again.returncode == 0 and json.loads(again.stdout)["status"] == "unchanged"
+    assert len(s3.list_objects_v2(Bucket=vault_bucket, Prefix="ledger/v1.0.0/")["Contents"]) == 1
 
 
 def test_build_action_outputs_and_summary(repo: Path, s3: Any, vault_bucket: str, tmp_path: Path) -> None:
@@ -220,3 +234,93 @@ def test_build_commands_never_see_the_token_or_action_inputs(repo: Path, s3: Any
     seen = json.loads(dump.read_text())
     assert "GITHUB_TOKEN" not in seen and not any(k.startswith("INPUT_") for k in seen)
     assert seen["VAULT_VERSION"] == "1.0.0" and seen["VAULT_SERVICE"] == "price-fetcher"
+
+
+def other_repo(tmp_path: Path, vault_bucket: str, answer: int) -> Path:
+    """A second repository releasing into the same vault, with other bytes."""
+    root = tmp_path / f"fork-{answer}"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write_service(root, "price-fetcher", {"index.js": f"exports.handler = () => {answer};\n"})
+    write_service(root, "config-service", {"index.js": "exports.handler = () => 'cfg';\n"})
+    write_config(root, vault_bucket, ["price-fetcher", "config-service"])
+    (root / ".gitignore").write_text("dist/\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "feat: other bytes")
+    return root
+
+
+def run_ctx(run: int) -> RunContext:
+    return RunContext("octocat", "acme/shop", str(run),
+                      f"https://github.com/acme/shop/actions/runs/{run}", None,
+                      "https://github.com", "https://api.github.com")
+
+
+def test_concurrent_builds_of_one_version_leave_one_whole_release(
+    repo: Path, s3: Any, vault_bucket: str, tmp_path: Path
+) -> None:
+    """Finding 7: two builds of one version with different bytes raced to a mixed,
+    unfinishable version. Now the first claim wins; the other fails at once, naming
+    the winner's run, and leaves nothing; the winner's release is whole."""
+    repos = {1: repo, 2: other_repo(tmp_path, vault_bucket, 43)}
+    raced = 0
+    for trial in range(12):
+        version = f"3.0.{trial}"
+        barrier = threading.Barrier(2)
+
+        def build(run: int, version: str = version, barrier: threading.Barrier = barrier) -> Any:
+            cfg = config.load(repos[run] / "vault.yml")
+            vault = Vault(s3, cfg.vault.bucket, cfg.vault.region)
+            barrier.wait()
+            try:
+                return factory.release(cfg, vault, run_ctx(run), override=version)
+            except ImmutableVersionError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = dict(zip(repos, pool.map(build, repos), strict=True))
+        won = [run for run, r in results.items() if isinstance(r, factory.Outcome)]
+        assert len(won) == 1, results
+        winner, loser = won[0], 3 - won[0]
+        error = str(results[loser])
+        if "another build is releasing" in error:
+            raced += 1
+            assert f"another build is releasing v{version} (https://github.com/acme/shop/actions/runs/{winner})" in error
+        else:  # the winner had finished before the loser looked
+            assert f"v{version} is already in the vault" in error
+        manifest = results[winner].manifest
+        assert manifest is not None
+        assert manifest.commit == git(repos[winner], "rev-parse", "HEAD")
+        listed = s3.list_object_versions(Bucket=vault_bucket, Prefix=f"v{version}/")["Versions"]
+        assert sorted(v["Key"] for v in listed) == sorted(
+            [f"v{version}/claim.json", f"v{version}/manifest.json", *(a.key for a in manifest.artifacts)]
+        ), "one version of each object: the loser wrote nothing"
+        for record in manifest.artifacts:
+            body = s3.get_object(Bucket=vault_bucket, Key=record.key)["Body"].read()
+            assert hashlib.sha256(body).hexdigest() == record.sha256
+    assert raced > 0, "the builds never overlapped: the race was not exercised"
+
+
+def test_a_rerun_of_the_claimants_commit_finishes_and_another_commit_cannot(
+    repo: Path, s3: Any, vault_bucket: str, tmp_path: Path
+) -> None:
+    """Finding 7: an interrupted release (claimed, zips up, no manifest) is finished by
+    its own commit's rerun, never by another commit's build."""
+    def deny_manifest(request: Any, **_: Any) -> Any:
+        return error_response(403, "AccessDenied") if request.url.endswith("manifest.json") else None
+
+    s3.meta.events.register("before-send.s3.PutObject", deny_manifest)
+    with pytest.raises(VaultError, match="access denied: writing"):
+        release(repo, s3)
+    s3.meta.events.unregister("before-send.s3.PutObject", deny_manifest)
+
+    fork = other_repo(tmp_path, vault_bucket, 44)
+    cfg = config.load(fork / "vault.yml")
+    with pytest.raises(ImmutableVersionError, match=r"another build is releasing v1\.0\.0 \(https://github.com/acme/shop/actions/runs/1\)"):
+        factory.release(cfg, Vault(s3, cfg.vault.bucket, cfg.vault.region), run_ctx(2))
+    assert "v1.0.0/manifest.json" not in keys(s3, vault_bucket)
+
+    finished = factory.release(config.load(repo / "vault.yml"),
+                               Vault(s3, vault_bucket, "us-east-1"), run_ctx(3))
+    assert finished.status == "completed" and finished.manifest is not None
+    assert finished.manifest.commit == git(repo, "rev-parse", "HEAD")

@@ -20,7 +20,7 @@ PACKAGE = Path(vault_actions.__file__).resolve().parent
 MODULES = sorted((PACKAGE / "cli" / "commands").glob("*.py"))
 # The one module that appends each event kind to the ledger (docs/architecture.md).
 RECORDERS = {
-    "build/publish.py",
+    "build/provenance.py",
     "deliver/outcomes.py",
     "deliver/smoke_release.py",
     "promotion/gates.py",

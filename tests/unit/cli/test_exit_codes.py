@@ -28,6 +28,7 @@ PIPELINE_YML = """\
 vault:
   bucket: {bucket}
   region: us-east-1
+  protected: false
 services:
   - name: alpha
     path: services/alpha

@@ -33,6 +33,7 @@ VAULT_YML = """\
 vault:
   bucket: {bucket}
   region: us-east-1
+  protected: false
 services:
 {services}
 environments:
@@ -54,7 +55,9 @@ class Ten:
         return {f: alias_target(self.world.lambda_, f) for f in self.env.functions.values()}
 
     def events(self, version: str = "1.1.0") -> list[Any]:
-        return Ledger(self.world.s3, self.world.bucket).events(version)
+        """What the deploy recorded (after the release's built event)."""
+        return [e for e in Ledger(self.world.s3, self.world.bucket).events(version)
+                if e.event != "built"]
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "vault_actions", *args]

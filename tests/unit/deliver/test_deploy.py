@@ -9,7 +9,7 @@ import re
 import threading
 import uuid
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,11 @@ from vault_actions.errors import ConfigError, DeployError, PromotionRefused, Tam
 from vault_actions.integrations import aws
 from vault_actions.promotion.journey import journey_of
 from vault_actions.store.ledger import Ledger
-from vault_actions.store.manifest import Manifest, artifact_key
+from vault_actions.store.manifest import Manifest, Pin, artifact_key
 from vault_actions.store.vault import Vault, b64_sha256
 
 REGION = "us-east-1"
+MAKERS = ("octocat", "dev@example.com")  # who made every release here: no approver
 CTX = RunContext(
     actor="tester", repository=None, run_id=None, run_url=None, sha=None,
     server_url="https://github.com", api_url="https://api.github.com",
@@ -48,9 +49,11 @@ def small_zip(text: str) -> bytes:
 
 
 def build_release(
-    s3: Any, bucket: str, version: str, services: list[str], tmp_path: Path, region: str = REGION
+    s3: Any, bucket: str, version: str, services: list[str], tmp_path: Path, region: str = REGION,
+    people: tuple[str, ...] = MAKERS, ledger: Ledger | None = None, ctx: RunContext = CTX,
 ) -> Manifest:
-    """A complete release in the vault: one small zip per service, then the manifest."""
+    """A complete release in the vault: one small zip per service, then the manifest, and
+    its built event (the pin, and ``people``: who authored and committed its commits)."""
     vault = Vault(s3, bucket, region)
     records = []
     for service in services:
@@ -65,7 +68,9 @@ def build_release(
         built_at="2026-11-28T00:00:00+00:00", built_by="octocat", run_url=None,
         bucket=bucket, region=region, artifacts=tuple(records),
     )
-    vault.store_manifest(manifest)
+    pin = Pin.of(manifest, vault.store_manifest(manifest))
+    (ledger or Ledger(s3, bucket)).record(version, "built", None, ctx, commit=manifest.commit,
+                                          details={**pin.to_details(), "people": list(people)})
     return manifest
 
 
@@ -177,8 +182,8 @@ class World:
         return Environment(name=name, region=REGION, bucket=self.bucket, functions=functions,
                            **kwargs)
 
-    def release(self, version: str, services: list[str]) -> Manifest:
-        return build_release(self.s3, self.bucket, version, services, self.tmp_path)
+    def release(self, version: str, services: list[str], **kwargs: Any) -> Manifest:
+        return build_release(self.s3, self.bucket, version, services, self.tmp_path, **kwargs)
 
     def deploy(self, env: Environment, version: str, **kwargs: Any) -> DeployResult:
         vault = Vault(self.s3, self.bucket, REGION)
@@ -461,6 +466,7 @@ VAULT_YML = """\
 vault:
   bucket: {bucket}
   region: us-east-1
+  protected: false
 services:
   - name: alpha
   - name: beta
@@ -503,7 +509,9 @@ class Pipeline:
         self.ledger.record(version, "approved", env, CTX, details={"by": by})
 
     def events(self, version: str = "1.0.0") -> list[tuple[str, str | None]]:
-        return [(e.event, e.environment) for e in self.ledger.events(version)]
+        """What happened after the build."""
+        return [(e.event, e.environment) for e in self.ledger.events(version)
+                if e.event != "built"]
 
 
 def make_pipeline(world: World) -> Pipeline:
@@ -662,16 +670,126 @@ def test_failed_deploy_is_rolled_back_and_recorded(
 
 
 def test_refused_precheck_is_recorded_as_deploy_failed(pipeline: Pipeline) -> None:
-    manifest = Vault(pipeline.world.s3, pipeline.world.bucket, REGION).require_manifest("1.0.0")
-    pipeline.world.s3.put_object(Bucket=pipeline.world.bucket, Key=manifest.artifacts[0].key,
-                                 Body=small_zip("evil"))
+    missing = pipeline.cfg.environment("dev").functions["beta"]
+    pipeline.world.lambda_.delete_function(FunctionName=missing)
 
-    with pytest.raises(TamperError):
+    with pytest.raises(DeployError, match="1 function missing in environment 'dev'"):
         pipeline.deploy("dev")
 
     failed = journey_of(pipeline.ledger, "1.0.0").last("deploy_failed", "dev")
     assert failed is not None and failed.details["changed"] is False
-    assert "something wrote to the vault behind its back" in failed.details["error"]
+    assert missing in failed.details["error"]
+
+
+# ------------------------------------------- issue 10: what the vault and ledger can prove
+
+
+def attacker_rewrites_release(world: World, version: str) -> bytes:
+    """With a plain put_object (no If-None-Match: the bucket policy would refuse it on
+    AWS, moto does not), replace every zip of ``version`` and its manifest so that they
+    agree with each other: a new manifest naming the attacker's zips and their digests."""
+    vault = Vault(world.s3, world.bucket, REGION)
+    manifest = vault.require_manifest(version)
+    evil = small_zip("evil")
+    records = []
+    for record in manifest.artifacts:
+        put = world.s3.put_object(Bucket=world.bucket, Key=record.key, Body=evil,
+                                  ChecksumAlgorithm="SHA256")
+        records.append(replace(record, sha256=hashlib.sha256(evil).hexdigest(),
+                               code_sha256=b64_sha256(evil), size=len(evil),
+                               version_id=put["VersionId"]))
+    forged = replace(manifest, artifacts=tuple(records))
+    world.s3.put_object(Bucket=world.bucket, Key=f"v{version}/manifest.json",
+                        Body=forged.dumps())
+    return evil
+
+
+def test_rewritten_manifest_and_zips_are_refused_and_nothing_changes(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 4: today the attacker's bytes deploy with exit 0."""
+    evil = attacker_rewrites_release(pipeline.world, "1.0.0")
+    argv = ["deploy", "--env", "dev", "--version", "1.0.0", "--config", str(pipeline.path)]
+
+    code = cli.main(argv)
+
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "put-once objects never get a second S3 version" in err
+    assert "v1.0.0/manifest.json (2 versions)" in err
+    for function in pipeline.functions("dev"):
+        assert alias_target(pipeline.world.lambda_, function) is None
+        assert served_sha(pipeline.world.lambda_, function, "$LATEST") != b64_sha256(evil)
+    assert pipeline.events() == []
+
+
+def test_a_manifest_that_is_not_the_pinned_one_is_refused(pipeline: Pipeline) -> None:
+    """Finding 4: even with a single S3 version, the manifest must be the one the built
+    event pinned (here: the built event names another manifest digest)."""
+    world = pipeline.world
+    vault = Vault(world.s3, world.bucket, REGION)
+    world.release("1.1.0", ["alpha", "beta"])
+    found = vault.manifest_object("1.1.0")
+    assert found is not None
+    manifest, version_id = found
+    pin = Pin.of(manifest, version_id)
+    forged = Pin(pin.manifest_version_id, pin.manifest_sha256,
+                 {**pin.artifacts, "alpha": "0" * 64})
+    built = journey_of(pipeline.ledger, "1.1.0").last("built")
+    assert built is not None
+    with pytest.raises(TamperError, match="is not the manifest its build recorded"):
+        vault.pinned_manifest("1.1.0", forged)
+    assert vault.pinned_manifest("1.1.0", pin) == manifest
+
+
+def test_a_bucket_without_its_protections_is_refused_unless_marked_unprotected(
+    pipeline: Pipeline,
+) -> None:
+    """Finding 4: the test buckets have versioning and object lock but no bucket policy."""
+    protected = pipeline.path.read_text().replace("  protected: false\n", "")
+    pipeline.path.write_text(protected)
+
+    with pytest.raises(VaultError, match=r"is not protected: it lacks .*the put-once bucket policy"):
+        pipeline.deploy("dev")
+
+    assert pipeline.events() == []
+    assert all(alias_target(pipeline.world.lambda_, f) is None for f in pipeline.functions("dev"))
+
+
+def test_a_version_never_built_records_nothing(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 6: a typo'd version used to leave a permanent deploy_failed event."""
+    argv = ["deploy", "--env", "dev", "--version", "9.9.9", "--config", str(pipeline.path)]
+
+    assert cli.main(argv) != 0
+
+    assert "v9.9.9 was never built" in capsys.readouterr().err
+    assert pipeline.ledger.events("9.9.9") == []
+    keys = pipeline.world.s3.list_object_versions(Bucket=pipeline.world.bucket,
+                                                  Prefix="ledger/v9.9.9/")
+    assert "Versions" not in keys
+    assert cli.main(["status", "--json", "--config", str(pipeline.path)]) == 0
+    assert "9.9.9" not in capsys.readouterr().out
+
+
+def test_an_older_version_never_replaces_a_newer_one(pipeline: Pipeline) -> None:
+    """Finding 8: an older approved version replaced a newer one in prod with exit 0."""
+    world = pipeline.world
+    world.release("1.1.0", ["alpha", "beta"])
+    for version in ("1.0.0", "1.1.0"):
+        for env in ("dev", "qa"):
+            pipeline.deploy(env, version)
+            pipeline.passed(env, version)
+    newer = {f: alias_target(world.lambda_, f) for f in pipeline.functions("qa")}
+
+    with pytest.raises(PromotionRefused, match=re.escape(
+        "qa runs v1.1.0, which is newer than v1.0.0: a deploy never downgrades"
+    )):
+        pipeline.deploy("qa", "1.0.0")
+
+    assert {f: alias_target(world.lambda_, f) for f in pipeline.functions("qa")} == newer
+    assert pipeline.events("1.0.0").count(("deployed", "qa")) == 1
 
 
 def test_action_outputs_and_step_summary(
@@ -735,3 +853,29 @@ def test_the_last_environments_summary_has_the_delivery_metrics(
     assert "### Delivery metrics (prod, " in text
     assert "| Deployment frequency | 0.08 per week | 1 in 90.0 days |" in text
     assert "| Change failure rate | 0% | 0 of 1 changes |" in text
+
+
+def test_a_deploys_ledger_reads_are_its_versions_events_plus_five_at_most(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: 300 other releases in the ledger cost the deploy nothing."""
+    from tests.ledger_seed import seed
+
+    seed(pipeline.ledger, 300, major=0)  # older releases: 1.0.0 is no downgrade
+    pipeline.deploy("dev")
+    pipeline.passed("dev")
+    reads: list[str] = []
+    made = aws.client
+
+    def client(service: str, *args: Any, **kwargs: Any) -> Any:
+        found = made(service, *args, **kwargs)
+        if service == "s3":
+            found.meta.events.register(
+                "before-send.s3.*", lambda request, **_: reads.append(request.url)
+                if request.method == "GET" and "ledger" in request.url else None)
+        return found
+
+    monkeypatch.setattr(aws, "client", client)
+    before = len(pipeline.ledger.events("1.0.0"))
+    assert pipeline.deploy("qa").ok
+    assert len(reads) <= before + 5, "\n".join(r.split("?")[0][-70:] + "?" + r.split("?")[-1][:40] for r in reads)

@@ -21,7 +21,7 @@ from vault_actions.store.ledger import Ledger
 from vault_actions.store.vault import Vault
 
 YML = """\
-vault: {{bucket: {bucket}, region: us-east-1}}
+vault: {{bucket: {bucket}, region: us-east-1, protected: false}}
 services: [{{name: alpha}}, {{name: beta}}, {{name: gamma}}]
 environments:
   - name: dev

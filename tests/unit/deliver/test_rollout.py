@@ -282,7 +282,7 @@ def test_a_failed_smoke_check_at_a_step_restores_every_alias(
 
 
 YML = """\
-vault: {{bucket: {bucket}, region: us-east-1}}
+vault: {{bucket: {bucket}, region: us-east-1, protected: false}}
 services: [{{name: alpha}}, {{name: beta}}]
 environments:
   - name: dev

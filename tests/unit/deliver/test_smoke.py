@@ -16,7 +16,14 @@ import pytest
 import responses
 import yaml
 
-from tests.conftest import GhaFiles, MotoServer, break_glass, free_port, ses_messages
+from tests.conftest import (
+    GhaFiles,
+    MotoServer,
+    break_glass,
+    free_port,
+    ses_messages,
+    store_manifest,
+)
 from vault_actions import cli, config, context
 from vault_actions.config import Check, Environment, Smoke
 from vault_actions.deliver import smoke
@@ -428,6 +435,7 @@ def write_vault_yml(
 
 
 def deployed(s3: Any, bucket: str, version: str, env: str = "qa") -> Ledger:
+    store_manifest(s3, bucket, version)
     ledger = Ledger(s3, bucket)
     ledger.record(version, "deployed", env, context.RunContext.from_env())
     return ledger
@@ -598,6 +606,8 @@ def test_smoke_refused_unless_the_version_is_alive_and_live_there(
         tmp_path, vault_bucket, {"base-url": target.url, "checks": [{"path": "/health"}]}
     )
     ledger = Ledger(s3, vault_bucket)
+    for version in sorted({version for version, _, _ in setup}):
+        store_manifest(s3, vault_bucket, version)
     for version, event, env in setup:
         ledger.record(version, event, env, context.RunContext.from_env())
 

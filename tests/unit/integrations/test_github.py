@@ -287,6 +287,38 @@ def test_gated_deploy_records_the_runs_approval_and_the_deployment(
     assert [e.event for e in actions.ledger.events("1.0.0")].count("approved") == 1
 
 
+def test_an_approval_by_someone_who_made_the_release_does_not_count(
+    actions: Pipeline, api: responses.RequestsMock
+) -> None:
+    """Finding 9, GitHub's gate: po may approve uat, but po committed to v1.1.0."""
+    actions.world.release("1.1.0", ["alpha", "beta"], people=("PO", "po@example.com"))
+    api.post(DEPLOYMENTS, status=201, json=deployment(1, "v1.1.0", "dev"))
+    api.post(f"{DEPLOYMENTS}/1/statuses", status=201, json=status(1, "success"))
+    for env in ("dev", "qa"):
+        actions.deploy(env, "1.1.0")
+        actions.passed(env, "1.1.0")
+    api.reset()
+    api.get(APPROVALS, json=[review("approved", "po", ["uat"], "looks good to me")])
+
+    with pytest.raises(PromotionRefused, match=re.escape(
+        "v1.1.0 was approved for uat only by po, who authored or committed commits of the "
+        "release: the approver must be independent of the change (separation of duties)"
+    )) as caught:
+        actions.deploy("uat", "1.1.0")
+
+    assert "gate.allow-author-approval: true" in str(caught.value.hint)
+    assert bodies(api, "POST", DEPLOYMENTS) == []
+    assert all(alias_target(actions.world.lambda_, f) is None for f in actions.functions("uat"))
+
+    opted_out = actions.path.read_text().replace(
+        "gate: {approvers: [qa-lead, po]}", "gate: {approvers: [qa-lead, po], allow-author-approval: true}"
+    )
+    actions.path.write_text(opted_out)
+    api.post(DEPLOYMENTS, status=201, json=deployment(7, "v1.1.0", "uat"))
+    api.post(f"{DEPLOYMENTS}/7/statuses", status=201, json=status(7, "success"))
+    assert actions.deploy("uat", "1.1.0").ok
+
+
 def test_a_rejected_review_kills_the_version(
     actions: Pipeline, api: responses.RequestsMock
 ) -> None:

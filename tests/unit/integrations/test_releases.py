@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import responses
 
-from tests.conftest import GhaFiles, git, write_config, write_service
+from tests.conftest import GhaFiles, git, store_manifest, write_config, write_service
 from tests.unit.deliver.test_deploy import make_pipeline, make_world
 from tests.unit.integrations.test_github import bodies, deployment, status, user
 from tests.unit.test_config import GOOD, write
@@ -334,17 +334,37 @@ def shop(tmp_path: Path, git_env: None, vault_bucket: str, gha_env: GhaFiles,
     return root
 
 
+def listed_commit(sha: str, email: str, login: str | None) -> dict[str, Any]:
+    """One entry of ``GET /repos/{repo}/commits`` as GitHub returns it (abridged)."""
+    person = {"name": "Dev", "email": email, "date": "2026-03-01T10:00:00Z"}
+    account = None if login is None else {
+        "login": login, "id": 583231, "node_id": "MDQ6VXNlcjU4MzIzMQ==", "type": "User",
+        "url": f"https://api.github.com/users/{login}", "site_admin": False,
+    }
+    return {
+        "sha": sha, "node_id": "C_kwDOAAABc9oAKDQ",
+        "commit": {"author": person, "committer": person, "message": "feat: first services",
+                   "tree": {"sha": "9c4d", "url": f"{API}/repos/acme/shop/git/trees/9c4d"},
+                   "comment_count": 0, "verification": {"verified": False, "reason": "unsigned"}},
+        "url": f"{REPO}/commits/{sha}", "html_url": f"https://github.com/acme/shop/commit/{sha}",
+        "author": account, "committer": account, "parents": [],
+    }
+
+
 def test_the_build_publishes_its_prerelease_and_a_rerun_updates_it(
-    shop: Path, api: responses.RequestsMock, vault_bucket: str
+    shop: Path, api: responses.RequestsMock, vault_bucket: str, s3: Any
 ) -> None:
+    sha = git(shop, "rev-parse", "HEAD")
+    api.get(f"{REPO}/commits", json=[listed_commit(sha, "dev@example.com", "devlogin")])
     api.get(f"{RELEASES}/tags/v1.0.0", **not_found())
     api.post(RELEASES, status=201, json=release(5, "v1.0.0", "notes"))
 
     outcome = build_command.build(str(shop / "vault.yml"), None, push=False)
 
     assert outcome.status == "built" and outcome.manifest is not None
+    [built] = Ledger(s3, vault_bucket).events("1.0.0")
+    assert built.details["people"] == ["dev@example.com", "devlogin"]  # GitHub's login, and git's email
     [created] = bodies(api, "POST", RELEASES)
-    sha = git(shop, "rev-parse", "HEAD")
     assert (created["tag_name"], created["prerelease"], created["target_commitish"]) == ("v1.0.0", True, sha)
     assert f"### Features\n- feat: first services ({sha[:7]})" in created["body"]
     assert f"Manifest: `s3://{vault_bucket}/v1.0.0/manifest.json`" in created["body"]
@@ -365,6 +385,8 @@ def test_the_build_publishes_its_prerelease_and_a_rerun_updates_it(
 def test_the_build_only_warns_when_github_refuses_the_release(
     shop: Path, api: responses.RequestsMock, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    api.get(f"{REPO}/commits", json=[listed_commit(git(shop, "rev-parse", "HEAD"),
+                                                   "dev@example.com", None)])
     api.get(f"{RELEASES}/tags/v1.0.0", **not_found())
     api.post(RELEASES, status=403, json={"message": "Resource not accessible by integration"})
 
@@ -407,6 +429,7 @@ def test_conclude_writes_the_death_into_the_release_notes_once(
     doc["ledger"] = {"allow-local": ["deployed", "smoke_failed"]}  # recorded from a terminal
     path = write(tmp_path, doc)
     book = Ledger(s3, vault_bucket)
+    store_manifest(s3, vault_bucket, "1.0.0")
     book.record("1.0.0", "deployed", "qa", CTX)
     death = book.record("1.0.0", "smoke_failed", "qa", CTX, details={"reason": "GET /health: 500"})
     notice = (f"🪦 **Dead**: smoke_failed in qa at {death.when} by octocat (local) (GET /health: 500). "

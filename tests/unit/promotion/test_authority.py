@@ -149,7 +149,7 @@ def test_an_unproven_kill_does_not_lock_a_version_out(writers: Writers, s3: Any)
     honest = writers.job(environment="qa").record("1.0.0", "deployed", "qa", ctx())
     forged = {**honest.to_json(), "event": "smoke_failed", "proof": None,
               "id": honest.id[:-1] + ("0" if honest.id[-1] != "0" else "1")}
-    key = Ledger(s3, writers.bucket).key("1.0.0", forged["id"])
+    key = Ledger(s3, writers.bucket).key("1.0.0", forged["writer"], forged["id"])
     import json
 
     s3.put_object(Bucket=writers.bucket, Key=key, Body=json.dumps(forged).encode())

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GhaFiles, make_vault_bucket, run_as_job
+from tests.conftest import GhaFiles, make_vault_bucket, run_as_job, store_manifest
 from tests.oidc_issuer import GATE, HonestJobs, Issuer
 from tests.unit.store.test_ledger import STORY, VAULT_YML, Clock, context
 from vault_actions import cli
+from vault_actions.errors import ExitCode
 from vault_actions.promotion.journey import journey_of
 from vault_actions.store.ledger import Ledger
 
@@ -28,9 +29,7 @@ class Pipeline:
     def release(self, *versions: str) -> None:
         """Put the manifests that make these versions exist in the vault."""
         for version in versions:
-            self.ledger.s3.put_object(
-                Bucket=self.ledger.bucket, Key=f"v{version}/manifest.json", Body=b"{}"
-            )
+            store_manifest(self.ledger.s3, self.ledger.bucket, version)
 
     def record(self, steps: list[tuple[str, str, str | None, dict[str, Any]]]) -> None:
         """Each step as the job entitled to it writes it (an approval: the gate workflow
@@ -73,6 +72,8 @@ def printed(capsys: pytest.CaptureFixture[str]) -> Any:
 
 
 def passed_qa(pipeline: Pipeline, version: str = "1.0.1") -> None:
+    """Built (by people who approve nothing), then passed dev and qa."""
+    pipeline.record([(version, "built", None, {"people": ["octocat", "dev@example.com"]})])
     pipeline.record([
         (version, event, env, {})
         for env in ("dev", "qa") for event in ("deployed", "smoke_passed")
@@ -224,6 +225,7 @@ def test_status_says_when_dr_lags_prod(
     pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pipeline.record(STORY)
+    pipeline.release("1.0.3")
     pipeline.record([("1.0.3", "deployed", "prod", {}), ("1.0.3", "smoke_passed", "prod", {})])
 
     assert vault(pipeline, "status") == 0
@@ -324,3 +326,26 @@ def test_gate_action_refuses_a_rerun_by_someone_else(
     assert gate_action(pipeline, monkeypatch, "qa-lead", "approve") == 2
     assert "re-run by mallory of qa-lead's decision" in capsys.readouterr().out
     assert not [e for e in pipeline.ledger.events("1.0.1") if e.event == "approved"]
+
+
+def test_the_gate_fallback_refuses_an_approver_who_made_the_release(
+    pipeline: Pipeline, gha_env: GhaFiles, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Finding 9, the gate workflow fallback: qa-lead may approve uat, but committed to
+    v1.0.1 (the built event says so): the gate workflow refuses to record the approval."""
+    pipeline.record([("1.0.1", "built", None, {"people": ["qa-lead", "qa-lead@example.com"]})])
+    pipeline.record([("1.0.1", event, env, {})
+                     for env in ("dev", "qa") for event in ("deployed", "smoke_passed")])
+
+    assert gate_action(pipeline, monkeypatch, "qa-lead", "approve") == ExitCode.REFUSED
+    assert ("qa-lead may not approve v1.0.1 for uat: authored or committed commits of the "
+            "release") in capsys.readouterr().out
+    assert not [e for e in pipeline.ledger.events("1.0.1") if e.event == "approved"]
+
+    text = pipeline.config.read_text().replace(
+        "gate: {approvers: [qa-lead]}", "gate: {approvers: [qa-lead], allow-author-approval: true}"
+    )
+    pipeline.config.write_text(text)
+    assert gate_action(pipeline, monkeypatch, "qa-lead", "approve") == 0
+    assert [e.who for e in pipeline.ledger.events("1.0.1") if e.event == "approved"] == ["qa-lead"]

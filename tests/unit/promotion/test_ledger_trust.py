@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_as_job
-from tests.oidc_issuer import GATE, Issuer
+from tests.oidc_issuer import GATE, RELEASE, Issuer
 from tests.unit.deliver.test_deploy import build_release, make_functions, make_role
 from vault_actions import cli
 from vault_actions.context import RunContext
@@ -25,7 +25,7 @@ from vault_actions.store.ledger import GITHUB_GATE, Ledger
 
 ENVS = ("dev", "qa", "uat", "prod")
 VAULT_YML = """\
-vault: {{bucket: {bucket}, region: us-east-1}}
+vault: {{bucket: {bucket}, region: us-east-1, protected: false}}
 services: [{{name: api}}]
 environments:
   - {{name: dev, functions: {{api: api-dev-{tag}}}}}
@@ -71,7 +71,7 @@ class Shop:
 
     def put(self, body: dict[str, Any]) -> str:
         """A plain S3 put_object of an event-shaped JSON (what any role with ledger/ write can do)."""
-        key = f"ledger/v{body['version']}/{body['id']}.json"
+        key = f"ledger/v{body['version']}/{body['writer']}/{body['id']}.json"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(body).encode())
         return key
 
@@ -79,7 +79,8 @@ class Shop:
 def event_body(version: str, event: str, env: str | None, **details: Any) -> dict[str, Any]:
     moment = datetime.now(UTC)
     return {
-        "schema": 1, "id": f"{moment:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}", "version": version,
+        "schema": 2, "writer": env or "build",
+        "id": f"{moment:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}", "version": version,
         "event": event, "environment": env, "at": moment.isoformat(timespec="microseconds"),
         "actor": "octocat", "commit": "c0ffee" * 6 + "abcd",
         "run_url": "https://github.com/acme/shop/actions/runs/4242", "details": details,
@@ -93,8 +94,10 @@ def make_shop(s3: Any, bucket: str, issuer: Issuer, tmp_path: Path,
     path.write_text(VAULT_YML.format(bucket=bucket, tag=tag, issuer=issuer.url, extra=extra))
     lambda_ = aws.client("lambda", "us-east-1")
     make_functions(lambda_, make_role(s3), [f"api-{env}-{tag}" for env in ENVS])
-    build_release(s3, bucket, "1.0.1", ["api"], tmp_path)
-    return Shop(s3, bucket, issuer, path, monkeypatch)
+    shop = Shop(s3, bucket, issuer, path, monkeypatch)
+    build_release(s3, bucket, "1.0.1", ["api"], tmp_path,
+                  ledger=shop.as_job(job_workflow_ref=RELEASE), ctx=ctx())  # the publish job
+    return shop
 
 
 @pytest.fixture
@@ -163,7 +166,7 @@ def test_finding_1_plain_put_object_events_cannot_promote_a_version_to_prod(
     assert any("belongs to another event" in p for p in problems)
     assert any("Signature verification failed" in p for p in problems)
     assert any("ledger.allow-local does not list approved" in p for p in problems)
-    assert report["proven"] == 0 or all(j["environment"] == "dev" for j in report["judged"] if j["counts"])
+    assert all(j["environment"] in ("dev", None) for j in report["judged"] if j["counts"])
 
 
 def test_the_honest_path_to_prod_holds(shop: Shop, capsys: pytest.CaptureFixture[str]) -> None:
@@ -178,7 +181,7 @@ def test_the_honest_path_to_prod_holds(shop: Shop, capsys: pytest.CaptureFixture
     gate.record("1.0.1", "approved", "prod", ctx("manager", "77"), details={"by": "manager"})
     capsys.readouterr()
     assert shop.vault("verify")[0] == 0
-    assert json.loads(capsys.readouterr().out)["proven"] == 8
+    assert json.loads(capsys.readouterr().out)["proven"] == 9  # and the built event
     assert shop.vault("deploy", "--env", "prod", "--version", "1.0.1")[0] == 0, capsys.readouterr()
     capsys.readouterr()
     # deployed from a terminal: recorded with the caller's STS identity, flagged, not counted
@@ -195,7 +198,7 @@ def test_finding_2_approve_by_a_typed_name_is_refused(
     error = errors(capsys)
     assert code == 2 and error["type"] == "ConfigError"
     assert "--by 'qa-lead' is not accepted" in error["message"]
-    assert Ledger(shop.s3, shop.bucket).events("1.0.1") == []
+    assert [e.event for e in Ledger(shop.s3, shop.bucket).events("1.0.1")] == ["built"]
 
 
 def test_finding_2_a_local_approval_does_not_count_unless_vault_yml_allows_it(
@@ -254,7 +257,7 @@ def test_a_token_from_the_wrong_environment_fails_authority_in_verify(
     shop.as_job(environment="qa").record("1.0.1", "smoke_passed", "prod", ctx())
     capsys.readouterr()
     assert shop.vault("verify")[0] == 4
-    (judged,) = json.loads(capsys.readouterr().out)["judged"]
+    (judged,) = [j for j in json.loads(capsys.readouterr().out)["judged"] if j["event"] != "built"]
     assert judged["writer"]["environment"] == "qa"
     assert judged["problem"] == "it was written by a job of environment qa, not prod"
 

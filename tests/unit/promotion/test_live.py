@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,9 @@ import pytest
 import yaml
 
 from tests.conftest import make_vault_bucket
-from tests.ledger_seed import JOURNEY, Requests, seed, version
+from tests.ledger_seed import JOURNEY, START, Requests, seed, version
 from tests.unit.store.test_ledger import STORY, VAULT_YML, Clock, context
-from vault_actions import config
+from vault_actions import cli, config
 from vault_actions.promotion.journey import live_versions
 from vault_actions.promotion.live import Reader
 from vault_actions.store.ledger import EVENTS, Ledger
@@ -36,6 +37,22 @@ CFG = local_config()
 
 def reader(ledger: Ledger) -> Reader:
     return Reader(CFG, ledger)
+
+
+@pytest.fixture
+def aws_env(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """conftest's, without the reset: the seeded ledger stays for the whole module (every
+    test here uses buckets of its own)."""
+    from tests.conftest import AWS_ENV
+
+    for name in ("AWS_PROFILE",):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    return moto_server
 
 
 @pytest.fixture
@@ -120,7 +137,7 @@ def test_a_pointer_whose_bytes_differ_from_its_event_is_not_believed(ledger: Led
     bucket = make_vault_bucket(s3, f"copy-{uuid.uuid4().hex[:12]}", lock=False)
     copy = Ledger(s3, bucket)
     for event in ledger.events():
-        s3.put_object(Bucket=bucket, Key=copy.key(event.version, event.id),
+        s3.put_object(Bucket=bucket, Key=copy.key(event.version, event.writer, event.id),
                       Body=ledger.body(event))
         body = json.loads(ledger.body(event))
         if event.version == "1.0.1":
@@ -159,3 +176,113 @@ def test_a_pointer_to_an_event_that_does_not_count_is_not_believed(ledger: Ledge
     live = Reader(strict, ledger).live("prod")
     assert (live.version, live.indexed) == (None, False)
     assert "which its events do not hold (missing, or it does not count)" in live.doubts[0]
+
+
+# ---------------------------------------------------------------- the commands, counted
+
+
+class Counted:
+    """Every S3 request of every client the commands make (``aws.client`` wrapped)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from vault_actions.integrations import aws
+
+        self.urls: list[str] = []
+        made = aws.client
+
+        def client(service: str, *args: Any, **kwargs: Any) -> Any:
+            found = made(service, *args, **kwargs)
+            if service == "s3":
+                found.meta.events.register("before-send.s3.*", self._count)
+            return found
+
+        monkeypatch.setattr(aws, "client", client)
+
+    def _count(self, request: Any, **_: Any) -> None:
+        self.urls.append(request.url)
+
+    def events_read(self) -> set[str]:
+        """The versions whose events were read (GET ledger/v<version>/<id>.json)."""
+        from urllib.parse import unquote, urlsplit
+
+        paths = [unquote(urlsplit(u).path) for u in self.urls]
+        return {p.split("/ledger/v", 1)[1].split("/", 1)[0] for p in paths
+                if "/ledger/v" in p and p.endswith(".json")}
+
+
+def seeded_config(tmp_path: Path, book: Ledger) -> str:
+    raw = yaml.safe_load(VAULT_YML.format(bucket=book.bucket, dr_bucket=f"{book.bucket}-dr"))
+    raw["ledger"] = {"allow-local": list(EVENTS), "repository": "acme/shop"}
+    path = tmp_path / "vault.yml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def run_json(capsys: Any, *argv: str) -> Any:
+    capsys.readouterr()
+    code = cli.main([*argv, "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out)
+
+
+def test_status_limit_5_reads_only_5_versions_events(
+    seeded: Ledger, aws_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    counted = Counted(monkeypatch)
+    data = run_json(capsys, "status", "--config", seeded_config(tmp_path, seeded), "--limit", "5")
+    newest = [version(n) for n in range(RELEASES - 5, RELEASES)]
+    assert [v["version"] for v in data["versions"]] == newest
+    assert [v["attempt"] for v in data["versions"]] == list(range(RELEASES - 4, RELEASES + 1))
+    assert data["live"]["prod"] == newest[-1] and data["dr_lag"] == []
+    assert counted.events_read() == set(newest)
+
+
+def test_status_of_one_version_reads_that_version(
+    seeded: Ledger, aws_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    counted = Counted(monkeypatch)
+    data = run_json(capsys, "status", "--config", seeded_config(tmp_path, seeded),
+                    "--version", version(7))
+    assert [v["version"] for v in data["versions"]] == [version(7)]
+    # its own events, and the live version's (to check the pointers of every environment)
+    assert counted.events_read() == {version(7), version(RELEASES - 1)}
+
+
+def test_graveyard_default_limit_and_since(
+    seeded: Ledger, aws_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    path = seeded_config(tmp_path, seeded)
+    counted = Counted(monkeypatch)
+    data = run_json(capsys, "graveyard", "--config", path, "--format", "json")
+    assert len(data["versions"]) == 20 and len(counted.events_read()) == 20
+    assert data["versions"][0]["attempt"] == RELEASES - 19
+    # release n's events are at START + 8n+1 … 8n+8 minutes: since the 290th's first event
+    since = (START + timedelta(minutes=8 * 290 + 1)).isoformat()
+    data = run_json(capsys, "graveyard", "--config", path, "--format", "json",
+                    "--since", since, "--limit", "0")
+    assert [v["version"] for v in data["versions"]] == [version(n) for n in range(290, RELEASES)]
+
+
+def test_reindex_adds_what_is_missing_once_and_doctor_and_verify_say_so(
+    s3: Any, tmp_path: Path, capsys: Any
+) -> None:
+    book = Ledger(s3, make_vault_bucket(s3, f"reindex-{uuid.uuid4().hex[:12]}"))
+    seed(book, 3, index=False)
+    path = seeded_config(tmp_path, book)
+    assert cli.main(["ledger", "reindex", "--config", path, "--json"]) == 0
+    added = json.loads(capsys.readouterr().out)["added"]
+    assert len(added) == 3 * 5  # deployed dev, qa, uat, prod and dr_synced per release
+    assert run_json(capsys, "ledger", "reindex", "--config", path)["added"] == []
+    assert cli.main(["ledger", "check", "--config", path]) == 0
+    live = reader(book).live("prod")
+    assert (live.version, live.indexed) == (version(2), True)
+
+    s3.put_object(Bucket=book.bucket, Key=book.index.key("prod", START.replace(year=2031),
+                  "1.0.0", "20310101T000000000000Z-" + "0" * 32), Body=b"{}")
+    capsys.readouterr()
+    assert cli.main(["ledger", "check", "--config", path]) == 4
+    assert "1 pointer(s) name no event that counts" in capsys.readouterr().out
+    cli.main(["verify", "--config", path, "--json"])  # 4: local events are not proven
+    verified = json.loads(capsys.readouterr().out)
+    assert verified["index"]["ok"] is False and len(verified["index"]["unfounded"]) == 1

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import responses
 
-from tests.conftest import GhaFiles
+from tests.conftest import GhaFiles, store_manifest
 from tests.unit.test_config import GOOD, write
 from vault_actions import config
 from vault_actions.cli import gha
@@ -35,7 +35,8 @@ def setup(tmp_path: Path, s3: Any, vault_bucket: str) -> tuple[config.Config, Le
     doc["vault"]["bucket"] = vault_bucket
     cfg = config.load(write(tmp_path, doc))
     book = Ledger(s3, vault_bucket)
-    book.record("1.0.0", "built", None, CTX)
+    store_manifest(s3, vault_bucket, "1.0.0")
+    book.record("1.0.0", "built", None, CTX, details={"people": ["dev@example.com"]})
     for env in ("dev", "qa"):
         book.record("1.0.0", "deployed", env, CTX)
         book.record("1.0.0", "smoke_passed", env, CTX)

@@ -136,7 +136,20 @@ def missing_function(d: Deployed, root: Path) -> tuple[Path, set[str]]:
     return write_vault_yml(root, d), {"qa: function price-fetcher-qa"}
 
 
+def overwritten_key(d: Deployed, root: Path) -> tuple[Path, set[str]]:
+    """Finding 4: a plain put_object twice on one key, as anyone could while the policy
+    was off (moto refuses this plain-HTTP write under DenyInsecureTransport)."""
+    s3 = client("s3", S3)
+    policy = s3.get_bucket_policy(Bucket=d.vault_bucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=d.vault_bucket)
+    for body in (b'{"version": "1.0.0"}', b'{"version": "1.0.0", "forged": true}'):
+        s3.put_object(Bucket=d.vault_bucket, Key="v1.0.0/manifest.json", Body=body)
+    s3.put_bucket_policy(Bucket=d.vault_bucket, Policy=policy)
+    return write_vault_yml(root, d), {f"{d.vault_bucket}: single-version-keys"}
+
+
 BREAKERS: dict[str, Breaker] = {
+    "a key written twice": overwritten_key,
     "versioning suspended": unversioned_vault,
     "no default retention": no_default_retention,
     "retention shorter than vault.yml's minimum": minimum_retention(2555),
@@ -174,6 +187,8 @@ def test_doctor_fails_on_exactly_the_broken_promise(
     report = run_doctor(path)
     assert {i.name for i in report.failed} == expected, doctor.render(report)
     assert all(i.fix for i in report.failed)
+    if breaker is overwritten_key:
+        assert report.failed[0].detail == "tampering: v1.0.0/manifest.json (2 versions)"
 
 
 def test_dr_bucket_in_the_wrong_region_fails_the_region_item(

@@ -117,10 +117,17 @@ def put_body(reviewers: list[tuple[str, int]] | None = None, *, policy: Any = PR
     }
 
 
+OIDC_SUB = f"{REPO}/actions/oidc/customization/sub"
+CUSTOMISED = {"use_default": False, "include_claim_keys": ["repo", "context", "job_workflow_ref"]}
+
+
 def github_answers(api: responses.RequestsMock, existing: list[dict[str, Any]], *, private: bool = False,
-                   protected: bool = True, scripted: tuple[str, ...] = ()) -> None:
-    """The repository, its environments, the people and teams; PUT answers 200 except for
-    the ``scripted`` environments, whose answers the test adds in order."""
+                   protected: bool = True, scripted: tuple[str, ...] = (),
+                   subject: dict[str, Any] | None = None) -> None:
+    """The repository, its environments, the people and teams, its OIDC subject (already
+    customised unless ``subject``); PUT answers 200 except for the ``scripted``
+    environments, whose answers the test adds in order."""
+    api.get(OIDC_SUB, json=subject or CUSTOMISED)
     api.get(REPO, json=repository(private=private))
     api.get(ENVIRONMENTS, json={"total_count": len(existing), "environments": existing})
     api.get(f"{API}/users/qa-lead", json={**user("qa-lead"), "id": QA_LEAD})
@@ -244,6 +251,7 @@ def test_dry_run_on_a_private_repository_says_what_may_be_refused(
     assert "docs/approval-gates.md" in warning
     assert result.text.splitlines() == [
         "acme/shop (private) — dry run, nothing written:",
+        "  OIDC sub unchanged     made of repo, context, job_workflow_ref (the IAM roles pin it)",
         "  dev      would create  no reviewers · deploys from protected branches",
         "  qa       would create  no reviewers · deploys from protected branches",
         "  uat      would create  reviewers: qa-lead, acme/qa-leads (no self-review) · deploys from protected branches",
@@ -456,3 +464,32 @@ def test_without_a_token_a_real_run_points_at_the_dry_run(
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     assert main(["setup-environments", "--config", str(vault_yml), "--repo", "acme/shop"]) == 2  # ConfigError
     assert "or preview from vault.yml alone with --dry-run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_the_oidc_subject_is_customised_for_the_roles_of_infra(
+    api: responses.RequestsMock, vault_yml: Path, dry_run: bool
+) -> None:
+    """Finding 3: infra/vault.yaml's roles pin job_workflow_ref in ``sub``, which GitHub
+    puts there only once the repository's OIDC subject is customised."""
+    github_answers(api, configured(), subject={"use_default": True})
+    api.put(OIDC_SUB, status=201, body="")
+
+    result = setup(vault_yml, dry_run=dry_run)
+
+    assert result.data["oidc_subject"] == {
+        "claims": ["repo", "context", "job_workflow_ref"],
+        "action": "would set" if dry_run else "set",
+    }
+    sent = bodies(api, "PUT", OIDC_SUB)
+    assert sent == ([] if dry_run else [CUSTOMISED])
+    assert "OIDC sub" in result.text and "job_workflow_ref" in result.text
+
+
+def test_a_customised_subject_is_left_alone(api: responses.RequestsMock, vault_yml: Path) -> None:
+    github_answers(api, configured())
+
+    result = setup(vault_yml)
+
+    assert result.data["oidc_subject"]["action"] == "unchanged"
+    assert bodies(api, "PUT", OIDC_SUB) == []

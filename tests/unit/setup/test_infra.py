@@ -27,6 +27,7 @@ from tests.conftest import REPO_ROOT, MotoServer
 from vault_actions import config
 from vault_actions.integrations import aws
 from vault_actions.setup import doctor
+from vault_actions.store.protection import _resource_matches, as_list
 
 TEMPLATE = REPO_ROOT / "infra" / "vault.yaml"
 # One boto3 client per (service, region) for the session: the moto endpoint never changes.
@@ -229,25 +230,102 @@ def test_cfn_lint_is_clean() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_each_deploy_role_trusts_only_its_github_environment(env: str) -> None:
-    role = load_template()["Resources"][ROLE_RESOURCES[env]]
+# The workflow each role's jobs run (job_workflow_ref), and their context.
+SUITE_WORKFLOW = {"build": "vault-release.yml", "gate": "vault-gate.yml", "dr": "vault-dr-sync.yml"}
+
+
+def expected_subject(who: str) -> str:
+    """The ``sub`` each role trusts, as the template writes it (with its parameters)."""
+    context = "ref:${MainRef}" if who in ("build", "gate") else f"environment:{who}"
+    workflow = SUITE_WORKFLOW.get(who, "vault-release.yml")
+    return (f"repo:${{GitHubOrg}}/${{GitHubRepo}}:{context}:job_workflow_ref:"
+            f"${{SuiteRepository}}/.github/workflows/{workflow}@${{SuiteRef}}")
+
+
+@pytest.mark.parametrize("who", ROLE_RESOURCES)
+def test_each_role_trusts_one_context_of_one_suite_workflow(who: str) -> None:
+    role = load_template()["Resources"][ROLE_RESOURCES[who]]
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert statement["Condition"] == {"StringEquals": {
-        AUD: "sts.amazonaws.com",
-        SUB: {"Fn::Sub": f"repo:${{GitHubOrg}}/${{GitHubRepo}}:environment:{env}"},
+        AUD: "sts.amazonaws.com", SUB: {"Fn::Sub": expected_subject(who)},
     }}
 
 
-@pytest.mark.parametrize("job", ["build", "gate"])
-def test_jobs_without_an_environment_are_trusted_only_on_the_main_ref(job: str) -> None:
-    role = load_template()["Resources"][ROLE_RESOURCES[job]]
-    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert statement["Condition"] == {"StringEquals": {
-        AUD: "sts.amazonaws.com",
-        SUB: {"Fn::Sub": "repo:${GitHubOrg}/${GitHubRepo}:ref:${MainRef}"},
-    }}
+def github_subject(context: str, workflow_ref: str | None) -> str:
+    """The ``sub`` GitHub puts in a job's OIDC token: with the repository's customisation
+    (include_claim_keys repo, context, job_workflow_ref, which `vault setup-environments`
+    sets) when ``workflow_ref`` is given, else GitHub's default ``repo:…:<context>``."""
+    default = f"repo:{ORG}/{REPO}:{context}"
+    return f"{default}:job_workflow_ref:{workflow_ref}" if workflow_ref else default
+
+
+def suite_ref(workflow: str, ref: str = "refs/tags/v1") -> str:
+    return f"vault-actions/vault-actions/.github/workflows/{workflow}@{ref}"
+
+
+# Every job a token could come from: the suite's own jobs, and what an attacker with the
+# repository could run instead (its own workflow, another ref, an uncustomised subject).
+JOBS = {
+    "release/publish+record": github_subject("ref:refs/heads/main", suite_ref("vault-release.yml")),
+    **{f"release/{env}": github_subject(f"environment:{env}", suite_ref("vault-release.yml"))
+       for env in ENVIRONMENTS[:4]},
+    "gate/decide": github_subject("ref:refs/heads/main", suite_ref("vault-gate.yml")),
+    "dr-sync/dr": github_subject("environment:dr", suite_ref("vault-dr-sync.yml")),
+    "release in env dr": github_subject("environment:dr", suite_ref("vault-release.yml")),
+    "gate workflow in env prod": github_subject("environment:prod", suite_ref("vault-gate.yml")),
+    "the repo's own workflow": github_subject(
+        "ref:refs/heads/main", f"{ORG}/{REPO}/.github/workflows/evil.yml@refs/heads/main"),
+    "suite at another ref": github_subject(
+        "ref:refs/heads/main", suite_ref("vault-release.yml", "refs/heads/feature")),
+    "default subject, main": github_subject("ref:refs/heads/main", None),
+    "default subject, prod": github_subject("environment:prod", None),
+}
+ASSUMES = {"release/publish+record": "build", "gate/decide": "gate", "dr-sync/dr": "dr",
+           **{f"release/{env}": env for env in ENVIRONMENTS[:4]}}
+
+
+def test_no_job_can_become_another_jobs_role(aws_env: MotoServer) -> None:
+    """Finding 3: the build and gate roles trusted the same subject, so a build job could
+    assume the gate role and record approvals. Each deployed role's trust policy, evaluated
+    against the subject of every job: only its own job gets in."""
+    deployed = deploy_vault()
+    iam = client("iam", "us-east-1")
+    trusted: dict[str, set[str]] = {}
+    for who, arn in deployed.roles.items():
+        trust = iam.get_role(RoleName=arn.rsplit("/", 1)[1])["Role"]["AssumeRolePolicyDocument"]
+        (statement,) = (json.loads(trust) if isinstance(trust, str) else trust)["Statement"]
+        equals = statement["Condition"]["StringEquals"]
+        assert set(statement["Condition"]) == {"StringEquals"}  # never StringLike
+        for job, subject in JOBS.items():
+            if equals == {AUD: "sts.amazonaws.com", SUB: subject}:
+                trusted.setdefault(job, set()).add(who)
+    assert trusted == {job: {who} for job, who in ASSUMES.items()}
+
+
+@pytest.mark.parametrize("who", ROLE_RESOURCES)
+def test_each_role_writes_events_only_in_its_own_ledger_folder(
+    who: str, aws_env: MotoServer
+) -> None:
+    """Finding 3's second wall: the dev role could append anything under ledger/ (say, an
+    approval for prod). Now each role's s3:PutObject on the ledger covers only
+    ledger/v*/<its job>/ (the ledger reads an event only from its writer's folder)."""
+    deployed = deploy_vault()
+    iam = client("iam", "us-east-1")
+    statements = _role_statements(iam, deployed.roles[who].rsplit("/", 1)[1])
+    puts = [r for s in statements if "s3:PutObject" in as_list(s["Action"])
+            for r in as_list(s["Resource"])]
+
+    def may_put(key: str) -> bool:
+        return any(_resource_matches(r, f"{deployed.vault_bucket}/{key}") for r in puts)
+
+    for folder in ROLE_RESOURCES:
+        assert may_put(f"ledger/v1.0.1/{folder}/20260301T100000000000Z-x.json") == (
+            folder == who), (who, folder)
+    assert not may_put("ledger/v1.0.1/20260301T100000000000Z-x.json")
+    assert may_put("v1.0.1/manifest.json") == (who == "build")
+    for env in ENVIRONMENTS:  # the live index: a deployer points only at its own deploys
+        assert may_put(f"ledger/_index/live/{env}/x_1.0.1_y.json") == (env == who), (who, env)
 
 
 def _role_statements(iam: Any, role_name: str) -> list[dict[str, Any]]:
@@ -258,7 +336,7 @@ def _role_statements(iam: Any, role_name: str) -> list[dict[str, Any]]:
         version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
         docs.append(iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)
                     ["PolicyVersion"]["Document"])
-    return [s for d in map(_document, docs) for s in doctor._as_list(d["Statement"])
+    return [s for d in map(_document, docs) for s in as_list(d["Statement"])
             if s["Effect"] == "Allow"]
 
 
@@ -283,24 +361,25 @@ def test_deployed_roles_pin_the_subject_and_keep_least_privilege(
         role = iam.get_role(RoleName=arn.rsplit("/", 1)[1])["Role"]
         trust = role["AssumeRolePolicyDocument"]
         trust = json.loads(trust) if isinstance(trust, str) else trust
-        subject = f"repo:{ORG}/{REPO}:" + (
-            "ref:refs/heads/main" if who in ("build", "gate") else f"environment:{who}"
-        )
+        subject = expected_subject(who).replace("${GitHubOrg}/${GitHubRepo}", f"{ORG}/{REPO}")
+        subject = subject.replace("${MainRef}", "refs/heads/main").replace(
+            "${SuiteRepository}", "vault-actions/vault-actions").replace("${SuiteRef}",
+                                                                         "refs/tags/v1")
         assert trust["Statement"][0]["Condition"]["StringEquals"][SUB] == subject
         assert trust["Statement"][0]["Principal"]["Federated"] == (
             f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
         )
         statements = _role_statements(iam, role["RoleName"])
-        actions = {a for s in statements for a in doctor._as_list(s["Action"])}
+        actions = {a for s in statements for a in as_list(s["Action"])}
         assert not any(a.startswith("s3:Delete") or a in ("s3:*", "*") for a in actions), who
         writes_versions = any(
-            "s3:PutObject" in doctor._as_list(s["Action"])
-            and vault_versions in doctor._as_list(s["Resource"])
+            "s3:PutObject" in as_list(s["Action"])
+            and vault_versions in as_list(s["Resource"])
             for s in statements
         )
         assert writes_versions == (who == "build"), who
         lambda_arns = {r for s in statements if str(s["Action"]).count("lambda:")
-                      for r in doctor._as_list(s["Resource"])}
+                      for r in as_list(s["Resource"])}
         if who in ("build", "gate"):
             assert not lambda_arns, who
         else:  # only its own environment's functions, in its own region
@@ -324,3 +403,16 @@ def test_template_deploys_in_both_regions_and_doctor_passes(
         )} <= names
     lock = next(i for i in report.items if i.name == f"{deployed.dr_bucket}: object-lock")
     assert lock.detail == "enabled; default retention GOVERNANCE 30 days"
+
+
+def test_the_roles_that_put_a_version_live_may_write_its_live_pointer() -> None:
+    """Issue 12: each deployed/dr_synced event's pointer (ledger/_index/live/<env>/…) is
+    written first by the same job, so each deployer may write its own environment's
+    pointers (and no other's: test_each_role_writes_events_only_in_its_own_ledger_folder)."""
+    resources = load_template()["Resources"]
+    for env in ENVIRONMENTS:
+        policies = resources[ROLE_RESOURCES[env]]["Properties"]["Policies"]
+        resources_ = [r["Fn::Sub"] for p in policies for st in p["PolicyDocument"]["Statement"]
+                      if st["Action"] == "s3:PutObject" for r in as_list(st["Resource"])]
+        assert f"arn:${{AWS::Partition}}:s3:::${{VaultBucketName}}/ledger/_index/live/{env}/*" in (
+            resources_), env

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import make_vault_bucket
+from tests.conftest import make_vault_bucket, store_manifest
 from tests.oidc_issuer import HonestJobs, Issuer
 from vault_actions import config
 from vault_actions.context import RunContext
@@ -21,6 +21,7 @@ from vault_actions.errors import PromotionRefused, VaultError, VersionError
 from vault_actions.promotion.journey import Journey, dr_lags, journey_of, journeys, live_versions
 from vault_actions.promotion.policy import check_promotion
 from vault_actions.store.ledger import FATAL, Event, Ledger
+from vault_actions.store.vault import Vault
 
 START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -51,15 +52,17 @@ environments:
     functions: {{api: api-dr}}
 """
 
+# Who made each release (the built event's people): never one of the approvers.
+MAKERS = {"people": ["octocat", "dev@example.com"]}
 # (version, event, environment, details): the manual's graveyard, one minute apart.
 # v1.0.0 dies in QA, v1.0.1 is rejected at UAT, v1.0.2 is live in PROD and synced to DR.
 STORY: list[tuple[str, str, str | None, dict[str, Any]]] = [
-    ("1.0.0", "built", None, {}),
+    ("1.0.0", "built", None, MAKERS),
     ("1.0.0", "deployed", "dev", {}),
     ("1.0.0", "smoke_passed", "dev", {}),
     ("1.0.0", "deployed", "qa", {}),
     ("1.0.0", "smoke_failed", "qa", {}),
-    ("1.0.1", "built", None, {}),
+    ("1.0.1", "built", None, MAKERS),
     ("1.0.1", "deployed", "dev", {}),
     ("1.0.1", "smoke_passed", "dev", {}),
     ("1.0.1", "deployed", "qa", {}),
@@ -67,7 +70,7 @@ STORY: list[tuple[str, str, str | None, dict[str, Any]]] = [
     ("1.0.1", "approved", "uat", {"by": "qa-lead"}),
     ("1.0.1", "deployed", "uat", {}),
     ("1.0.1", "rejected", "uat", {"by": "manager", "reason": "Biz Logic Error"}),
-    ("1.0.2", "built", None, {}),
+    ("1.0.2", "built", None, MAKERS),
     ("1.0.2", "deployed", "dev", {}),
     ("1.0.2", "smoke_passed", "dev", {}),
     ("1.0.2", "deployed", "qa", {}),
@@ -137,11 +140,21 @@ def parsed_config(bucket: str = "vault-test-bucket") -> config.Config:
     return config.parse(raw, Path("/repo/vault.yml"))
 
 
+RELEASED = ("1.0.0", "1.0.1", "1.0.2", "1.0.3", "2.0.0")
+
+
+def released_bucket(s3: Any) -> str:
+    """A vault bucket holding the manifests of RELEASED."""
+    bucket = make_vault_bucket(s3, f"ledger-{uuid.uuid4().hex[:12]}")
+    for version in RELEASED:
+        store_manifest(s3, bucket, version)
+    return bucket
+
+
 @pytest.fixture
 def ledger(s3: Any, issuer: Issuer) -> Ledger:
     """A ledger whose events are proven by the jobs entitled to write them."""
-    bucket = make_vault_bucket(s3, f"ledger-{uuid.uuid4().hex[:12]}")
-    return Ledger(s3, bucket, clock=Clock(), attestor=HonestJobs(issuer))
+    return Ledger(s3, released_bucket(s3), clock=Clock(), attestor=HonestJobs(issuer))
 
 
 @pytest.fixture
@@ -162,12 +175,12 @@ def test_record_writes_one_checksummed_object_per_event(ledger: Ledger) -> None:
     assert event.who == "qa-lead" and event.actor == "octocat"
     assert event.commit == "c0ffee" * 6 + "abcd"
     assert event.run_url == "https://github.com/acme/shop/actions/runs/4242"
-    key = f"ledger/v1.0.0/{event.id}.json"
+    key = f"ledger/v1.0.0/uat/{event.id}.json"
     assert event.id.startswith("20260301T100000000000Z-")
     head = ledger.s3.head_object(Bucket=ledger.bucket, Key=key, ChecksumMode="ENABLED")
     assert head["ChecksumSHA256"]
     stored = json.loads(ledger.s3.get_object(Bucket=ledger.bucket, Key=key)["Body"].read())
-    assert stored == {**event.to_json(), "schema": 1}
+    assert stored == {**event.to_json(), "schema": 2} and stored["writer"] == "uat"
     assert ledger.events() == [event]
     assert ledger.events("1.0.0") == [event]
 
@@ -196,7 +209,7 @@ def test_an_event_key_is_written_once_and_never_replaced(
 
 
 def test_concurrent_writers_never_lose_an_event(s3: Any) -> None:
-    bucket = make_vault_bucket(s3, f"ledger-{uuid.uuid4().hex[:12]}")
+    bucket = released_bucket(s3)
     ledger = Ledger(s3, bucket)  # the real clock: writers may share a microsecond
     barrier = threading.Barrier(20)
 
@@ -256,7 +269,7 @@ def test_a_foreign_object_in_the_ledger_is_skipped_by_key(
 def test_an_event_filed_under_another_version_is_skipped(ledger: Ledger) -> None:
     event = ledger.record("1.0.0", "smoke_failed", "qa", context())
     body = json.dumps(event.to_json()).encode()
-    ledger.s3.put_object(Bucket=ledger.bucket, Key=f"ledger/v1.0.1/{event.id}.json", Body=body)
+    ledger.s3.put_object(Bucket=ledger.bucket, Key=f"ledger/v1.0.1/qa/{event.id}.json", Body=body)
     scan = ledger.scan("1.0.1")
     assert scan.events == []
     assert "belongs elsewhere" in scan.skipped[0].problem
@@ -405,6 +418,7 @@ def test_rejection_kills_the_version(ledger: Ledger, cfg: config.Config) -> None
 
 
 def test_a_gated_environment_needs_an_approval(ledger: Ledger, cfg: config.Config) -> None:
+    ledger.record("1.0.0", "built", None, context(), details=MAKERS)
     for env in ("dev", "qa"):
         ledger.record("1.0.0", "deployed", env, context())
         ledger.record("1.0.0", "smoke_passed", env, context())
@@ -456,6 +470,7 @@ def test_a_team_reviewed_github_gate_counts_a_cli_approval_by_a_stranger_does_no
     from vault_actions.store.ledger import GITHUB_GATE
 
     env = Environment("uat", "us-east-1", "b", {"a": "a-uat"}, gate=Gate(("qa-lead",), ("qa",)))
+    ledger.record("1.0.0", "built", None, context(), details=MAKERS)
     ledger.record("1.0.0", "approved", "uat", context(), details={"by": "qa-member"})
     with pytest.raises(PromotionRefused, match="only by qa-member"):
         check_approval(journey_of(ledger, "1.0.0"), env)
@@ -473,3 +488,48 @@ def test_a_teams_only_gate_is_approved_only_through_github(ledger: Ledger, tmp_p
         ledger.record("1.0.0", "smoke_passed", step, context())
     with pytest.raises(PromotionRefused, match="names no approvers, only teams"):
         check_can_approve(cfg, journey_of(ledger, "1.0.0"), cfg.environment("uat"), "anyone")
+
+
+# --- issue 10: what a role with plain S3 writes cannot make the ledger say ------------
+
+
+def test_rewriting_a_smoke_failed_event_does_not_bring_the_version_back(ledger: Ledger) -> None:
+    """Finding 4: a plain put_object over the smoke_failed event (a second S3 version of
+    its key, which put-once never makes) changes nothing: reads take the first version."""
+    ledger.record("1.0.0", "deployed", "qa", context())
+    death = ledger.record("1.0.0", "smoke_failed", "qa", context(), details={"reason": "500"})
+    key = ledger.key("1.0.0", "qa", death.id)
+    forged = {**death.to_json(), "event": "smoke_passed", "details": {}}
+    ledger.s3.put_object(Bucket=ledger.bucket, Key=key, Body=json.dumps(forged).encode())
+
+    journey = journey_of(ledger, "1.0.0")
+
+    assert journey.death == death and not journey.passed("qa")
+    assert Vault(ledger.s3, ledger.bucket).rewritten("ledger/v1.0.0/") == {key: 2}
+
+
+def test_events_live_in_their_writers_folder(ledger: Ledger) -> None:
+    """Finding 3's second wall: each job writes under ledger/vX/<job>/ (IAM scopes its
+    role to that folder); what a folder's job never records is not an event."""
+    store = {"gate": ledger.record("1.0.0", "approved", "uat", context(), writer="gate"),
+             "qa": ledger.record("1.0.0", "smoke_passed", "qa", context()),
+             "build": ledger.record("1.0.0", "cancelled", "uat", context(), writer="build")}
+    for writer, event in store.items():
+        assert ledger.s3.head_object(Bucket=ledger.bucket, Key=ledger.key("1.0.0", writer, event.id))
+    with pytest.raises(ValueError, match="the dev job does not record approved in prod"):
+        ledger.record("1.0.0", "approved", "prod", context(), writer="dev")
+
+    # With the dev role (which may write only ledger/v*/dev/*), claim prod was approved.
+    clock = Clock()
+    at = clock()
+    forged = Event(id=f"{at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}", version="1.0.0",
+                   event="approved", environment="prod", at=at.isoformat(), actor="dev-bot",
+                   commit=None, run_url=None, details={"by": "manager"}, writer="dev")
+    ledger.s3.put_object(Bucket=ledger.bucket, Key=ledger.key("1.0.0", "dev", forged.id),
+                         Body=json.dumps(forged.to_json()).encode())
+    scan = ledger.scan("1.0.0")
+    assert forged.id not in {e.id for e in scan.events}
+    [skipped] = scan.skipped
+    assert "says the dev job recorded approved in prod, which that job never records" in (
+        skipped.problem
+    )

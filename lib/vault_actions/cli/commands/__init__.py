@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +53,6 @@ def audit_arguments(parser: argparse.ArgumentParser, *, since_required: bool = F
 
 def load_audit(args: argparse.Namespace) -> Audit:
     """Read the ledger once and derive the overview, the evidence and the metrics."""
-    from datetime import UTC, datetime
-
     from vault_actions import config
     from vault_actions.report.audit import audit, final_environment
     from vault_actions.report.period import Period
@@ -76,3 +75,34 @@ def write(path: str | None, text: str, what: str) -> str | None:
         raise ConfigError(f"cannot write {target}: {exc.strerror}",
                           "pass a writable file path") from None
     return f"wrote {what} to {target}"
+
+
+
+
+def count(value: str) -> int:
+    """A number of versions for ``--limit`` (0: all)."""
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of versions (0 means all)")
+    return int(value)
+
+
+def day(value: str) -> datetime:
+    """``--since``: a date or an ISO time (UTC unless it says otherwise)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date: use YYYY-MM-DD or an ISO time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def add_window(parser: argparse.ArgumentParser, *names: str) -> None:
+    """``--limit`` (newest N versions) and ``--since DATE``: what status and the graveyard
+    read (only the shown versions' events)."""
+    from vault_actions.report.status import DEFAULT_LIMIT
+
+    parser.add_argument(
+        *names, dest="limit", type=count, default=DEFAULT_LIMIT, metavar="N",
+        help=f"show the newest N versions (default: {DEFAULT_LIMIT}; 0: all)")
+    parser.add_argument("--since", type=day, metavar="DATE",
+                        help="only versions with an event on or after DATE (YYYY-MM-DD)")

@@ -67,15 +67,16 @@ def conclude(
         gha.set_output("recorded", json.dumps([e.event for e in found.recorded]))
         gha.set_output("report", write_report(cfg, found.events, version))
         gha.add_summary(status.journey_table(cfg, found.journey, found.live))
-        gha.add_summary(graveyard.graveyard_markdown(cfg, found.journeys, found.live, last=5))
+        gha.add_summary(graveyard.graveyard_markdown(cfg, found.journeys, found.live, last=5,
+                                                    first=found.first))
     lines = [f"v{version}: {found.state}"] + [f"  recorded {e.describe()}" for e in found.recorded]
     return Result(found.to_json(), "\n".join(lines))
 
 
 def write_report(cfg: config.Config, events: list[Event], version: str) -> str:
-    """The HTML report of the whole ledger, written to ``$RUNNER_TEMP`` for the record job's
-    artifact (commits from the checkout's release tags when the ledger lacks them); its
-    path, or '' with a warning when it cannot be written."""
+    """The HTML report of ``events`` (the newest releases'), written to ``$RUNNER_TEMP``
+    for the record job's artifact (commits from the checkout's release tags when the
+    ledger lacks them); its path, or '' with a warning when it cannot be written."""
     from datetime import UTC, datetime
 
     from vault_actions.report import html

@@ -8,19 +8,12 @@ from pathlib import Path
 
 from vault_actions import config, context
 from vault_actions.cli import gha
-from vault_actions.cli.commands import Result, open_ledger
+from vault_actions.cli.commands import Result, add_window, open_ledger
 from vault_actions.errors import ConfigError
-from vault_actions.report.graveyard import DEFAULT_LAST
-
-
-def _count(value: str) -> int:
-    if not value.isdigit():
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of versions (0 means all)")
-    return int(value)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Format, output file and how many versions."""
+    """Format, output file and which versions."""
     parser.add_argument(
         "--format",
         choices=("markdown", "mermaid", "json", "text"),
@@ -29,32 +22,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "text (a compact drawing for a terminal)",
     )
     parser.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
-    parser.add_argument(
-        "--last",
-        type=_count,
-        default=DEFAULT_LAST,
-        metavar="N",
-        help=f"show the latest N versions (default: {DEFAULT_LAST}; 0: all)",
-    )
+    add_window(parser, "--last", "--limit")
 
 
 def run(args: argparse.Namespace) -> Result:
     """Render the graveyard; in Actions also append the Markdown form to the step summary."""
-    from vault_actions.promotion import authority, journey
+    from vault_actions.promotion.live import Reader
     from vault_actions.report import graveyard
 
     cfg = config.load(args.config)
-    assessment = authority.read(cfg, open_ledger(cfg))
-    seen = journey.overview(cfg, assessment.events)
+    shown = Reader(cfg, open_ledger(cfg)).recent(args.limit or None, args.since)
+    seen, assessment, first = shown.overview, shown.judged, shown.first
     journeys, live, lags = seen.journeys, seen.live, seen.lags
-    last = args.last or None
-    data = {**graveyard.graveyard_data(cfg, journeys, live, lags, last), **assessment.to_json()}
-    markdown = graveyard.graveyard_markdown(cfg, journeys, live, last, assessment)
+    data = {**graveyard.graveyard_data(cfg, journeys, live, lags, first=first),
+            **assessment.to_json()}
+    markdown = graveyard.graveyard_markdown(cfg, journeys, live, None, assessment, first=first)
     rendered = {
         "markdown": markdown,
-        "mermaid": graveyard.graveyard_mermaid(cfg, journeys, live, last),
+        "mermaid": graveyard.graveyard_mermaid(cfg, journeys, live, first=first),
         "json": json.dumps(data, indent=2) + "\n",
-        "text": graveyard.graveyard_text(cfg, journeys, live, last) + "\n",
+        "text": graveyard.graveyard_text(cfg, journeys, live, first=first) + "\n",
     }[args.format]
     if context.in_actions():
         gha.add_summary(markdown)

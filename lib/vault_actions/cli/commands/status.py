@@ -1,41 +1,48 @@
-"""``vault status``: each release's journey, derived from the ledger."""
+"""``vault status``: the newest releases' journeys, derived from the ledger."""
 
 from __future__ import annotations
 
 import argparse
 
 from vault_actions import config
-from vault_actions.cli.commands import Result, open_ledger
+from vault_actions.cli.commands import Result, add_window, open_ledger
 from vault_actions.errors import VaultError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Optionally one version."""
+    """One version, or the newest ones."""
     parser.add_argument(
-        "--version", metavar="X.Y.Z", help="show only this release (default: all of them)"
+        "--version", metavar="X.Y.Z", help="show only this release (reads only its events)"
     )
+    add_window(parser, "--limit")
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Read every event, derive journeys, what is live where and DR lag; render them."""
-    from vault_actions.promotion import authority, journey
+    """Read the shown versions' events and what is live where (the live index); render."""
+    from vault_actions.promotion.live import Reader
     from vault_actions.report import status
     from vault_actions.store.manifest import validate_version
 
     cfg = config.load(args.config)
     book = open_ledger(cfg)
-    assessment = authority.read(cfg, book)
-    seen = journey.overview(cfg, assessment.events)
-    journeys, live, lags = seen.journeys, seen.live, seen.lags
-    attempts = {v: n for n, v in enumerate(journeys, 1)}
+    reader = Reader(cfg, book)
     if args.version:
         version = validate_version(args.version)
-        if version not in journeys:
+        if not reader.assessment(version).judged:
             raise VaultError(
                 f"the ledger has no event for v{version} ({book.uri()}v{version}/ is empty)",
-                "check the version; `vault status` without --version lists every release",
+                "check the version; `vault status` without --version lists the releases",
             )
-        journeys = {version: journeys[version]}
+        versions = book.versions()  # listed, not read: for the attempt number
+        seen = reader.overview([version])
+        attempts = {version: len(versions) - versions.index(version)}
+        assessment = reader.judged([version])
+        if not seen.journeys[version].events:
+            seen.journeys.pop(version)
+    else:
+        shown = reader.recent(args.limit or None, args.since)
+        seen, attempts, assessment = shown.overview, shown.attempts, shown.judged
+    journeys, live, lags = seen.journeys, seen.live, seen.lags
     data = {**status.status_data(cfg, journeys, live, lags, attempts), **assessment.to_json()}
     distrust = status.distrust_text(assessment)
     if not journeys:

@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Result:
     """Judge every event; exit 4 (a check failed) unless every event holds."""
     from vault_actions.integrations.oidc import Keys
-    from vault_actions.promotion import authority
+    from vault_actions.promotion import authority, live
     from vault_actions.report.verification import Verification
     from vault_actions.store.attestation import Verifier
 
@@ -34,12 +34,18 @@ def run(args: argparse.Namespace) -> Result:
     keys = Keys(cfg.ledger.issuer, known=_read_keys(keys_file))
     repository = authority.trusted_repository(cfg)
     verifier = Verifier(cfg.ledger.issuer, repository, keys)
-    assessment = authority.read(cfg, open_ledger(cfg), args.version, verifier)
+    book = open_ledger(cfg)
+    assessment = authority.read(cfg, book, args.version, verifier)
     if keys_file is not None:
         keys_file.write_text(json.dumps(keys.jwks, indent=2, sort_keys=True) + "\n")
     found = Verification(assessment, repository, cfg.ledger.issuer)
-    return Result(found.to_json(), found.text(),
-                  ExitCode.OK if found.ok else ExitCode.CHECK_FAILED)
+    data, text = found.to_json(), found.text()
+    if not args.version:  # the index summarises the whole ledger: checked against all of it
+        index = live.check_index(book, assessment)
+        data["index"] = index.to_json()
+        text += f"\nlive index: {index.describe()}" + (
+            "" if index.ok else " (run `vault ledger reindex`)")
+    return Result(data, text, ExitCode.OK if found.ok else ExitCode.CHECK_FAILED)
 
 
 def _read_keys(path: Path | None) -> dict[str, Any]:

@@ -200,3 +200,28 @@ def put_environment(gh: Github, repository: str, name: str, rules: EnvironmentRu
 
     return call_needing(f"writing the environment {name} of {repository}", put, ADMIN_HINT)
 
+
+
+def oidc_subject_claims(gh: Github, repository: str) -> tuple[str, ...] | None:
+    """The claims the repository's OIDC tokens build ``sub`` from, or None for GitHub's
+    default (``GET …/actions/oidc/customization/sub``)."""
+    url = f"{gh.get_repo(repository).url}/actions/oidc/customization/sub"
+    _, data = call_needing(
+        f"reading the OIDC subject of {repository}",
+        partial(gh.requester.requestJsonAndCheck, "GET", url), ADMIN_HINT,
+    )
+    if not isinstance(data, dict) or data.get("use_default", True):
+        return None
+    return tuple(str(k) for k in data.get("include_claim_keys") or ())
+
+
+def set_oidc_subject_claims(gh: Github, repository: str, claims: tuple[str, ...]) -> None:
+    """Make the repository's OIDC ``sub`` from ``claims`` (``PUT …/oidc/customization/sub``)."""
+    url = f"{gh.get_repo(repository).url}/actions/oidc/customization/sub"
+    call_needing(
+        f"setting the OIDC subject of {repository}",
+        partial(gh.requester.requestJsonAndCheck, "PUT", url,
+                input={"use_default": False, "include_claim_keys": list(claims)}),
+        ADMIN_HINT,
+    )
+    log.info("%s: OIDC subject made of %s", repository, ", ".join(claims))

@@ -1,0 +1,158 @@
+"""Benchmark (run by hand): the ledger's reads at 100, 1,000 and 5,000 releases × 8 events.
+
+Starts its own moto server, seeds each ledger straight to S3 in parallel (pre-made event
+bodies with a local proof, the bytes ``Ledger.record`` writes, and their live pointers:
+``tests/ledger_seed.py``), then times each command's ledger reads and counts their S3
+requests (a botocore ``before-send`` hook) against the full scan every one of them did
+before the live index (``authority.read`` of the whole ledger + ``overview``), in the same
+run, with ratios. Targets at 5,000: status ≤ 1 s, status --version ≤ 0.5 s, a deploy's
+reads ≤ its version's events + 5 requests.
+
+    python bench/ledger_bench.py [--sizes 100,1000,5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.ledger_seed import JOURNEY, seed, version
+
+from vault_actions import cli, config
+from vault_actions.demo.emulator import EmbeddedAws
+from vault_actions.integrations import aws
+from vault_actions.store.ledger import EVENTS, Ledger
+
+VAULT_YML = {
+    "vault": {"bucket": "", "region": "us-east-1"},
+    "services": [{"name": "api"}],
+    "environments": [
+        {"name": "dev", "functions": {"api": "api-dev"}},
+        {"name": "qa", "functions": {"api": "api-qa"}},
+        {"name": "uat", "functions": {"api": "api-uat"}},
+        {"name": "prod", "functions": {"api": "api-prod"}},
+        {"name": "dr", "mirror-of": "prod", "region": "us-west-2", "bucket": "bench-dr",
+         "functions": {"api": "api-dr"}},
+    ],
+    "ledger": {"allow-local": list(EVENTS), "repository": "acme/shop"},
+}
+
+
+class Counter:
+    """S3 requests of every client ``aws.client`` makes."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        made = aws.client
+
+        def client(service: str, *args: Any, **kwargs: Any) -> Any:
+            found = made(service, *args, **kwargs)
+            found.meta.events.register("before-send.s3.*", self._hit)
+            return found
+
+        aws.client = client
+
+    def _hit(self, **_: Any) -> None:
+        self.count += 1
+
+
+def measure(counter: Counter, work: Callable[[], Any]) -> tuple[float, int]:
+    counter.count = 0
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        work()
+    return time.perf_counter() - start, counter.count
+
+
+def commands(path: str, cfg: config.Config, releases: int) -> dict[str, Callable[[], Any]]:
+    from vault_actions.deliver import dr
+    from vault_actions.promotion import authority
+    from vault_actions.promotion.live import Reader
+
+    def ledger() -> Ledger:
+        return Ledger(aws.client("s3", "us-east-1"), cfg.vault.bucket)
+
+    newest, middle = version(releases - 1), version(releases // 2)
+    return {
+        "status (default limit 20)": lambda: cli.main(["status", "--config", path, "--json"]),
+        f"status --version {middle}": lambda: cli.main(
+            ["status", "--config", path, "--json", "--version", middle]),
+        "graveyard (default 20)": lambda: cli.main(
+            ["graveyard", "--config", path, "--format", "json"]),
+        "deploy's ledger reads": lambda: authority.read(cfg, ledger(), newest),
+        "smoke's require-live": lambda: require_live(Reader(cfg, ledger()), newest, "prod"),
+        "dr-sync's plan": lambda: dr.plan(cfg, cfg.environment("dr"),
+                                          Reader(cfg, ledger()), None),
+    }
+
+
+def require_live(reader: Any, version: str, env: str) -> None:
+    """What ``vault smoke`` reads before it tests: the version's journey and what is live."""
+    from vault_actions.promotion.policy import check_live
+
+    check_live(reader.journey(version), reader.live(env).version, env)
+
+
+def full_scan(cfg: config.Config) -> Callable[[], Any]:
+    """What each of those commands read before the index: every event, judged."""
+    from vault_actions.promotion import authority
+    from vault_actions.promotion.journey import overview
+
+    return lambda: overview(cfg, authority.read(
+        cfg, Ledger(aws.client("s3", "us-east-1"), cfg.vault.bucket)).events)
+
+
+def bench(size: int, counter: Counter, root: Path) -> list[str]:
+    s3 = aws.client("s3", "us-east-1")
+    bucket = f"bench-{size}-{uuid.uuid4().hex[:6]}"
+    s3.create_bucket(Bucket=bucket)
+    start = time.perf_counter()
+    written = seed(Ledger(s3, bucket), size)
+    seeded = time.perf_counter() - start
+    raw = {**VAULT_YML, "vault": {"bucket": bucket, "region": "us-east-1"}}
+    path = root / f"vault-{size}.yml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = config.load(path)
+    scan_s, scan_n = measure(counter, full_scan(cfg))
+    rows = [f"\n{size:,} releases × {len(JOURNEY)} events ({written:,} objects seeded in "
+            f"{seeded:.1f} s); full scan (the old path): {scan_s:.2f} s, {scan_n:,} requests",
+            "| command | requests | wall | scan ÷ it (time) | scan ÷ it (requests) |",
+            "|---|---:|---:|---:|---:|"]
+    for name, work in commands(str(path), cfg, size).items():
+        wall, count = measure(counter, work)
+        rows.append(f"| {name} | {count} | {wall:.3f} s | {scan_s / wall:.0f}× "
+                    f"| {scan_n / max(count, 1):.0f}× |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,5000")
+    args = parser.parse_args()
+    counter = Counter()
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedAws(Path(tmp) / "moto.log") as moto:
+        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                           "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+                           "AWS_ENDPOINT_URL": moto.url}.items():
+            os.environ[key] = value
+        print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+        for size in (int(s) for s in args.sizes.split(",")):
+            print("\n".join(bench(size, counter, Path(tmp))), flush=True)
+        print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
