@@ -189,6 +189,17 @@ class Environment:
     rollout: Rollout = field(default_factory=Rollout)
     promote_after_minutes: float = 0.0
     freezes: tuple[Freeze, ...] = ()
+    account: str | None = None  # the AWS account its functions live in (None: the vault's)
+    role: str | None = None  # the IAM role its deploy job assumes (an ARN)
+
+    def role_arn(self, prefix: str) -> str:
+        """The role its deploy job assumes: ``role``, else ``vault-<name>`` in ``account``,
+        else ``<prefix><name>`` (the prefix of the vault account's roles)."""
+        if self.role:
+            return self.role
+        if self.account:
+            return f"arn:aws:iam::{self.account}:role/vault-{self.name}"
+        return f"{prefix}{self.name}"
 
     @property
     def smoke_tested(self) -> bool:
@@ -621,6 +632,8 @@ def _environment(raw: dict[str, Any], vault: VaultSettings) -> Environment:
         rollout=_rollout(raw.get("rollout", {})),
         promote_after_minutes=float(raw.get("promote-after-minutes", 0)),
         freezes=tuple(_freeze(f) for f in raw.get("freeze", ())),
+        account=raw.get("account"),
+        role=raw.get("role"),
     )
 
 

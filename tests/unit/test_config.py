@@ -99,6 +99,8 @@ def test_good_config_loads(tmp_path: Path) -> None:
         (lambda d: d.pop("services"), r"'services' is a required property"),
         (lambda d: d["environments"][2].update(gate={}), r"environments\[uat\].gate: \{\} is not valid: expected who may approve"),
         (lambda d: d["environments"][2].update(gate={"approvers": []}), r"environments\[uat\].gate: .* is not valid: expected who may approve"),
+        (lambda d: d["environments"][1].update(account="12345"), r"environments\[qa\].account: '12345' is not valid: expected the AWS account"),
+        (lambda d: d["environments"][1].update(role="vault-qa"), r"environments\[qa\].role: 'vault-qa' is not valid: expected the IAM role"),
     ],
 )
 def test_invalid_configs_are_explained(tmp_path: Path, change: Any, expected: str) -> None:
@@ -125,6 +127,19 @@ def test_read_only_can_be_turned_off(tmp_path: Path) -> None:
         d["environments"][3]["smoke"]["checks"][0]["method"] = "POST"
 
     assert not config.load(write(tmp_path, mutated(allow_post))).environment("prod").read_only
+
+
+def test_each_environment_may_name_its_account_and_role(tmp_path: Path) -> None:
+    def accounts(d: Any) -> None:
+        d["environments"][1]["account"] = "222222222222"
+        d["environments"][2]["role"] = "arn:aws:iam::333333333333:role/deployers/uat"
+
+    cfg = config.load(write(tmp_path, mutated(accounts)))
+    prefix = "arn:aws:iam::111111111111:role/vault-"
+    assert cfg.environment("dev").role_arn(prefix) == f"{prefix}dev"
+    assert cfg.environment("qa").account == "222222222222"
+    assert cfg.environment("qa").role_arn(prefix) == "arn:aws:iam::222222222222:role/vault-qa"
+    assert cfg.environment("uat").role_arn(prefix) == "arn:aws:iam::333333333333:role/deployers/uat"
 
 
 def vault_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
