@@ -202,6 +202,14 @@ class Environment:
         return f"{prefix}{self.name}"
 
     @property
+    def aws_account(self) -> str | None:
+        """The account its functions live in: ``account``, else its ``role``'s (None: the
+        vault's account, whatever the credentials are)."""
+        if self.account:
+            return self.account
+        return self.role.split(":")[4] if self.role else None
+
+    @property
     def smoke_tested(self) -> bool:
         """True when the environment has smoke checks or a smoke command to run (a
         ``smoke:`` with only a base-url names the app's URL and tests nothing)."""
@@ -802,6 +810,11 @@ def _environment_problems(
         for name in services
         if name not in env.functions
     ]
+    if env.account and env.role and env.role.split(":")[4] != env.account:
+        problems.append(
+            f"{where}.role: {env.role!r} is a role of account {env.role.split(':')[4]}, but "
+            f"{where}.account is {env.account}: name a role of the environment's account"
+        )
     if env.mirror_of is not None and (env.mirror_of not in envs or env.mirror_of == env.name):
         problems.append(
             f"{where}.mirror-of: {env.mirror_of!r} is not another environment; "

@@ -5,23 +5,46 @@ protections (unless vault.yml says the vault is unprotected: demos and tests), n
 the version may have a second S3 version (put-once never makes one), and the manifest is
 read by the S3 version its ``built`` event pinned, with the digests it recorded. (The
 ledger's own keys need no such check: its reads take each key's first version.)
+Before all of that, an environment with its own AWS account is refused credentials of
+another account (``check_account``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from vault_actions.errors import TamperError, VaultError
+from vault_actions.errors import CredentialsError, TamperError, VaultError
 from vault_actions.store.manifest import Manifest, Pin, manifest_key, version_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from vault_actions.config import Environment
     from vault_actions.store.ledger import Event
     from vault_actions.store.vault import Vault
 
 log = logging.getLogger(__name__)
+
+
+def check_account(clients: Callable[[str, str], Any], env: Environment) -> None:
+    """CredentialsError when ``env`` names its AWS account and the credentials are of
+    another (before any write: the ledger, the functions, GitHub)."""
+    from vault_actions.integrations import aws
+
+    expected = env.aws_account
+    if expected is None:
+        return
+    found = aws.caller_account(clients("sts", env.region))
+    if found != expected:
+        raise CredentialsError(
+            f"{env.name} lives in AWS account {expected}, but these credentials are of "
+            f"account {found}; nothing was recorded or changed",
+            f"run the {env.name} job with its deploy role {env.role_arn('')} (the "
+            "workflow's role-to-assume for this environment; infra/stage.yaml creates it in "
+            f"account {expected}), or fix environments[{env.name}].account in vault.yml",
+        )
 
 
 def pinned_release(vault: Vault, version: str, built: Sequence[Event], *,

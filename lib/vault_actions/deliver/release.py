@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from vault_actions import context
 from vault_actions.config import BUILD_JOB
 from vault_actions.deliver import outcomes
-from vault_actions.deliver.preflight import pinned_release
+from vault_actions.deliver.preflight import check_account, pinned_release
 from vault_actions.errors import (
     Cancelled,
     ConfigError,
@@ -79,6 +79,7 @@ def deploy(
             f"{env.name} mirrors {env.mirror_of}: it only ever runs the version live there",
             f"use `vault dr-sync --env {env.name}` (action-dr-sync)",
         )
+    check_account(clients, env)
     s3 = clients("s3", cfg.vault.region)
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
     env_s3 = s3 if env.region == cfg.vault.region else clients("s3", env.region)
@@ -165,6 +166,7 @@ def dr_sync(
     from vault_actions.deliver import dr
 
     mirror = dr.select_mirror(cfg, env_name)
+    check_account(clients, mirror)
     s3 = clients("s3", cfg.vault.region)
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
     plan = dr.plan(cfg, mirror, Reader(cfg, ledger), version)
@@ -233,6 +235,7 @@ def rollback(
     if env.mirror_of is not None:
         raise ConfigError(f"{env.name} mirrors {env.mirror_of}: it follows what runs there",
                           f"roll back {env.mirror_of}, then `vault dr-sync --env {env.name}`")
+    check_account(clients, env)
     reader = Reader(cfg, ledger)  # only the events that hold; what stood there, from the index
     journeys = reader.stood_in(env.name, [to] if to else [])
     current, target = rollback_target(journeys, reader.live_map([env.name]), env, to)

@@ -56,6 +56,11 @@ def client(
     return session.client(service, region_name=region, config=config)
 
 
+def caller_account(sts: Any) -> str:
+    """The AWS account of the credentials ``sts`` signs with (STS GetCallerIdentity)."""
+    return str(sts.get_caller_identity()["Account"])
+
+
 def embedded(env: Mapping[str, str] | None = None) -> bool:
     """True when every AWS call goes to ``vault demo``'s embedded AWS: AWS_ENDPOINT_URL is
     a loopback URL, the one the demo announced in ``EMBEDDED_ENV``, and no per-service
