@@ -20,9 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from tests.conftest import AWS_ENV, break_glass, make_vault_bucket
-from tests.unit.deliver.test_deploy import CTX, build_release, make_functions, served_sha
+from tests.unit.deliver.test_deploy import (
+    CTX,
+    _Raw,
+    build_release,
+    make_functions,
+    served_sha,
+)
 from vault_actions import cli, config
 from vault_actions.errors import ConfigError
 from vault_actions.integrations import aws
@@ -110,6 +117,9 @@ def accounts(s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Accoun
         monkeypatch.delenv(name, raising=False)
     tag = uuid.uuid4().hex[:6]
     bucket = make_vault_bucket(s3, f"vault-{tag}")
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
     build_release(s3, bucket, "1.0.0", ["alpha", "beta"], tmp_path)
     path = tmp_path / "vault.yml"
     path.write_text(VAULT_YML.format(bucket=bucket, dev=DEV, prod=PROD, tag=tag) + break_glass())
@@ -181,3 +191,33 @@ def test_finding_2_a_role_of_another_account_than_the_environments_is_invalid(
     with pytest.raises(ConfigError, match=rf"environments\[dev\]\.role: .* is a role of account "
                                         rf"{PROD}, but environments\[dev\]\.account is {DEV}"):
         config.load(path)
+
+
+def method_not_allowed(**_: Any) -> AWSResponse:
+    """S3's answer to GetBucketPolicy from any account but the bucket owner's."""
+    body = (b"<Error><Code>MethodNotAllowed</Code><Message>The specified method is not "
+            b"allowed against this resource.</Message></Error>")
+    return AWSResponse("http://injected", 405, {"Content-Type": "application/xml"}, _Raw(body))
+
+
+def test_finding_2_a_stage_account_deploys_from_a_protected_vault_whose_policy_it_cannot_read(
+    accounts: Accounts, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A protected vault is checked before a deploy, but S3 lets no other account read a
+    bucket's policy (405; moto does not, so it is injected): versioning and object lock
+    are still checked, the put-once statement is left to vault doctor in the vault's
+    account, and the deploy goes on."""
+    accounts.path.write_text(accounts.path.read_text().replace("protected: false",
+                                                               "protected: true"))
+    real = aws.client
+
+    def client(service: str, region: str | None = None, **kwargs: Any) -> Any:
+        built = real(service, region, **kwargs)
+        if service == "s3":
+            built.meta.events.register("before-send.s3.GetBucketPolicy", method_not_allowed)
+        return built
+
+    monkeypatch.setattr(aws, "client", client)
+    assert accounts.deploy("dev", accounts.dev) == 0
+    assert "can be read only from its own account" in caplog.text
+    assert accounts.events() == [("deployed", "dev")]
