@@ -33,12 +33,14 @@ def client(
     *,
     attempts: int = MAX_ATTEMPTS,
     timeout_seconds: float | None = None,
+    credentials: Mapping[str, str] | None = None,
 ) -> Any:
     """A boto3 client with standard-mode retries (throttling, 5xx, SlowDown).
 
     Without ``region``, ``AWS_REGION`` (what the AWS SDKs and configure-aws-credentials
     set) or ``AWS_DEFAULT_REGION`` applies. ``attempts`` and ``timeout_seconds`` (connect
-    and read) shorten a call whose failure is expected and harmless.
+    and read) shorten a call whose failure is expected and harmless. ``credentials``
+    (boto3 session keywords, see ``assumed``) replace the environment's.
     """
     import boto3
     from botocore.config import Config
@@ -52,8 +54,24 @@ def client(
             Config(connect_timeout=timeout_seconds, read_timeout=timeout_seconds)
         )
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    session: Any = boto3.session.Session()
+    keys = credentials or {}
+    session: Any = boto3.session.Session(
+        aws_access_key_id=keys.get("aws_access_key_id"),
+        aws_secret_access_key=keys.get("aws_secret_access_key"),
+        aws_session_token=keys.get("aws_session_token"),
+    )
     return session.client(service, region_name=region, config=config)
+
+
+def assumed(role_arn: str, session_name: str = "vault-doctor") -> Callable[[str, str], Any]:
+    """A ``(service, region)`` client factory acting as ``role_arn`` (STS AssumeRole with
+    the current credentials); botocore's ClientError when STS refuses."""
+    found = client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)
+    creds = found["Credentials"]
+    keys = {"aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"]}
+    return lambda service, region: client(service, region, credentials=keys)
 
 
 def caller_account(sts: Any) -> str:

@@ -3,7 +3,10 @@
 The promises come from infra/vault.yaml: every bucket the pipeline reads code from is
 versioned, object-locked with a default retention, private, encrypted, TLS-only, refuses
 every delete and every write without ``If-None-Match``, and lives in the region of the
-functions that read it; every function in vault.yml exists.
+functions that read it; every function in vault.yml exists. An environment with its own
+AWS account is checked as its deploy role (infra/stage.yaml): doctor acts as it (the
+current credentials when they are that account's, else STS AssumeRole), reads an artifact
+of the newest release and dry-runs UpdateFunctionCode on each function.
 
 One piece (over 400 lines): every check and its fix are read from the same promises of
 infra/vault.yaml, item by item.
@@ -15,7 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from functools import cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vault_actions.config import Config, Environment
 from vault_actions.integrations import aws
@@ -28,10 +31,17 @@ from vault_actions.store.protection import (
 )
 from vault_actions.store.vault import Vault
 
+if TYPE_CHECKING:
+    from vault_actions.store.manifest import Manifest
+
 ClientFactory = Callable[[str, str], Any]
+Assume = Callable[[str], ClientFactory]  # role ARN -> clients acting as it
 Probe = Callable[[], tuple[bool, str]]
 
 TEMPLATE = "infra/vault.yaml"
+STAGE_TEMPLATE = "infra/stage.yaml"
+EMPTY_ZIP = b"PK\x05\x06" + b"\0" * 18  # what a dry UpdateFunctionCode sends without a release
+NEWEST = 5  # versions tried for the newest complete release
 PUBLIC_ACCESS_FLAGS = (
     "BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets",
 )
@@ -118,11 +128,14 @@ class Report:
         }
 
 
-def examine(cfg: Config, client: ClientFactory, *, embedded: bool = False) -> Report:
+def examine(cfg: Config, client: ClientFactory, *, embedded: bool = False,
+            assume: Assume | None = None) -> Report:
     """Check every bucket vault.yml reads code from and every function it deploys.
 
     ``embedded``: the clients reach ``vault demo``'s embedded AWS (``aws.embedded()``);
-    what it cannot prove is reported as not checkable instead of passed.
+    what it cannot prove is reported as not checkable instead of passed. ``assume``
+    gives the clients of an environment's role in its own account (default:
+    ``aws.assumed``).
     """
     clients: dict[tuple[str, str], Any] = {}
 
@@ -136,7 +149,10 @@ def examine(cfg: Config, client: ClientFactory, *, embedded: bool = False) -> Re
         items += bucket_items(partial(cached, "s3"), bucket, readers, cfg.vault.region,
                               cfg.vault.minimum_retention_days)
     for env in cfg.environments:
-        items += function_items(cached("lambda", env.region), env)
+        if env.aws_account is None:
+            items += function_items(cached("lambda", env.region), env)
+        else:
+            items += account_items(cfg, env, cached, assume or aws.assumed)
     if not any(i.name == f"{cfg.vault.bucket}: exists" for i in items):  # else: reported
         items += ledger_items(cfg, cached("s3", cfg.vault.region))
     return Report(tuple(_unprovable(i) for i in items) if embedded else tuple(items))
@@ -253,6 +269,105 @@ def function_items(lambda_: Any, env: Environment) -> list[Item]:
         )
         for service, function in env.functions.items()
     ]
+
+
+def account_items(cfg: Config, env: Environment, client: ClientFactory,
+                  assume: Assume) -> list[Item]:
+    """An environment of its own account, as its deploy role: the role, a read of the
+    newest release, each function (GetFunction) and a dry UpdateFunctionCode on it."""
+    account, role = str(env.aws_account), env.role_arn("")
+    acting, clients = _acting_as(env, account, role, client, assume)
+    if clients is None:
+        return [acting]
+    read, manifest = _read_item(cfg, env, clients, role)
+    lambda_ = clients("lambda", env.region)
+    return [acting, read, *function_items(lambda_, env),
+            *(_update_item(lambda_, env, service, function, manifest=manifest, role=role)
+              for service, function in env.functions.items())]
+
+
+def _acting_as(env: Environment, account: str, role: str, client: ClientFactory,
+               assume: Assume) -> tuple[Item, ClientFactory | None]:
+    """The current clients when they are of ``account``, else those of ``role``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    name = f"{env.name}: acts as {role}"
+    try:
+        current = aws.caller_account(client("sts", env.region))
+        if current == account:
+            return Item(name, True, f"the current credentials are of account {account}"), client
+        clients = assume(role)
+        found = aws.caller_account(clients("sts", env.region))
+    except (ClientError, BotoCoreError) as exc:
+        why = aws.describe(exc) if isinstance(exc, ClientError) else str(exc)
+        return Item(name, False, f"cannot be assumed: {why}", _assume_fix(env, account, role)), None
+    if found != account:
+        return Item(name, False, f"assumed, but its requests are in account {found}",
+                    f"environments[{env.name}].role must be a role of account {account}"), None
+    return Item(name, True, f"assumed (STS AssumeRole) in account {account}"), clients
+
+
+def _assume_fix(env: Environment, account: str, role: str) -> str:
+    return (f"deploy {STAGE_TEMPLATE} in account {account} (Environment={env.name}; its "
+            f"RoleArn output is {role}) with OperatorPrincipalArn=<the role you run vault "
+            f"doctor as>, or run vault doctor with credentials of account {account}")
+
+
+def _read_item(cfg: Config, env: Environment, clients: ClientFactory,
+               role: str) -> tuple[Item, Manifest | None]:
+    """HeadObject and GetObject (one byte) of an artifact of the newest release, as the role."""
+    from botocore.exceptions import ClientError
+
+    from vault_actions.errors import VaultActionsError
+    from vault_actions.store.ledger import Ledger
+
+    name = f"{env.name}: reads releases"
+    fix = (f"list {role} in StageRoleArns (and {env.name} in Stages) of the vault stack "
+           f"({TEMPLATE}): its bucket policy must grant the role; and the role's own policy "
+           f"({STAGE_TEMPLATE}, VaultBucketName={env.bucket}) must allow s3:GetObject and "
+           "s3:GetObjectVersion")
+    s3 = clients("s3", env.region)
+    try:
+        versions = Ledger(clients("s3", cfg.vault.region), cfg.vault.bucket,
+                          cfg.vault.ledger_prefix).versions()[:NEWEST]
+        manifest = next((m for v in versions
+                         if (m := Vault(s3, env.bucket).manifest(v)) and m.artifacts), None)
+        if manifest is None:
+            return Item(name, True, "no release in the vault yet: nothing to read"), None
+        artifact = manifest.artifacts[0]
+        where = {"Bucket": env.bucket, "Key": artifact.key, "VersionId": artifact.version_id}
+        s3.head_object(**where)
+        s3.get_object(**where, Range="bytes=0-0")["Body"].read()
+    except ClientError as exc:
+        return Item(name, False, f"cannot read: {aws.describe(exc)}", fix), None
+    except VaultActionsError as exc:
+        return Item(name, False, f"cannot read: {exc.message}", fix), None
+    return Item(name, True, f"HeadObject and GetObject of s3://{env.bucket}/{artifact.key} "
+                f"(v{manifest.version}, S3 version {artifact.version_id})"), manifest
+
+
+def _update_item(lambda_: Any, env: Environment, service: str, function: str, *,
+                 manifest: Manifest | None, role: str) -> Item:
+    """UpdateFunctionCode with DryRun (Lambda checks the rights and the request, changes
+    nothing), from the release's artifact when there is one."""
+    code: dict[str, Any] = {"ZipFile": EMPTY_ZIP}
+    record = next((a for a in manifest.artifacts if a.service == service), None) \
+        if manifest else None
+    if record is not None:
+        code = {"S3Bucket": env.bucket, "S3Key": record.key, "S3ObjectVersion": record.version_id}
+
+    from botocore.exceptions import ClientError
+
+    name = f"{env.name}: may update {function}"
+    try:
+        lambda_.update_function_code(FunctionName=function, DryRun=True, **code)
+    except ClientError as exc:
+        return Item(name, False, f"refused: {aws.describe(exc)}",
+                    f"the DeployFunctions statement of {role} ({STAGE_TEMPLATE}, parameter "
+                    f"Functions) must cover {function} in {env.region} of account "
+                    f"{env.aws_account}, and the function must exist there")
+    source = f"s3://{env.bucket}/{record.key}" if record else "an empty zip"
+    return Item(name, True, f"UpdateFunctionCode (DryRun) from {source} allowed")
 
 
 def _check(name: str, fix: str, probe: Probe) -> Item:
