@@ -88,8 +88,9 @@ def _release_version(tag: str) -> semver.Version | None:
     return parsed if parsed is not None and parsed.prerelease is None else None
 
 
-def previous_release(repo: Path, tag: str) -> str | None:
-    """The highest release tag below ``tag`` that ``tag``'s commit contains."""
+def previous_release(repo: Path, tag: str, revision: str | None = None) -> str | None:
+    """The highest release tag below ``tag`` that ``tag``'s commit (or ``revision``, when
+    the tag is not made yet) contains."""
     current = _tag_version(tag)
     if current is None:
         raise VersionError(
@@ -97,7 +98,7 @@ def previous_release(repo: Path, tag: str) -> str | None:
         )
     below = [
         (found, t.name)
-        for t in git.tags(repo, merged_into=f"refs/tags/{tag}")
+        for t in git.tags(repo, merged_into=revision or f"refs/tags/{tag}")
         if (found := _release_version(t.name)) is not None and found < current
     ]
     return max(below)[1] if below else None
@@ -131,6 +132,17 @@ def changelog(repo: Path, tag: str) -> Changelog:
     """The changelog of release ``tag`` (which must exist in ``repo``)."""
     previous = previous_release(repo, tag)
     revision = f"refs/tags/{previous}..refs/tags/{tag}" if previous else f"refs/tags/{tag}"
+    return Changelog(tag, previous, group(git.commits(repo, revision)))
+
+
+def preview(repo: Path, version_: str) -> Changelog:
+    """The changelog release ``version_`` would have if HEAD were tagged now (its tag's
+    when HEAD already carries it)."""
+    tag = f"v{version_}"
+    if tag in git.tags_at(repo):
+        return changelog(repo, tag)
+    previous = previous_release(repo, tag, "HEAD")
+    revision = f"refs/tags/{previous}..HEAD" if previous else "HEAD"
     return Changelog(tag, previous, group(git.commits(repo, revision)))
 
 

@@ -1,5 +1,6 @@
 """The build use case: run the Factory (whole, or its publishing half), record ``built``
-(only here, with the pin and the release's people), publish the notes.
+(only here, with the pin and the release's people), publish the notes; or preview it
+(``dry_run``: the version, its notes and the zips, with no AWS, no tag, no GitHub).
 
 The GitHub pre-release is best effort: the release is in the vault once the Factory is
 done, so a failure to write its notes only warns.
@@ -7,6 +8,7 @@ done, so a failure to write its notes only warns.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vault_actions import context
@@ -16,9 +18,32 @@ from vault_actions.store.ledger import Ledger
 from vault_actions.store.vault import Vault
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from vault_actions.build.changelog import Changelog
     from vault_actions.build.factory import Outcome, Zips
     from vault_actions.config import Config
     from vault_actions.context import RunContext, Runner
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What ``vault build`` would release: the zips (on disk, with digests) and the notes."""
+
+    zips: Zips
+    notes: Changelog
+
+
+def dry_run(cfg: Config, out: Path, *, override: str | None = None,
+            allow_dirty: bool = False) -> Preview | None:
+    """The Factory's credential-less half into ``out`` plus the release notes of its
+    version; None when nothing is releasable. No AWS, no tag, no GitHub."""
+    from vault_actions.build import changelog
+
+    zips = factory.build_zips(cfg, out, override=override, allow_dirty=allow_dirty)
+    if zips is None:
+        return None
+    return Preview(zips, changelog.preview(factory.repository(cfg), zips.version))
 
 
 def build(

@@ -3,7 +3,9 @@
 ``vault build`` builds, tags and locks in one process. The release workflow splits it:
 ``--zips-to DIR`` (action-build ``mode: zips``) runs the build commands with no AWS and
 no token; ``--publish-from DIR`` (``mode: publish``) checks the zips' digests, tags,
-uploads and records them.
+uploads and records them. ``--dry-run`` previews a release without credentials: the next
+version, its release notes, the zips and their digests (in ``--zips-to`` DIR or a new
+temporary folder); no tag, no AWS, no GitHub.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="only tag and lock the zips --zips-to wrote into DIR (no build)",
     )
     parser.add_argument(
+        "--dry-run", action="store_true",
+        help="preview: next version, release notes, zips and digests on disk (in --zips-to "
+             "DIR, else a new temporary folder); no tag, no AWS, no GitHub",
+    )
+    parser.add_argument(
         "--digests", metavar="JSON",
         help="with --publish-from: the SHA-256 each zip must have ({service: hex})",
     )
@@ -70,6 +77,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Result:
     """Build, tag and lock the release (or one half); record ``built`` in the ledger."""
+    if args.dry_run:
+        return dry_run(args.config, args.release_version, args.zips_to, push=args.push,
+                       allow_dirty=args.allow_dirty, publish_from=args.publish_from)
     if args.zips_to is not None:
         zips = make_zips(args.config, args.release_version, args.zips_to,
                          allow_dirty=args.allow_dirty)
@@ -93,6 +103,37 @@ def make_zips(
 
     cfg = config.load(config_path)
     return factory.build_zips(cfg, out, override=override or None, allow_dirty=allow_dirty)
+
+
+def dry_run(config_path: str, override: str | None, out: Path | None, *, push: bool,
+            allow_dirty: bool, publish_from: Path | None = None) -> Result:
+    """``vault build --dry-run``: ``build.publish.dry_run`` into ``out`` (or a temporary
+    folder), rendered."""
+    import tempfile
+
+    from vault_actions.build import publish
+
+    if push:
+        raise ConfigError("--push with --dry-run: a dry run makes no tag to push",
+                          "drop --push, or drop --dry-run to release")
+    if publish_from is not None:
+        raise ConfigError("--publish-from with --dry-run: a dry run builds its own zips",
+                          "drop --publish-from (--zips-to DIR says where the preview goes)")
+    cfg = config.load(config_path)
+    folder = out if out is not None else Path(tempfile.mkdtemp(prefix="vault-dry-run-"))
+    preview = publish.dry_run(cfg, folder, override=override or None, allow_dirty=allow_dirty)
+    data = {**_zips_data(preview.zips if preview else None, folder), "dry_run": True,
+            "tag": f"v{preview.zips.version}" if preview else None,
+            "previous": preview.notes.previous if preview else None,
+            "release_notes": preview.notes.markdown() if preview else None}
+    if preview is None:
+        return Result(data, _zips_text(None, folder))
+    text = "\n".join([
+        f"Dry run: v{preview.zips.version} would be released from "
+        f"{preview.zips.commit[:12]} (tag v{preview.zips.version} not made; nothing uploaded, "
+        "no AWS or GitHub call)", "", _zips_text(preview.zips, folder), "",
+        preview.notes.markdown()])
+    return Result(data, text)
 
 
 def check_digests(value: object) -> dict[str, str]:
