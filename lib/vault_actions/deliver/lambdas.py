@@ -169,13 +169,9 @@ def deploy_release(
     if parallel < 1:
         raise ConfigError(f"parallel is {parallel}", "use a pool size of 1 or more")
     manifest = vault.require_manifest(version)
-    functions = _functions(manifest, env)
-    records = {r.service: r for r in manifest.artifacts}
-    workers = min(parallel, len(functions))
+    workers = min(parallel, len(manifest.artifacts))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deploy") as pool:
-        _all(pool, vault.verify, (records[s] for s in functions))
-        targets = _inspect_all(pool, lambda_, env, functions, records)
-        _check_bucket_region(vault, targets)
+        targets = inspect_release(pool, lambda_, vault, env, manifest)
         log.info("deploying v%s to %s (%d services, %d at a time)",
                  version, env.name, len(targets), workers)
         run = _Run(lambda_, vault.bucket, env.alias, version, cancel=cancel, weight=weight)
@@ -187,6 +183,19 @@ def deploy_release(
         raise run.unexpected
     return DeployResult(version, manifest.commit, env.name, env.alias, tuple(results),
                         cancelled=run.cancel.signal if run.cancel.requested else None)
+
+
+def inspect_release(
+    pool: ThreadPoolExecutor, lambda_: Any, vault: Vault, env: Environment, manifest: Manifest,
+) -> list[Target]:
+    """Every read-only check of a deploy, and each service's function as it is now: the
+    artifacts verified, every function found, the bucket in their region (raises else)."""
+    functions = _functions(manifest, env)
+    records = {r.service: r for r in manifest.artifacts}
+    _all(pool, vault.verify, (records[s] for s in functions))
+    targets = _inspect_all(pool, lambda_, env, functions, records)
+    _check_bucket_region(vault, targets)
+    return targets
 
 
 def _functions(manifest: Manifest, env: Environment) -> dict[str, str]:

@@ -47,6 +47,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--reason", default="", metavar="TEXT",
                         help="why the freeze is overridden (recorded in the ledger)")
+    parser.add_argument(
+        "--plan", action="store_true",
+        help="only say what would change in each function and whether (and why) the deploy "
+             "would be refused; writes nothing (exit 0: it would proceed, 3: refused)",
+    )
 
 
 def run(args: argparse.Namespace) -> Result:
@@ -54,6 +59,9 @@ def run(args: argparse.Namespace) -> Result:
     Cancelled (exit 130/143) on SIGINT/SIGTERM after restoring."""
     from vault_actions.deliver import release
 
+    if args.plan:
+        return plan(args.config, args.release_version, args.env, args.parallel,
+                    override_reason=_override(args.override_freeze, args.reason))
     with context.cancellation().watch():  # a signal: restore, record, report, then exit
         result = deploy(args.config, args.release_version, args.env, args.parallel,
                         override_reason=_override(args.override_freeze, args.reason))
@@ -118,6 +126,24 @@ def metrics_summary(config_path: str, env_name: str) -> None:
     found = audit(cfg, open_ledger(cfg).events(), environment=env_name,
                   period=within(now, METRICS_DAYS), now=now, repo=cfg.root)
     gha.add_summary(found.metrics.markdown())
+
+
+def plan(
+    config_path: str, version_text: str, env_name: str, parallel: int,
+    *, override_reason: str | None = None,
+) -> Result:
+    """``vault deploy --plan``: parse, build the clients, run ``deliver.plan.plan``."""
+    from vault_actions.deliver import plan as deliver_plan
+    from vault_actions.errors import ExitCode
+    from vault_actions.integrations import aws
+    from vault_actions.store.manifest import validate_version
+
+    cfg = config.load(config_path)
+    found = deliver_plan.plan(cfg, cfg.environment(env_name), validate_version(version_text),
+                              clients=aws.client, parallel=parallel,
+                              override_reason=override_reason)
+    code = ExitCode.OK if found.proceeds else ExitCode.REFUSED
+    return Result(found.to_json(), found.text(), code)
 
 
 def deploy(
