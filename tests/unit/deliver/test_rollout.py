@@ -378,7 +378,7 @@ def test_a_freeze_refuses_the_deploy_and_an_override_is_recorded(
     with pytest.raises(ConfigError, match="overriding a freeze needs a reason"):
         deploy_command.run(argparse.Namespace(
             config=str(path), release_version="1.0.0", env="prod", parallel=4,
-            override_freeze=True, reason="  "))
+            override_freeze=True, reason="  ", plan=False))
 
     delivery = deploy_command.deploy(str(path), "1.0.0", "prod", 4,
                                      override_reason="INC-42: checkout is down")
