@@ -1,5 +1,5 @@
 # The one task runner. Run inside the venv (. .venv/bin/activate) after `make install`.
-# .ci/run is what CI runs on a fresh machine (it also starts the shared moto server).
+# .ci/run is what CI runs on a fresh machine.
 
 PYTHON ?= python
 ACTIONS := action-*/action.yml
@@ -10,8 +10,8 @@ WORKFLOWS := workflows-templates/*.yml .github/workflows/*.yml
 install:  ## the venv's packages: the suite, its tests and linters
 	uv pip install -e '.[test]'
 
-test:  ## every test, as CI runs them (act workflows and the demo included)
-	$(PYTHON) -m pytest -q
+test:  ## every test, as CI runs them (act workflows and the demo included), on two workers
+	env -u VAULT_TEST_MOTO_URL $(PYTHON) -m pytest -q -n 2 --dist loadfile
 
 quick:  ## the quick run: everything but the e2e tests (act, demo), on two workers
 	# each worker starts its own moto server: tests reset it, so workers must not share one

@@ -8,7 +8,7 @@ before the live index (``authority.read`` of the whole ledger + ``overview``), i
 run, with ratios. Targets at 5,000: status ≤ 1 s, status --version ≤ 0.5 s, a deploy's
 reads ≤ its version's events + 5 requests.
 
-    python bench/ledger_bench.py [--sizes 100,1000,5000]
+    python bench/ledger_bench.py [--sizes 100,1000,5000] [--scan-up-to 1000]
 """
 
 from __future__ import annotations
@@ -115,7 +115,20 @@ def full_scan(cfg: config.Config) -> Callable[[], Any]:
         cfg, Ledger(aws.client("s3", "us-east-1"), cfg.vault.bucket)).events)
 
 
-def bench(size: int, counter: Counter, root: Path) -> list[str]:
+def listing_cost(s3: Any, bucket: str) -> str:
+    """What one listing of one version's folder costs this S3 (the reads' unit of work):
+    ListObjectVersions (what the reads use: first versions) against ListObjectsV2."""
+    prefix = "ledger/v1.0.1/"
+    costs = []
+    for operation in ("list_object_versions", "list_objects_v2"):
+        start = time.perf_counter()
+        for _ in range(3):
+            getattr(s3, operation)(Bucket=bucket, Prefix=prefix)
+        costs.append(f"{operation} {(time.perf_counter() - start) / 3 * 1000:.0f} ms")
+    return "one listing of one version's folder: " + ", ".join(costs)
+
+
+def bench(size: int, counter: Counter, root: Path, *, scan: bool) -> list[str]:
     s3 = aws.client("s3", "us-east-1")
     bucket = f"bench-{size}-{uuid.uuid4().hex[:6]}"
     s3.create_bucket(Bucket=bucket)
@@ -126,9 +139,11 @@ def bench(size: int, counter: Counter, root: Path) -> list[str]:
     path = root / f"vault-{size}.yml"
     path.write_text(yaml.safe_dump(raw))
     cfg = config.load(path)
-    scan_s, scan_n = measure(counter, full_scan(cfg))
+    scan_s, scan_n = measure(counter, full_scan(cfg)) if scan else (float("nan"), 0)
     rows = [f"\n{size:,} releases × {len(JOURNEY)} events ({written:,} objects seeded in "
-            f"{seeded:.1f} s); full scan (the old path): {scan_s:.2f} s, {scan_n:,} requests",
+            f"{seeded:.1f} s); full scan (the old path): "
+            + (f"{scan_s:.2f} s, {scan_n:,} requests" if scan else "not run (--scan-up-to)"),
+            listing_cost(s3, bucket),
             "| command | requests | wall | scan ÷ it (time) | scan ÷ it (requests) |",
             "|---|---:|---:|---:|---:|"]
     for name, work in commands(str(path), cfg, size).items():
@@ -141,6 +156,8 @@ def bench(size: int, counter: Counter, root: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,5000")
+    parser.add_argument("--scan-up-to", type=int, default=1000, metavar="N",
+                        help="run the full scan only up to N releases (default: 1000)")
     args = parser.parse_args()
     counter = Counter()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedAws(Path(tmp) / "moto.log") as moto:
@@ -150,7 +167,8 @@ def main() -> None:
             os.environ[key] = value
         print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
         for size in (int(s) for s in args.sizes.split(",")):
-            print("\n".join(bench(size, counter, Path(tmp))), flush=True)
+            rows = bench(size, counter, Path(tmp), scan=size <= args.scan_up_to)
+            print("\n".join(rows), flush=True)
         print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
 
 

@@ -7,6 +7,9 @@ Release marked a full release once the last environment runs it); a cancellation
 (SIGINT/SIGTERM) puts every alias back and is recorded. ``dr_sync`` reuses the same
 GitHub side (``Tracker``) around ``deliver.dr``. Commands build the clients, call one of
 them and render the result.
+
+One piece (over 400 lines): deploy, dr-sync and rollback share the GitHub side
+(``Tracker``) and the safe recording of outcomes; apart, each would copy them.
 """
 
 from __future__ import annotations

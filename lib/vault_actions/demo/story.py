@@ -17,6 +17,9 @@ release live in PROD ends the story.
 
 One piece (over 400 lines): the story's script (attempts, decisions) and its narration
 are one sequence; the repository, buckets and servers it plays on are set up here too.
+
+One piece (over 400 lines): the story is one script whose steps share the embedded AWS,
+the repository and the console; split, the plot would be spread over files.
 """
 
 from __future__ import annotations

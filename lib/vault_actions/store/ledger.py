@@ -1,4 +1,4 @@
-"""The ledger: an append-only record of every release's journey, and the promotion policy.
+"""The ledger: an append-only record of every release's journey (event I/O only).
 
 Each event is its own put-once JSON object, ``ledger/v<version>/<writer>/<time>-<uuid>.json``
 in the vault bucket, so concurrent writers never lose one and nothing is ever modified or
@@ -14,6 +14,9 @@ stored beside them, except the live index under ``ledger/_index/`` (``store.inde
 derived copy of each event that put a version live, checked against the events. An object
 under ``ledger/`` that is not an event (anyone who may write there can put one) is skipped
 with a warning naming its key, never fatal.
+
+One piece (over 400 lines): the event's shape, its key layout, who may write it and the
+put-once, first-version reads are one contract; split, each part would restate the others.
 """
 
 from __future__ import annotations
