@@ -6,7 +6,8 @@ a moving tag; so the release is a commit of its own on top of it, made without t
 the work tree, whose workflows call every action at that commit's full SHA (the version in
 a comment). ``vX.Y.Z`` (annotated) points at the release commit and the major tag ``vX``
 moves to it; ``--push`` sends both to ``--remote`` (the major tag by force: it moves).
-A caller pinning ``vault-release.yml@<release SHA>`` therefore runs exactly that code.
+A caller pinning a suite workflow (``vault-stage.yml@<release SHA>``) therefore runs
+exactly that code.
 Tooling, not part of the runtime package.
 """
 

@@ -26,9 +26,21 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 SUITE_WORKFLOWS = "vault-actions/vault-actions/.github/workflows"
-RELEASE = f"{SUITE_WORKFLOWS}/vault-release.yml@refs/tags/v1"
+BUILD = f"{SUITE_WORKFLOWS}/vault-build.yml@refs/tags/v1"
+STAGE = f"{SUITE_WORKFLOWS}/vault-stage.yml@refs/tags/v1"
+RECORD = f"{SUITE_WORKFLOWS}/vault-record.yml@refs/tags/v1"
 GATE = f"{SUITE_WORKFLOWS}/vault-gate.yml@refs/tags/v1"
 DR_SYNC = f"{SUITE_WORKFLOWS}/vault-dr-sync.yml@refs/tags/v1"
+
+
+def workflow_of(event: str, environment: str | None, mirrors: tuple[str, ...] = ("dr",),
+                source: str | None = None) -> str:
+    """The suite workflow whose job writes ``event`` (in ``environment``) in a release run."""
+    if event == "built":
+        return BUILD
+    if event in ("cancelled", "rejected") and source != "github-environment":
+        return RECORD
+    return DR_SYNC if environment in mirrors else STAGE
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -61,7 +73,7 @@ class Issuer:
             "repository": self.repository, "repository_owner": self.repository.split("/")[0],
             "ref": "refs/heads/main", "sha": "c0ffee" * 6 + "abcd", "actor": "octocat",
             "run_id": "4242", "run_attempt": "1", "event_name": "push",
-            "workflow": "release", "job_workflow_ref": RELEASE,
+            "workflow": "release", "job_workflow_ref": STAGE,
             "iat": now, "nbf": now, "exp": now + 300, "jti": uuid.uuid4().hex,
         }
         base.update(overrides)
@@ -163,8 +175,9 @@ class HonestJobs:
 
         details = body.get("details") or {}
         env = body.get("environment")
+        workflow = workflow_of(body["event"], env, self.mirrors, details.get("source"))
         claims: dict[str, Any] = {"actor": body["actor"], "environment": env,
-                                  "job_workflow_ref": DR_SYNC if env in self.mirrors else RELEASE}
+                                  "job_workflow_ref": workflow}
         if body["event"] == "approved" and details.get("source") != "github-environment":
             claims.update(environment=None, job_workflow_ref=GATE)  # run by its actor
         if body["event"] == "built":

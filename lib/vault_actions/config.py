@@ -34,8 +34,11 @@ _TO_FILL = {
 }
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 SUITE = "vault-actions/vault-actions"
-# The suite's reusable workflow each kind of ledger writer runs (see workflows-templates/).
-SUITE_WORKFLOWS = {"release": "vault-release.yml", "gate": "vault-gate.yml",
+# The suite's reusable workflow each kind of ledger writer runs (see workflows-templates/):
+# the Factory (build + publish), one environment's deploy + smoke, the record stage, the
+# gate fallback, the DR sync, the emergency rollback.
+SUITE_WORKFLOWS = {"build": "vault-build.yml", "stage": "vault-stage.yml",
+                   "record": "vault-record.yml", "gate": "vault-gate.yml",
                    "dr-sync": "vault-dr-sync.yml", "rollback": "vault-rollback.yml"}
 # The one rule for service and environment names (the ledger checks events with it too).
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -259,7 +262,7 @@ class VaultSettings:
 class LedgerSettings:
     """Who may write the events that decide promotions (``ledger:`` in vault.yml).
 
-    ``workflows`` maps release / gate / dr-sync to the ``job_workflow_ref`` patterns
+    ``workflows`` maps each kind of SUITE_WORKFLOWS to the ``job_workflow_ref`` patterns
     trusted for them; ``allow_local`` names the events that count even when written
     outside Actions (break-glass; none by default).
     """
@@ -355,8 +358,11 @@ def schema() -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-def load(path: str | Path = DEFAULT_CONFIG) -> Config:
-    """Read, validate and freeze a vault.yml; every problem is a ConfigError."""
+def load(path: str | Path = DEFAULT_CONFIG, *, placeholders: bool = False) -> Config:
+    """Read, validate and freeze a vault.yml; every problem is a ConfigError.
+
+    ``placeholders=True`` accepts what `vault init` left to fill in (its pipeline is
+    generated from the environments before the team has filled in the rest)."""
     import yaml
 
     path = Path(path).absolute()
@@ -373,7 +379,7 @@ def load(path: str | Path = DEFAULT_CONFIG) -> Config:
         raise _syntax_error(path, text, exc) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse(raw, path)
+    return parse(raw, path, placeholders=placeholders)
 
 
 # What PyYAML's problems mean, in words: (problem fragment, what is wrong, what to do).
@@ -457,9 +463,11 @@ def _loader() -> Any:
     return Loader
 
 
-def parse(raw: Any, path: Path) -> Config:
-    """Validate an already-parsed document and build the Config."""
-    _refuse_placeholders(raw, path)
+def parse(raw: Any, path: Path, *, placeholders: bool = False) -> Config:
+    """Validate an already-parsed document and build the Config (``placeholders``: see
+    ``load``)."""
+    if not placeholders:
+        _refuse_placeholders(raw, path)
     _validate_schema(raw, path)
     config = _build(raw, path)
     _check_semantics(config, raw)

@@ -179,7 +179,9 @@ def test_the_ledger_trusts_the_suites_workflows_and_nothing_local_by_default(tmp
     assert cfg.ledger.issuer == "https://token.actions.githubusercontent.com"
     assert cfg.ledger.repository is None and cfg.ledger.allow_local == frozenset()
     assert cfg.ledger.workflows == {
-        "release": ("vault-actions/vault-actions/.github/workflows/vault-release.yml@*",),
+        "build": ("vault-actions/vault-actions/.github/workflows/vault-build.yml@*",),
+        "stage": ("vault-actions/vault-actions/.github/workflows/vault-stage.yml@*",),
+        "record": ("vault-actions/vault-actions/.github/workflows/vault-record.yml@*",),
         "gate": ("vault-actions/vault-actions/.github/workflows/vault-gate.yml@*",),
         "dr-sync": ("vault-actions/vault-actions/.github/workflows/vault-dr-sync.yml@*",),
         "rollback": ("vault-actions/vault-actions/.github/workflows/vault-rollback.yml@*",),
@@ -196,14 +198,15 @@ def test_the_ledger_settings_are_read(tmp_path: Path) -> None:
     assert (cfg.ledger.repository, cfg.ledger.issuer) == ("acme/shop", "http://127.0.0.1:8080")
     assert cfg.ledger.allow_local == {"approved", "deployed"}
     assert cfg.ledger.workflows["gate"] == ("acme/ci/.github/workflows/gate.yml@refs/heads/main",)
-    assert cfg.ledger.workflows["release"] == ("acme/vault-actions/.github/workflows/vault-release.yml@*",)
+    assert cfg.ledger.workflows["stage"] == ("acme/vault-actions/.github/workflows/vault-stage.yml@*",)
 
 
 @pytest.mark.parametrize(("ledger", "expected"), [
     ({"allow-local": ["approve"]}, r"ledger.allow-local\[0\]: 'approve' is not allowed: use one of"),
     ({"repository": "shop"}, r"ledger.repository: 'shop' is not valid: expected OWNER/REPO"),
-    ({"workflows": {"release": ["vault-release.yml"]}}, r"ledger.workflows.release\[0\]: 'vault-release.yml' does not match"),
-    ({"workflows": {"deploy": ["a/b/c@d"]}}, r"ledger.workflows.deploy: unknown key; allowed keys: dr-sync, gate, release"),
+    ({"workflows": {"stage": ["vault-stage.yml"]}}, r"ledger.workflows.stage\[0\]: 'vault-stage.yml' does not match"),
+    ({"workflows": {"release": ["a/b/c@d"]}},
+     r"ledger.workflows.release: unknown key; allowed keys: build, dr-sync, gate, record, rollback, stage"),
 ])
 def test_invalid_ledger_settings_are_explained(tmp_path: Path, ledger: Any, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):

@@ -1,13 +1,19 @@
 """Authority: which proven writer may state what. Only events that hold count.
 
-- ``deployed``, ``smoke_passed``, ``dr_synced``, ``traffic_shifted``, ``freeze_overridden``
-  in E: only E's own job (environment claim E) of a trusted release workflow (dr-sync
-  workflow for a DR mirror; the rollback workflow for an emergency rollback's ``deployed``);
-- ``approved`` for E: E's job reading GitHub's review (``source: github-environment``),
-  or the trusted gate workflow run by the approver it names (actor claim);
-- ``built``: a job of a trusted release workflow, at the commit it built;
-- kills and failures (``smoke_failed``, ``rejected``, ``cancelled``, ``deploy_failed``,
-  ``rolled_back``, ``withdrawn``): any proven job of the repository (fail closed);
+Each kind of writer is a suite reusable workflow (``ledger.workflows`` in vault.yml,
+config.SUITE_WORKFLOWS by default):
+
+- ``deployed``, ``smoke_passed``, ``traffic_shifted``, ``freeze_overridden`` in E: only
+  E's own job (environment claim E) of the stage workflow (vault-stage.yml); ``dr_synced``
+  and a DR mirror's events: the mirror's job of the dr-sync workflow; an emergency
+  rollback's ``deployed``: E's job of the rollback workflow;
+- ``approved`` for E: E's stage job reading GitHub's review (``source: github-environment``),
+  or the gate workflow run by the approver it names (actor claim);
+- ``built``: a job of the build workflow (vault-build.yml), at the commit it built;
+- ``cancelled``: the record workflow (vault-record.yml: how the run ended);
+  ``rejected``: the record workflow, the gate workflow, or a stage job (GitHub's review);
+- the other kills and failures (``smoke_failed``, ``deploy_failed``, ``rolled_back``,
+  ``withdrawn``): any proven job of the repository (fail closed);
 - a local event (written outside Actions) only where ``ledger.allow-local`` lists it
   (break-glass: its STS identity is a claim that whoever may write the ledger can make).
 
@@ -39,6 +45,8 @@ ENVIRONMENT_EVENTS = frozenset({"deployed", "smoke_passed", "dr_synced", "traffi
                                 "freeze_overridden"})
 RESTRICTIVE = frozenset({"smoke_failed", "rejected", "cancelled", "deploy_failed", "rolled_back",
                          "withdrawn"})
+# Kills stated about how a run ended: only the workflows that know it (see the docstring).
+VERDICT_WRITERS = {"cancelled": ("record",), "rejected": ("record", "gate", "stage")}
 
 
 @dataclass(frozen=True)
@@ -163,10 +171,12 @@ def authority_problem(cfg: Config, event: Event, writer: Writer) -> str | None:
     """Why ``writer`` may not state ``event`` (None: it may)."""
     if writer.local:
         return _local_problem(cfg, event, writer)
+    if event.event in VERDICT_WRITERS:
+        return _any_workflow_problem(cfg, writer, VERDICT_WRITERS[event.event])
     if event.event in RESTRICTIVE:
         return None
     if event.event == "built":
-        return _workflow_problem(cfg, writer, "release")
+        return _workflow_problem(cfg, writer, "build")
     env = _environment(cfg, event)
     if env is None:
         return f"{event.environment!r} is not an environment of vault.yml"
@@ -177,7 +187,7 @@ def _in_environment_problem(
     cfg: Config, event: Event, writer: Writer, env: Environment
 ) -> str | None:
     if event.event in ENVIRONMENT_EVENTS:
-        kind = "dr-sync" if env.mirror_of is not None else "release"
+        kind = "dr-sync" if env.mirror_of is not None else "stage"
         if event.details.get("emergency"):
             kind = "rollback"
         return _environment_problem(writer, env) or _workflow_problem(cfg, writer, kind)
@@ -213,9 +223,19 @@ def _workflow_problem(cfg: Config, writer: Writer, kind: str) -> str | None:
            f"({', '.join(patterns)}; ledger.workflows.{kind} in vault.yml)"
 
 
+def _any_workflow_problem(cfg: Config, writer: Writer, kinds: tuple[str, ...]) -> str | None:
+    """None when ``writer`` ran one of ``kinds``' trusted workflows, else why not."""
+    problems = [_workflow_problem(cfg, writer, kind) for kind in kinds]
+    if None in problems:
+        return None
+    ref = writer.claim("job_workflow_ref") or "unknown"
+    return (f"it was written by workflow {ref}, not a trusted {' or '.join(kinds)} workflow "
+            f"(ledger.workflows in vault.yml)")
+
+
 def _approval_problem(cfg: Config, event: Event, writer: Writer, env: Environment) -> str | None:
     if event.details.get("source") == GITHUB_GATE:
-        return _environment_problem(writer, env) or _workflow_problem(cfg, writer, "release")
+        return _environment_problem(writer, env) or _workflow_problem(cfg, writer, "stage")
     problem = _workflow_problem(cfg, writer, "gate")
     if problem:
         return f"{problem}, nor {env.name}'s job reading GitHub's review"

@@ -140,7 +140,7 @@ class Writer:
         return None if value is None else str(value)
 
     def describe(self) -> str:
-        """``acme/shop run 42 (prod, …/vault-release.yml@v1) by octocat`` or ``local …``."""
+        """``acme/shop run 42 (prod, …/vault-stage.yml@v1) by octocat`` or ``local …``."""
         if self.local:
             return f"local: {self.identity}"
         env = self.claim("environment") or "no environment"

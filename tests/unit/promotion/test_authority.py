@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.oidc_issuer import DR_SYNC, GATE, RELEASE, Issuer
+from tests.oidc_issuer import BUILD, DR_SYNC, GATE, RECORD, STAGE, Issuer
 from vault_actions import config
 from vault_actions.context import RunContext
 from vault_actions.promotion import authority
@@ -92,17 +92,17 @@ def test_a_token_of_the_wrong_environment_has_no_authority(writers: Writers) -> 
     assert writers.judged().journey("1.0.0").standing("qa") is None
 
 
-def test_an_environment_event_needs_the_suites_release_workflow(writers: Writers) -> None:
+def test_an_environment_event_needs_the_suites_stage_workflow(writers: Writers) -> None:
     writers.job(environment="qa", job_workflow_ref="acme/shop/.github/workflows/mine.yml@refs/heads/x") \
         .record("1.0.0", "smoke_passed", "qa", ctx())
-    assert "not a trusted release workflow" in (only(writers.judged()).problem or "")
+    assert "not a trusted stage workflow" in (only(writers.judged()).problem or "")
 
 
 def test_the_trusted_workflows_are_configurable(writers: Writers, tmp_path: Path) -> None:
     own = "acme/ci/.github/workflows/release.yml@refs/heads/main"
     writers.job(environment="qa", job_workflow_ref=own).record("1.0.0", "smoke_passed", "qa", ctx())
     raw = yaml.safe_load((writers.cfg.path).read_text())
-    raw["ledger"]["workflows"] = {"release": ["acme/ci/.github/workflows/release.yml@refs/heads/*"]}
+    raw["ledger"]["workflows"] = {"stage": ["acme/ci/.github/workflows/release.yml@refs/heads/*"]}
     custom = config.parse(raw, tmp_path / "vault.yml")
     assert only(writers.judged(custom)).counts
     assert not only(writers.judged()).counts
@@ -110,7 +110,7 @@ def test_the_trusted_workflows_are_configurable(writers: Writers, tmp_path: Path
 
 def test_a_mirror_takes_events_only_from_the_dr_sync_workflow(writers: Writers) -> None:
     writers.job(environment="dr", job_workflow_ref=DR_SYNC).record("1.0.0", "dr_synced", "dr", ctx())
-    writers.job(environment="dr", job_workflow_ref=RELEASE).record("1.0.0", "deployed", "dr", ctx())
+    writers.job(environment="dr", job_workflow_ref=STAGE).record("1.0.0", "deployed", "dr", ctx())
     assert [j.counts for j in writers.judged().judged] == [True, False]
 
 
@@ -128,7 +128,7 @@ def test_an_approval_counts_from_the_gate_workflow_only_as_its_actor(writers: Wr
     gate.record("1.0.0", "approved", "prod", ctx("manager"), details={"by": "manager"})
     liar = writers.job(job_workflow_ref=GATE, actor="dev-dana")
     liar.record("1.0.0", "approved", "prod", ctx("dev-dana"), details={"by": "manager"})
-    build = writers.job(job_workflow_ref=RELEASE, actor="manager")
+    build = writers.job(job_workflow_ref=BUILD, actor="manager")
     build.record("1.0.0", "approved", "prod", ctx("manager"), details={"by": "manager"})
     problems = [j.problem for j in writers.judged().judged]
     assert problems[0] is None
@@ -137,7 +137,8 @@ def test_an_approval_counts_from_the_gate_workflow_only_as_its_actor(writers: Wr
 
 
 def test_any_proven_job_may_kill_a_version(writers: Writers) -> None:
-    writers.job().record("1.0.0", "rejected", "prod", ctx(), details={"by": "manager", "reason": "no"})
+    writers.job(job_workflow_ref=RECORD).record("1.0.0", "rejected", "prod", ctx(),
+                                                details={"by": "manager", "reason": "no"})
     writers.job(environment="dev").record("1.0.1", "smoke_failed", "qa", ctx())
     assessment = writers.judged()
     assert all(j.counts for j in assessment.judged)
@@ -158,11 +159,27 @@ def test_an_unproven_kill_does_not_lock_a_version_out(writers: Writers, s3: Any)
     assert [j.problem for j in assessment.refused] == ["it carries no proof of who wrote it"]
 
 
-def test_a_built_event_needs_the_release_workflow(writers: Writers) -> None:
+def test_a_built_event_needs_the_build_workflow(writers: Writers) -> None:
     sha = "c0ffee" * 6 + "abcd"
-    writers.job().record("1.0.0", "built", None, ctx(), commit=sha)
+    writers.job(job_workflow_ref=BUILD).record("1.0.0", "built", None, ctx(), commit=sha)
     writers.job(job_workflow_ref=GATE).record("1.0.1", "built", None, ctx(), commit=sha)
-    assert [j.counts for j in writers.judged().judged] == [True, False]
+    writers.job(job_workflow_ref=STAGE).record("1.0.2", "built", None, ctx(), commit=sha)
+    assert [j.counts for j in writers.judged().judged] == [True, False, False]
+
+
+def test_how_a_run_ended_is_the_record_workflows_word(writers: Writers) -> None:
+    """``cancelled`` only from vault-record.yml; ``rejected`` from it, the gate workflow or a
+    stage job (GitHub's review); not from the build workflow."""
+    reason = {"by": "manager", "reason": "no"}
+    writers.job(job_workflow_ref=RECORD).record("1.0.0", "cancelled", "qa", ctx(), details={"reason": "x"})
+    writers.job(job_workflow_ref=BUILD).record("1.0.1", "cancelled", "qa", ctx(), details={"reason": "x"})
+    writers.job(job_workflow_ref=GATE, actor="manager").record("1.0.2", "rejected", "prod", ctx("manager"), details=reason)
+    writers.job(environment="prod").record("1.0.3", "rejected", "prod", ctx(), details=reason)
+    writers.job(job_workflow_ref=BUILD).record("1.0.4", "rejected", "prod", ctx(), details=reason)
+    problems = [j.problem for j in writers.judged().judged]
+    assert problems[0] is None and problems[2] is None and problems[3] is None
+    for problem in (problems[1], problems[4]):
+        assert problem is not None and "vault-build.yml" in problem and "not a trusted record" in problem
 
 
 def test_local_events_count_only_where_vault_yml_allows_them(
@@ -190,11 +207,11 @@ def test_the_assessment_lists_what_does_not_count(writers: Writers) -> None:
 
 
 def test_an_emergency_rollback_counts_only_from_the_rollback_workflow(writers: Writers) -> None:
-    rollback = RELEASE.replace("vault-release.yml", "vault-rollback.yml")
+    rollback = STAGE.replace("vault-stage.yml", "vault-rollback.yml")
     emergency = {"emergency": True, "rollback_from": "1.1.0", "reason": "5xx"}
     writers.job(environment="prod", job_workflow_ref=rollback).record(
         "1.0.0", "deployed", "prod", ctx(), details=emergency)
-    writers.job(environment="prod", job_workflow_ref=RELEASE).record(
+    writers.job(environment="prod", job_workflow_ref=STAGE).record(
         "1.0.1", "deployed", "prod", ctx(), details=emergency)
     writers.job(environment="qa").record("1.0.0", "withdrawn", "prod", ctx(),
                                          details={"reason": "a kill from anywhere counts"})

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_as_job
-from tests.oidc_issuer import GATE, RELEASE, Issuer
+from tests.oidc_issuer import BUILD, GATE, Issuer
 from tests.unit.deliver.test_deploy import build_release, make_functions, make_role
 from vault_actions import cli
 from vault_actions.context import RunContext
@@ -96,7 +96,7 @@ def make_shop(s3: Any, bucket: str, issuer: Issuer, tmp_path: Path,
     make_functions(lambda_, make_role(s3), [f"api-{env}-{tag}" for env in ENVS])
     shop = Shop(s3, bucket, issuer, path, monkeypatch)
     build_release(s3, bucket, "1.0.1", ["api"], tmp_path,
-                  ledger=shop.as_job(job_workflow_ref=RELEASE), ctx=ctx())  # the publish job
+                  ledger=shop.as_job(job_workflow_ref=BUILD), ctx=ctx())  # the publish job
     return shop
 
 

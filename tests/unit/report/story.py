@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from tests.oidc_issuer import DR_SYNC, RELEASE
+from tests.oidc_issuer import workflow_of
 from tests.unit.store.test_ledger import VAULT_YML
 from vault_actions import config
 from vault_actions.context import RunContext
@@ -126,7 +126,7 @@ class Jobs:
 
     def prove(self, body: Mapping[str, Any]) -> dict[str, Any]:
         env = body.get("environment")
-        workflow = DR_SYNC if body["event"] == "dr_synced" else RELEASE
+        workflow = workflow_of(body["event"], env, source=(body.get("details") or {}).get("source"))
         run_id = str(body["run_url"]).rsplit("/", 1)[-1]
         issued = int(datetime.fromisoformat(body["at"]).timestamp())
         token = self.issuer.token(audience(body), environment=env, job_workflow_ref=workflow,
