@@ -36,8 +36,10 @@ class Command:
 
 # Modules are imported only when their command runs: `vault --help` stays fast.
 COMMANDS: dict[str, Command] = {
-    "validate": Command("validate", "check a vault.yml against the schema and its own rules",
-                        "vault validate --config vault.yml", "vault.yml is invalid"),
+    "validate": Command("validate", "check a vault.yml against the schema and its own rules, "
+                        "and the generated workflows against it",
+                        "vault validate --config vault.yml",
+                        "vault.yml is invalid, or a generated workflow no longer follows it"),
     "version": Command("version", "compute the next release version from Conventional Commits",
                        "vault version --repo ."),
     "build": Command("build", "build, zip, tag and lock every service in the vault",
@@ -81,7 +83,8 @@ COMMANDS: dict[str, Command] = {
     "setup-environments": Command(
         "environments", "create the repository's GitHub environments from vault.yml",
         "vault setup-environments --repo acme/shop --dry-run"),
-    "init": Command("init", "write the workflow templates and a vault.yml for this repository",
+    "init": Command("init", "write a vault.yml for this repository and the workflows generated "
+                    "from it (--update: regenerate the workflows)",
                     "vault init --role-arn-prefix arn:aws:iam::123456789012:role/vault-"),
     "doctor": Command("doctor", "check that a live vault keeps its promises",
                       "vault doctor --config vault.yml", "a promise is broken (see the ❌ lines)"),

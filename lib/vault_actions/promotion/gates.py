@@ -124,15 +124,20 @@ def gate_unreadable(exc: GitHubError, env: Environment, version: str) -> GitHubE
     )
 
 
-def check_can_approve(cfg: Config, journey: Journey, env: Environment, by: str) -> None:
-    """PromotionRefused unless ``by`` may approve this version for ``env`` now."""
+def check_gated(cfg: Config, env: Environment, what: str = "there is nothing to approve") -> None:
+    """PromotionRefused naming the gated environments unless ``env`` is one of them."""
     if not env.gated:
         gated = ", ".join(e.name for e in cfg.environments if e.gated) or "none"
         raise PromotionRefused(
-            f"{env.name} has no gate: there is nothing to approve",
-            f"approvals are for gated environments (gated: {gated}); "
+            f"{env.name} has no gate: {what}",
+            f"gate decisions are for gated environments (gated: {gated}); "
             f"add gate: to {env.name} in vault.yml to require one",
         )
+
+
+def check_can_approve(cfg: Config, journey: Journey, env: Environment, by: str) -> None:
+    """PromotionRefused unless ``by`` may approve this version for ``env`` now."""
+    check_gated(cfg, env)
     check_alive(journey)
     check_previous(cfg, journey, env)
     if not may_approve(env, by):

@@ -1,12 +1,9 @@
-"""``vault init``'s scaffold: caller workflows and a vault.yml for the repository it reads.
+"""``vault init``'s scaffold: a vault.yml for the repository it reads.
 
-The callers use the suite's reusable workflows pinned to the full SHA of one release
-commit, the version in a comment (the release commit pins the actions it calls the same
-way: scripts/release.py), so a repository upgrades the whole pipeline by changing one pin
-in three files, and a pin pins every line of code it runs.
 The vault.yml lists the services found in ``services/*``, ``packages/*``, ``apps/*`` (or
 the repository itself) with their build commands and dist folders; what cannot be known
-is written as a placeholder that ``vault validate`` refuses until it is filled in.
+is written as a placeholder that ``vault validate`` refuses until it is filled in. The
+caller workflows are generated from that vault.yml (``setup.pipeline``).
 """
 
 from __future__ import annotations
@@ -18,13 +15,8 @@ from importlib import resources
 from pathlib import Path
 
 from vault_actions.config import PLACEHOLDER
-from vault_actions.errors import ConfigError
+from vault_actions.setup.pipeline import Pins
 
-WORKFLOWS = ("release.yml", "dr-sync.yml", "gate.yml", "rollback.yml")
-_SUITE = re.compile(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+")
-_REF = re.compile(r"[A-Za-z0-9._/-]+")
-_SHA = re.compile(r"[0-9a-f]{40}")
-_ROLE_PREFIX = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]*")
 _FUNCTIONS = re.compile(r"__FUNCTIONS:([a-z0-9-]+)__")
 SERVICE_FOLDERS = ("services", "packages", "apps")
 BUCKET_MAX = 63
@@ -202,71 +194,37 @@ def propose_bucket(repo: str, account: str | None, region: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """What the scaffold is filled in with."""
+    """What the vault.yml is filled in with (``pins``: the suite it trusts)."""
 
-    suite: str
-    ref: str
-    sha: str  # the commit ``ref`` names: what the callers pin
-    branch: str
-    config: str
+    pins: Pins
     region: str
     dr_region: str
     bucket: str
-    role_prefix: str
     dr_bucket: str = ""
     services: tuple[Found, ...] = ()
-    gates: tuple[str, ...] = ("uat", "prod")
-
-    def check(self) -> None:
-        """Refuse values that would break the YAML or point at nothing."""
-        checks = [
-            ("--suite", self.suite, _SUITE, "OWNER/REPO of vault-actions"),
-            ("--ref", self.ref, _REF, "a release tag of the suite, e.g. v1.0.0"),
-            ("--sha", self.sha, _SHA, "the full 40-character commit SHA --ref names"),
-            ("--branch", self.branch, _REF, "the default branch, e.g. main"),
-            ("--role-arn-prefix", self.role_prefix, _ROLE_PREFIX,
-             "arn:aws:iam::<account>:role/<prefix> (the roles infra/vault.yaml creates)"),
-        ]
-        for flag, value, pattern, allowed in checks:
-            if not pattern.fullmatch(value):
-                raise ConfigError(f"{flag} {value!r} is not valid", f"use {allowed}")
 
 
 def _template(name: str) -> str:
     return resources.files("vault_actions.setup").joinpath(f"templates/{name}").read_text()
 
 
-def render(name: str, settings: Settings) -> str:
-    """One template with the settings filled in."""
+def render(settings: Settings) -> str:
+    """The starter vault.yml with the settings filled in."""
     services = settings.services or (UNKNOWN,)
     values = {
-        "__SUITE__": settings.suite,
-        "__PIN__": f"{settings.sha} # {settings.ref}",
-        "__BRANCH__": settings.branch,
-        "__CONFIG__": settings.config,
+        "__SUITE__": settings.pins.suite,
         "__REGION__": settings.region,
         "__DR_REGION__": settings.dr_region,
         "__DR_BUCKET__": settings.dr_bucket or f"{settings.bucket}-dr",
         "__BUCKET__": settings.bucket,
-        "__ROLE_PREFIX__": settings.role_prefix,
-        "__GATES__": ", ".join(settings.gates),
         "__SERVICES__": "\n".join(s.yaml() for s in services),
     }
-    text = _template(name)
+    text = _template("vault.yml")
     for placeholder, value in values.items():
         text = text.replace(placeholder, value)
     return _FUNCTIONS.sub(
         lambda m: ", ".join(f"{s.name}: {s.name}-{m.group(1)}" for s in services), text
     )
-
-
-def plan(root: Path, settings: Settings) -> dict[Path, str]:
-    """Every file ``vault init`` writes, with its content."""
-    settings.check()
-    workflows = root / ".github/workflows"
-    files = {workflows / name: render(name, settings) for name in WORKFLOWS}
-    files[root / settings.config] = render("vault.yml", settings)
-    return files
 
 
 def write(files: dict[Path, str], *, force: bool) -> tuple[list[Path], list[Path]]:

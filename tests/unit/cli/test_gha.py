@@ -69,7 +69,8 @@ def test_a_hostile_gate_reason_never_reaches_the_log_as_a_command(
 ) -> None:
     build_release(s3, vault_bucket, "1.0.0", ["alpha"], tmp_path)
     path = tmp_path / "vault.yml"
-    path.write_text(VAULT_YML.format(bucket=vault_bucket) + break_glass())  # no id-token here
+    gated = VAULT_YML.format(bucket=vault_bucket) + "    gate: {approvers: [octocat]}\n"  # the gate workflow decides for gated environments
+    path.write_text(gated + break_glass())  # no id-token here
     env = {**os.environ, "INPUT_ENVIRONMENT": "dev", "INPUT_VERSION": "1.0.0",
            "INPUT_DECISION": "reject", "INPUT_REASON": f"totals wrong{HOSTILE}",
            "INPUT_CONFIG": str(path)}

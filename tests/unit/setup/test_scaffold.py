@@ -41,14 +41,19 @@ def test_init_writes_pinned_callers_that_lint_clean(tmp_path: Path, no_aws: None
     assert sorted(p.name for p in workflows.iterdir()) == ["dr-sync.yml", "gate.yml", "release.yml",
                                                            "rollback.yml"]
     release = yaml.load((workflows / "release.yml").read_text(), Loader=yaml.BaseLoader)
-    job = release["jobs"]["release"]
-    assert job["uses"] == f"vault-actions/vault-actions/.github/workflows/vault-release.yml@{SHA}"
-    assert f"vault-release.yml@{SHA} # v{__version__}\n" in (workflows / "release.yml").read_text()
-    assert job["with"]["aws-role-arn-prefix"] == PREFIX
+    # the starter vault.yml's environments, one job each, between the Factory and the record
+    assert list(release["jobs"]) == ["build", "dev", "qa", "uat", "prod", "record"]
+    job = release["jobs"]["build"]
+    assert job["uses"] == f"vault-actions/vault-actions/.github/workflows/vault-build.yml@{SHA}"
+    assert f"vault-build.yml@{SHA} # v{__version__}\n" in (workflows / "release.yml").read_text()
+    assert job["with"]["role-arn"] == f"{PREFIX}build"
+    assert release["jobs"]["qa"]["with"]["role-arn"] == f"{PREFIX}qa"
     assert release["permissions"] == {}
     dr = yaml.load((workflows / "dr-sync.yml").read_text(), Loader=yaml.BaseLoader)
     assert dr["on"]["workflow_run"]["workflows"] == ["release"]
-    assert "conclusion == 'success'" in dr["jobs"]["dr-sync"]["if"]
+    assert "conclusion == 'success'" in dr["jobs"]["dr"]["if"]
+    gate = yaml.load((workflows / "gate.yml").read_text(), Loader=yaml.BaseLoader)
+    assert gate["on"]["workflow_dispatch"]["inputs"]["environment"]["options"] == ["uat", "prod"]
     with pytest.raises(ConfigError, match="placeholder"):
         config.load(repo / "vault.yml")
 
@@ -62,12 +67,24 @@ def test_init_writes_pinned_callers_that_lint_clean(tmp_path: Path, no_aws: None
 
 
 def test_init_keeps_existing_files_unless_forced(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "vault.yml").write_text("# mine\n")
+    mine = "# mine\nvault: {bucket: my-vault, region: us-east-1}\nservices: [{name: a}]\n" \
+        "environments: [{name: dev, functions: {a: a-dev}}]\n"
+    (tmp_path / "vault.yml").write_text(mine)
     assert main(["init", "--sha", SHA, "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, "--ref", "v1"]) == 0
-    assert (tmp_path / "vault.yml").read_text() == "# mine\n"
-    assert "kept  vault.yml" in capsys.readouterr().out
+    assert (tmp_path / "vault.yml").read_text() == mine
+    out = capsys.readouterr().out
+    assert "kept  vault.yml" in out and "wrote .github/workflows/release.yml" in out
+    assert "pipeline from vault.yml: dev; gates: none; mirrors: none" in out
+    assert sorted(p.name for p in (tmp_path / ".github/workflows").iterdir()) == ["release.yml", "rollback.yml"]
     assert main(["init", "--sha", SHA, "--dir", str(tmp_path), "--role-arn-prefix", PREFIX, "--force"]) == 0
-    assert "bucket:" in (tmp_path / "vault.yml").read_text()
+    assert "REPLACE-ME" in (tmp_path / "vault.yml").read_text()
+
+
+def test_init_refuses_a_kept_vault_yml_it_cannot_read(tmp_path: Path, no_aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "vault.yml").write_text("vault: {bucket: b}\n")
+    assert main(["init", "--sha", SHA, "--dir", str(tmp_path), "--role-arn-prefix", PREFIX]) == 2
+    assert "vault.yml is invalid" in capsys.readouterr().err
+    assert not (tmp_path / ".github").exists()
 
 
 @pytest.mark.parametrize(

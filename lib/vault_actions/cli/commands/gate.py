@@ -67,7 +67,7 @@ def run_action() -> Result:
         )
     result = decide(
         inputs.config, inputs.environment, inputs.version,
-        approve=inputs.decision == "approve", raw_reason=inputs.reason,
+        approve=inputs.decision == "approve", raw_reason=inputs.reason, gated_only=True,
     )
     gha.set_output("event", result.data["event"])
     gha.add_summary(f"### 🛑 Gate decision\n\n{result.text}")
@@ -81,8 +81,10 @@ def decide(
     *,
     approve: bool,
     raw_reason: str | None,
+    gated_only: bool = False,
 ) -> Result:
-    """Parse, build the clients, run ``promotion.gates.decide``, render."""
+    """Parse, build the clients, run ``promotion.gates.decide``, render (``gated_only``:
+    the gate workflow, which decides for the gated environments of vault.yml only)."""
     from vault_actions.integrations import aws
     from vault_actions.promotion import gates
     from vault_actions.store.ledger import Ledger
@@ -91,6 +93,8 @@ def decide(
 
     cfg = config.load(config_path)
     env = cfg.environment(env_name)
+    if gated_only:
+        gates.check_gated(cfg, env, "the gate workflow decides only where vault.yml has a gate")
     version = validate_version(raw_version)
     ctx = context.RunContext.from_env()
     s3 = aws.client("s3", cfg.vault.region)

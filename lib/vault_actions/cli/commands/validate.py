@@ -1,4 +1,5 @@
-"""``vault validate``: check a vault.yml."""
+"""``vault validate``: check a vault.yml, and that the repository's generated workflows
+still follow it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 
 from vault_actions import config
 from vault_actions.cli.commands import Result
+from vault_actions.setup import pipeline
 from vault_actions.text import plural
 
 
@@ -14,17 +16,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Load the config; ConfigError (exit 2) when it is invalid."""
+    """Load the config, then check the workflows `vault init` generated from it;
+    ConfigError (exit 2) when either is wrong."""
     cfg = config.load(args.config)
+    workflows = cfg.repository / ".github/workflows"
+    pipeline.check(cfg, workflows)
+    generated = sorted(pipeline.generated(workflows))
     envs = " → ".join(e.name for e in cfg.promotion_order)
     mirrors = ", ".join(f"{m.name} (mirror of {m.mirror_of})" for m in cfg.mirrors)
     text = f"{cfg.path} is valid: {plural(len(cfg.services), 'service')}; {envs}"
     if mirrors:
         text += f"; {mirrors}"
+    if generated:
+        text += f"\nthe workflows follow it: {', '.join(generated)}"
     data = {
         "valid": True,
         "config": str(cfg.path),
         "services": [s.name for s in cfg.services],
         "environments": [e.name for e in cfg.environments],
+        "workflows": generated,
     }
     return Result(data, text)
