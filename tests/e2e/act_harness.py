@@ -90,9 +90,10 @@ class ActRun:
     jobs: dict[str, str] = field(default_factory=dict)
 
     def result(self, job: str) -> str | None:
-        """'succeeded', 'failed' or None (never ran) for the job whose id ends the name."""
+        """'succeeded', 'failed' or None (never ran) for the job whose name ends act's name,
+        or whose caller's job name starts it (``DEV/vault stage/deploy + smoke``: ``DEV``)."""
         for name, result in self.jobs.items():
-            if name.split("/")[-1] == job:
+            if job in (name.split("/")[-1], name.split("/")[0]):
                 return result
         return None
 
@@ -112,7 +113,7 @@ def run_act(
     event_file.write_text(json.dumps(payload))
     act = shutil.which("act") or str(Path(sys.executable).parent / "act")
     argv = [
-        act, event, "-W", f".github/workflows/{workflow}", "-e", str(event_file),
+        act, event, "-W", workflow if "/" in workflow else f".github/workflows/{workflow}", "-e", str(event_file),
         "-P", "ubuntu-latest=-self-hosted", "--actor", payload.get("sender", {}).get("login", "octocat"),
     ]
     for value in local_repositories():
@@ -133,18 +134,53 @@ def run_act(
     return ActRun(done.returncode, log, jobs)
 
 
+def finish_as_github(consumer: Path, workflow: str, run: ActRun, version: str, env: dict[str, str],
+                     secrets: dict[str, str]) -> ActRun:
+    """Run the ``if: always()`` jobs of ``workflow`` that act never started, as GitHub would.
+
+    act ends a run at the first failed job of a called workflow (nektos/act's plan executor
+    returns the called plan's "Job '…' failed" error, which stops the caller's remaining
+    stages), so the record job after a failed environment never starts there; GitHub runs
+    it. This runs that same generated job (its ``uses``, ``permissions`` and ``with``) in
+    a one-job workflow beside the repository, with ``needs`` as GitHub would give it (each
+    caller job's result from act's run, the Factory's version), and adds its result.
+    """
+    import yaml
+
+    doc = yaml.load((consumer / ".github/workflows" / workflow).read_text(), Loader=yaml.BaseLoader)
+    jobs: dict[str, Any] = doc["jobs"]
+    ended = {"succeeded": "success", "failed": "failure", None: "skipped"}
+    results = {job_id: ended[run.result(job.get("name", job_id))] for job_id, job in jobs.items()}
+    for job_id, job in jobs.items():
+        if not str(job.get("if", "")).startswith("always()") or run.result(job.get("name", job_id)):
+            continue
+        needs = {n: {"result": "success" if n == "build" else results[n],
+                     "outputs": {"version": version} if n == "build" else {}} for n in job["needs"]}
+        given = {k: v.replace("${{ needs.build.outputs.version }}", version)
+                 .replace("${{ toJSON(needs) }}", json.dumps(needs)) for k, v in job["with"].items()}
+        alone = {"name": doc["name"], "on": "push", "permissions": {},
+                 "jobs": {job_id: {k: v for k, v in {**job, "with": given}.items() if k not in ("needs", "if")}}}
+        replay = consumer.parent / f"{consumer.name}-{job_id}.yml"
+        replay.write_text(yaml.safe_dump(alone, sort_keys=False))
+        event = json.loads((consumer.parent / f"{consumer.name}-event.json").read_text())
+        more = run_act(consumer, str(replay), "push", event, env, secrets=secrets)
+        run = ActRun(run.returncode or more.returncode, run.log + more.log, {**run.jobs, **more.jobs})
+    return run
+
+
 def job_claims(request_token: str) -> dict[str, Any] | None:
     """The OIDC claims of the act job whose credentials stand-in wrote ``request_token``
-    (``e2e|<role suffix>|<actor>|<run id>|<sha>|<repository>``): the role says which job it
-    is, as GitHub's runner knows from the job itself."""
-    from tests.oidc_issuer import DR_SYNC, GATE, RELEASE
+    (``e2e|<job id>|<role suffix>|<actor>|<run id>|<sha>|<repository>``): the job id (of
+    the suite workflow's job) says which workflow it runs, the role of a deploy job its
+    environment (roles are ``<prefix><environment>``), as GitHub's runner knows from the job."""
+    from tests.oidc_issuer import BUILD, DR_SYNC, GATE, RECORD, STAGE
 
     parts = request_token.split("|")
-    if len(parts) != 6 or parts[0] != "e2e":
+    if len(parts) != 7 or parts[0] != "e2e":
         return None
-    _, role, actor, run_id, sha, repository = parts
-    workflow = {"gate": GATE, "dr": DR_SYNC}.get(role, RELEASE)
-    environment = role if role in ("dev", "qa", "uat", "prod", "dr") else None  # jobs' environments
+    _, job, role, actor, run_id, sha, repository = parts
+    workflow = {"publish": BUILD, "record": RECORD, "decide": GATE, "dr-sync": DR_SYNC}.get(job, STAGE)
+    environment = None if job in ("publish", "record", "decide") else role  # jobs' environments
     return {"environment": environment, "job_workflow_ref": workflow, "actor": actor,
             "run_id": run_id, "sha": sha, "repository": repository,
             "sub": f"repo:{repository}:environment:{environment}" if environment

