@@ -408,16 +408,22 @@ def _shape_problems(name: str, text: str, cfg: Config) -> list[str]:
     if name == "dr-sync.yml":
         declared = [_with(job).get("environment") for job in jobs.values()]
         return _listed("syncs", declared, [m.name for m in cfg.mirrors], "mirrors")
-    options = doc.get("on", {}).get("workflow_dispatch", {}).get("inputs", {}) \
-        .get("environment", {}).get("options", [])
+    options = _dig(doc, "on", "workflow_dispatch", "inputs", "environment", "options") or []
     if name == "gate.yml":
         return _listed("offers", options, [e.name for e in cfg.environments if e.gated],
                        "gated environments")
     return _listed("offers", options, [e.name for e in cfg.environments], "environments")
 
 
+def _dig(node: Any, *keys: str) -> Any:
+    """``node[k1][k2]…``, or None where a level is missing or not a mapping."""
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
 def _with(job: Any) -> dict[str, Any]:
-    given = job.get("with") if isinstance(job, dict) else None
+    given = _dig(job, "with")
     return given if isinstance(given, dict) else {}
 
 
@@ -450,8 +456,8 @@ def _release_problems(jobs: dict[str, Any], cfg: Config) -> list[str]:
 def _in_needs_order(jobs: dict[str, Any], stages: list[str]) -> list[str]:
     """The stage jobs in the order their ``needs`` chain them (each needs the one before)."""
     def needs(job_id: str) -> set[str]:
-        given = jobs[job_id].get("needs", [])
-        return {given} if isinstance(given, str) else set(given)
+        given = jobs[job_id].get("needs") or []
+        return {given} if isinstance(given, str) else {str(n) for n in given}
 
     placed: list[str] = []
     remaining = list(stages)
