@@ -215,3 +215,14 @@ def test_the_gate_workflow_refuses_an_environment_without_a_gate(
     text = err.out + err.err
     assert "dev has no gate: the gate workflow decides only where vault.yml has a gate" in text
     assert "gated: staging, prod" in text
+
+
+def test_a_generated_file_edited_out_of_shape_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = repository(tmp_path, STAGING)
+    assert main([*INIT, "--dir", str(repo)]) == 0
+    gate = repo / ".github/workflows/gate.yml"
+    header = "".join(line + "\n" for line in gate.read_text().splitlines() if line.startswith("#"))
+    gate.write_text(header + "on: push\njobs: {decide: 1}\n")
+    capsys.readouterr()
+    assert main(["validate", "--config", str(repo / "vault.yml")]) == 2
+    assert f"{gate}: offers none but vault.yml's gated environments are staging, prod" in capsys.readouterr().err
