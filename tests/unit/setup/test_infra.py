@@ -287,7 +287,7 @@ def expected_subjects(who: str) -> list[str]:
     context = "ref:${MainRef}" if who in ("build", "gate") else f"environment:{env}"
     return [f"repo:${{GitHubOrg}}/${{GitHubRepo}}:{context}:job_workflow_ref:"
             f"${{SuiteRepository}}/.github/workflows/{workflow}@${{SuiteRef}}"
-            for workflow in SUITE_WORKFLOWS.get(who, ("vault-stage.yml",))]
+            for workflow in SUITE_WORKFLOWS.get(who, ("vault-stage.yml", "vault-rollback.yml"))]
 
 
 def trust_statement(who: str) -> dict[str, Any]:
@@ -592,8 +592,9 @@ def test_finding_2_the_stage_template_makes_an_accounts_deploy_role(aws_env: Mot
     iam = in_dev("iam")
     trust = _document(iam.get_role(RoleName="vault-dev")["Role"]["AssumeRolePolicyDocument"])
     (statement,) = trust["Statement"]  # no operator given: GitHub's dev jobs only
-    assert statement["Condition"]["StringEquals"][SUB] == github_subject(
-        "environment:dev", suite_ref("vault-stage.yml"))
+    assert statement["Condition"]["StringEquals"][SUB] == [
+        github_subject("environment:dev", suite_ref(workflow))
+        for workflow in ("vault-stage.yml", "vault-rollback.yml")]
     statements = _role_statements(iam, "vault-dev")
     lambda_arns = {r for s in statements if str(s["Action"]).count("lambda:")
                    for r in as_list(s["Resource"])}
