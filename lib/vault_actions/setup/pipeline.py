@@ -8,6 +8,9 @@ one job per environment of the promotion order, each calling the suite's
 reusable workflows know no environment list. Every generated file starts with a header
 that says so and records what it was generated with (the suite pin, the branch, the role
 prefix), so ``--update`` and ``validate`` regenerate it byte for byte.
+
+One piece (over 400 lines): generating the workflows and checking them are the two sides
+of one shape (job ids, needs, roles, choices); apart, each would restate it.
 """
 
 from __future__ import annotations
