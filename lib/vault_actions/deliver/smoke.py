@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from vault_actions.config import READ_ONLY_METHODS, Check, Environment
+from vault_actions.config import FORBIDDEN_BUILD_ENV, READ_ONLY_METHODS, Check, Environment
 from vault_actions.errors import ConfigError
 from vault_actions.text import plural
 
@@ -294,17 +294,26 @@ def _snippet(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def command_environment() -> dict[str, str]:
+    """This process's environment without what would let the command act as the job."""
+    return {k: v for k, v in os.environ.items() if not FORBIDDEN_BUILD_ENV.fullmatch(k)}
+
+
 def run_command(command: str, cwd: Path, extra_env: dict[str, str], deadline: float) -> CheckResult:
     """Run the team's own smoke command with ``bash -c``; killed at ``deadline``.
 
-    Its output is streamed to stderr; the last lines are kept for the failure reason.
+    Like a build command, it is the repository's code: it sees none of the job's
+    credentials (``FORBIDDEN_BUILD_ENV``: AWS, ``ACTIONS_*`` such as the OIDC token
+    request, ``GITHUB_*``, inputs, anything named like a token or secret), so it cannot
+    state ledger events as the job. Its output is streamed to stderr; the last lines are
+    kept for the failure reason.
     """
     started = time.monotonic()
     log.info("running smoke command: %s", command)
     proc = subprocess.Popen(
         ["bash", "-c", command],
         cwd=cwd,
-        env={**os.environ, **extra_env},
+        env={**command_environment(), **extra_env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -695,3 +696,29 @@ def test_a_failed_email_only_warns(
     assert journey_of(ledger, "1.0.0").passed("qa")
     assert ("::warning title=E-mail notification::E-mail notification not sent: "
             "ConnectionRefusedError") in capsys.readouterr().out
+
+
+def test_the_smoke_command_cannot_act_as_the_job(
+    target: Target, tmp_path: Path, s3: Any, vault_bucket: str, gha_env: GhaFiles,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The team's command is the repository's code: with the job's OIDC token request, its
+    AWS keys or its GitHub token it could state E's events (smoke_passed) as E's job."""
+    target.routes = {"/health": text_reply("ok")}
+    secrets = {"ACTIONS_RUNTIME_TOKEN": "job-secret", "GITHUB_TOKEN": "ghs_job",
+               "AWS_SECRET_ACCESS_KEY": "deploy-role-key", "SLACK_WEBHOOK_TOKEN": "x"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    unset = " && ".join(f'test -z "${{{name}:-}}"' for name in secrets)
+    settings = {"checks": [{"path": "/health"}], "command": f'{unset} && test -n "$HOME"'}
+    path = write_vault_yml(tmp_path, vault_bucket, settings)
+    ledger = deployed(s3, vault_bucket, "1.0.0")
+
+    assert smoke_cli(path, "--base-url", target.url) == 0
+    assert journey_of(ledger, "1.0.0").events[-1].event == "smoke_passed"
+    # the OIDC token request (this process needs it to attest its own events)
+    monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", "http://127.0.0.1:9/token")
+    monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "job-secret")
+    kept = smoke.command_environment()
+    assert not {"ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", *secrets} & set(kept)
+    assert kept["HOME"] == os.environ["HOME"]
