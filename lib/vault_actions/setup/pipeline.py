@@ -299,9 +299,11 @@ def gate(cfg: Config, pins: Pins) -> str:
 
 
 def rollback(cfg: Config, pins: Pins) -> str:
-    """rollback.yml: the emergency rollback of any environment, with that environment's role."""
-    names = ", ".join(e.name for e in cfg.environments)
-    roles = json.dumps({e.name: e.role_arn(pins.role_prefix) for e in cfg.environments},
+    """rollback.yml: the emergency rollback of any environment of the promotion order, with
+    that environment's role (a mirror follows what runs in its source: roll that back, then
+    dr-sync)."""
+    names = ", ".join(e.name for e in cfg.promotion_order)
+    roles = json.dumps({e.name: e.role_arn(pins.role_prefix) for e in cfg.promotion_order},
                        separators=(",", ":"))
     about = ("the one-command emergency rollback (`gh workflow run rollback -f environment=prod "
              "-f reason='…'`); the environment's protection rules gate it")
@@ -415,7 +417,7 @@ def _shape_problems(name: str, text: str, cfg: Config) -> list[str]:
     if name == "gate.yml":
         return _listed("offers", options, [e.name for e in cfg.environments if e.gated],
                        "gated environments")
-    return _listed("offers", options, [e.name for e in cfg.environments], "environments")
+    return _listed("offers", options, [e.name for e in cfg.promotion_order], "environments")
 
 
 def _dig(node: Any, *keys: str) -> Any:

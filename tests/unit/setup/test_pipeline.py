@@ -115,7 +115,7 @@ def test_finding_1_the_generated_pipeline_follows_a_renamed_and_dropped_environm
     gate = load(workflows / "gate.yml")["on"]["workflow_dispatch"]["inputs"]["environment"]
     assert gate["options"] == ["staging", "prod"]
     rollback = load(workflows / "rollback.yml")
-    assert rollback["on"]["workflow_dispatch"]["inputs"]["environment"]["options"] == ["dev", "staging", "prod", "dr"]
+    assert rollback["on"]["workflow_dispatch"]["inputs"]["environment"]["options"] == ["dev", "staging", "prod"]  # a mirror follows its source
     assert "222222222222:role/vault-staging" in rollback["jobs"]["rollback"]["with"]["role-arn"]
     dr = load(workflows / "dr-sync.yml")["jobs"]
     assert list(dr) == ["dr"] and dr["dr"]["with"]["environment"] == "dr"
@@ -150,7 +150,7 @@ def test_update_rewrites_only_the_generated_workflows(tmp_path: Path, capsys: py
     import json
 
     data = json.loads(capsys.readouterr().out)
-    assert data["changed"] == ["release.yml", "rollback.yml"]
+    assert data["changed"] == ["release.yml"]  # rollback.yml never offered the mirror
     assert data["removed"] == ["dr-sync.yml", "gate.yml"]
     assert sorted(p.name for p in workflows.iterdir()) == ["ci.yml", "release.yml", "rollback.yml"]
     assert (workflows / "ci.yml").read_text() == "name: ci\n"
