@@ -53,8 +53,12 @@ AWS_ENV = {
 def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
     """Point the standard AWS environment at a freshly reset moto server."""
     moto_server.reset()
-    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
+    return point_at(moto_server, monkeypatch)
+
+
+def point_at(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """The standard AWS environment, aimed at ``moto_server`` (no profile, test keys)."""
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     for key, value in AWS_ENV.items():

@@ -43,16 +43,9 @@ def reader(ledger: Ledger) -> Reader:
 def aws_env(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """conftest's, without the reset: the seeded ledger stays for the whole module (every
     test here uses buckets of its own)."""
-    from tests.conftest import AWS_ENV
+    from tests.conftest import point_at
 
-    for name in ("AWS_PROFILE",):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
-    return moto_server
+    return point_at(moto_server, monkeypatch)
 
 
 @pytest.fixture
