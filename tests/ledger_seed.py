@@ -45,7 +45,7 @@ def seed(ledger: Ledger, releases: int, *, index: bool = True, workers: int = 32
     writes: list[tuple[str, bytes]] = []
     for event in events(releases, major):
         body = ledger.body(event)
-        writes.append((ledger.key(event.version, event.writer, event.id), body))
+        writes.append((ledger.key(event.version, event.writer, event.id, body), body))
         pointer = ledger.pointer_key(event)
         if index and pointer is not None:
             writes.append((pointer, body))

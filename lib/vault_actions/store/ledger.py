@@ -1,14 +1,18 @@
 """The ledger: an append-only record of every release's journey (event I/O only).
 
-Each event is its own put-once JSON object, ``ledger/v<version>/<writer>/<time>-<uuid>.json``
-in the vault bucket, so concurrent writers never lose one and nothing is ever modified or
-deleted. ``<writer>`` is the job that wrote it: ``build`` (the publish and record jobs),
-``gate`` (the approval workflow) or the environment whose deploy job it was. Each job's
+Each event is its own put-once JSON object,
+``ledger/v<version>/<writer>/<time>-<uuid>.<sha256>.json`` in the vault bucket, so concurrent
+writers never lose one and nothing is ever modified or deleted. ``<writer>`` is the job
+that wrote it: ``build`` (the publish and record jobs), ``gate`` (the approval workflow)
+or the environment whose deploy job it was. Each job's
 IAM role may write only under its own folder (infra/vault.yaml), and an event found in a
 folder whose job never records it is not an event (``may_write``). Each carries the proof
-of who wrote it (``store.attestation``). Reads take each key's first S3 version:
-put-once never makes a second one, so a later version is an overwrite behind the vault's
-back and never counts (``Vault.rewritten`` reports it). Everything else
+of who wrote it (``store.attestation``). Only each key's first S3 version counts: put-once
+never makes a second one, so a later version is an overwrite behind the vault's back
+(``Vault.rewritten`` reports it). The key names the SHA-256 of the event's bytes, so a
+read lists with ListObjectsV2 and hashes what it gets; only bytes that differ (an
+overwrite) send it to the key's S3 versions for the first one. Keys written before the
+digest (``<id>.json``) are read as before: their folder's versions are listed. Everything else
 (journeys, what is live where, who may go where) is derived from the events and never
 stored beside them, except the live index under ``ledger/_index/`` (``store.index``): a
 derived copy of each event that put a version live, checked against the events. An object
@@ -21,6 +25,8 @@ put-once, first-version reads are one contract; split, each part would restate t
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import json
 import logging
 import re
@@ -56,11 +62,13 @@ FATAL = frozenset({"smoke_failed", "rejected", "cancelled", "withdrawn"})
 # Events that put a version's code live in their environment (DR sync deploys to DR).
 LIVE_EVENTS = frozenset({"deployed", "dr_synced"})
 READERS = 16
+BATCH_SPARE = 50  # other versions one listing may cover to list neighbours together
 GITHUB_GATE = "github-environment"  # details.source of approvals read from GitHub's gate
 FOREIGN_HINT = "ledger events are written only by vault-actions; check who wrote this object"
 NEW_VERSION_HINT = "push a fix: or feat: commit to main; the next build releases a new version"
 
 _ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
+_NAME = re.compile(r"(?P<id>[^/.]+)(?:\.(?P<digest>[0-9a-f]{64}))?\.json")
 
 
 def _now() -> datetime:
@@ -255,6 +263,7 @@ class Ledger:
         self._clock = clock
         self._attestor = attestor
         self.index = LiveIndex(s3, bucket, self.prefix)
+        self._listed: list[str] = []  # every folder the last listing() found, sorted
 
     @property
     def attestor(self) -> attestation.Attestor:
@@ -268,9 +277,15 @@ class Ledger:
         """``s3://bucket/ledger/…``."""
         return f"s3://{self.bucket}/{key or self.prefix}"
 
-    def key(self, version: str, writer: str, event_id: str) -> str:
-        """Where an event is stored: ``ledger/v1.2.3/<writer>/<id>.json``."""
-        return f"{self.prefix}{version_prefix(version)}{writer}/{event_id}.json"
+    def key(self, version: str, writer: str, event_id: str, body: bytes) -> str:
+        """Where the event stored as ``body`` lives (``<sha256>``: of ``body``, hex):
+        ``ledger/v1.2.3/<writer>/<id>.<sha256>.json``."""
+        folder = f"{self.prefix}{version_prefix(version)}{writer}/"
+        return f"{folder}{event_id}.{hashlib.sha256(body).hexdigest()}.json"
+
+    def event_key(self, event: Event) -> str:
+        """Where ``event`` is stored."""
+        return self.key(event.version, event.writer, event.id, self.body(event))
 
     def record(
         self,
@@ -310,7 +325,7 @@ class Ledger:
         pointer = self.pointer_key(recorded)
         if pointer is not None:  # first: a live event never lacks its pointer
             self.index.put(pointer, body)
-        self._put(self.key(recorded.version, writer, recorded.id), body)
+        self._put(self.key(recorded.version, writer, recorded.id, body), body)
         log.info("ledger: v%s %s", recorded.version, recorded.describe())
         return recorded
 
@@ -353,17 +368,32 @@ class Ledger:
                 strays.append(Skipped(folder, "a folder that is not a version's"))
         for item in strays:
             log.warning("ledger: skipped %s: %s", self.uri(item.key), item.problem)
+        self._listed = sorted(folders)
         return Listing(sorted(versions, key=semver.Version.parse, reverse=True), strays)
 
     def scan_versions(self, versions: list[str]) -> dict[str, Scan]:
-        """The events of each of ``versions`` (listed and read in parallel)."""
-        if not versions:
+        """The events of each of ``versions``, read in parallel. Versions whose folders
+        share a name prefix are listed together (``v1.4.98`` lists v1.4.98 and
+        v1.4.980-989) when the last :meth:`listing` shows few other folders under it."""
+        folders = {self.prefix + version_prefix(validate_version(v)): v for v in versions}
+        if not folders:
             return {}
-        with ThreadPoolExecutor(max_workers=min(READERS, len(versions))) as pool:
-            listed = list(pool.map(
-                lambda v: self._keys(self.prefix + version_prefix(validate_version(v))),
-                versions))
-        return {v: self._read_all(keys) for v, keys in zip(versions, listed, strict=True)}
+        prefixes = batches(sorted(folders), self._listed, len(self.prefix) + 1)
+        with ThreadPoolExecutor(max_workers=min(READERS, len(prefixes))) as pool:
+            listed = [k for keys in pool.map(self._keys, prefixes) for k in keys.items()]
+        wanted = {k: v for k, v in listed if self._folder(k) in folders}
+        scan = self._read_all(wanted)
+        found: dict[str, Scan] = {v: Scan([], []) for v in folders.values()}
+        for event in scan.events:
+            found[event.version].events.append(event)
+        for item in scan.skipped:
+            found[folders[self._folder(item.key)]].skipped.append(item)
+        return found
+
+    def _folder(self, key: str) -> str:
+        """The version folder (``ledger/v1.2.3/``) a key lies in."""
+        end = key.find("/", len(self.prefix))
+        return key[:end + 1]
 
     def _put(self, key: str, body: bytes) -> None:
         """Put-once; a 412 on these same bytes is our own earlier attempt, so success."""
@@ -390,18 +420,19 @@ class Ledger:
         prefix = f"{self.prefix}{version_prefix(validate_version(version))}{writer}/"
         return self._read_all(self._keys(prefix)).events
 
-    def _read_all(self, keys: dict[str, str]) -> Scan:
+    def _read_all(self, keys: dict[str, str | None]) -> Scan:
         if not keys:
             return Scan([], [])
         with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
             found = list(pool.map(self._try_read, *zip(*keys.items(), strict=True)))
-        events = sorted((e for e in found if isinstance(e, Event)), key=order)
+        unique = {self.body(e): e for e in found if isinstance(e, Event)}  # a copy counts once
+        events = sorted(unique.values(), key=order)
         skipped = [s for s in found if isinstance(s, Skipped)]
         for item in skipped:
             log.warning("ledger: skipped %s: %s", self.uri(item.key), item.problem)
         return Scan(events, skipped)
 
-    def _try_read(self, key: str, version_id: str) -> Event | Skipped:
+    def _try_read(self, key: str, version_id: str | None) -> Event | Skipped:
         try:
             return self._read(key, version_id)
         except VaultError as exc:
@@ -409,8 +440,28 @@ class Ledger:
                 raise
             return Skipped(key, exc.message)
 
-    def _keys(self, prefix: str) -> dict[str, str]:
-        """key -> VersionId of its first S3 version, for every event key under ``prefix``.
+    def _keys(self, prefix: str) -> dict[str, str | None]:
+        """key -> the S3 VersionId to read, for every event key under ``prefix``: None (the
+        latest, checked against the digest its name holds) unless the key predates digests,
+        then its first version's (the folder's versions are listed only for those)."""
+        from botocore.exceptions import ClientError
+
+        keys: dict[str, str | None] = {}
+        index = self.prefix + INDEX
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=prefix):
+                keys.update((o["Key"], None) for o in page.get("Contents", ())
+                            if o["Key"].endswith(".json") and not o["Key"].startswith(index))
+        except ClientError as exc:
+            raise self._store.explain(exc, "listing", prefix) from None
+        if any(_digest(key) is None for key in keys):
+            firsts = self._first_versions(prefix)
+            keys.update((k, firsts.get(k)) for k in keys if _digest(k) is None)
+        return keys
+
+    def _first_versions(self, prefix: str) -> dict[str, str]:
+        """key -> VersionId of its first S3 version, for every key under ``prefix``.
 
         S3 lists a key's versions newest first. A key with more versions was overwritten
         (put-once never does that): its first version is the event, the rest are ignored.
@@ -419,7 +470,6 @@ class Ledger:
 
         first: dict[str, str] = {}
         overwritten: set[str] = set()
-        index = self.prefix + INDEX
         try:
             pages = self.s3.get_paginator("list_object_versions").paginate(
                 Bucket=self.bucket, Prefix=prefix
@@ -427,8 +477,6 @@ class Ledger:
             for page in pages:
                 for entry in page.get("Versions", ()):
                     key = entry["Key"]
-                    if not key.endswith(".json") or key.startswith(index):
-                        continue
                     if key in first:
                         overwritten.add(key)
                     first[key] = entry["VersionId"]
@@ -439,7 +487,7 @@ class Ledger:
                         "never overwrites; run `vault doctor`)", self.uri(key))
         return first
 
-    def _read(self, key: str, version_id: str) -> Event:
+    def _get(self, key: str, version_id: str | None) -> bytes:
         from botocore.exceptions import ClientError
 
         extra = {"VersionId": version_id} if version_id and version_id != "null" else {}
@@ -447,16 +495,39 @@ class Ledger:
             response = self.s3.get_object(
                 Bucket=self.bucket, Key=key, ChecksumMode="ENABLED", **extra
             )
-            raw = json.loads(response["Body"].read())
+            body: bytes = response["Body"].read()
         except ClientError as exc:
             raise self._store.explain(exc, "reading", key) from None
+        return body
+
+    def _bytes(self, key: str, version_id: str | None) -> bytes:
+        """The event's stored bytes: those whose SHA-256 its name holds (an overwrite sends
+        the read to the key's first version), or those of ``version_id``."""
+        body = self._get(key, version_id)
+        digest = _digest(key)
+        if digest is None or hashlib.sha256(body).hexdigest() == digest:
+            return body
+        first = self._first_versions(key).get(key)
+        if first is not None:
+            body = self._get(key, first)
+        if hashlib.sha256(body).hexdigest() != digest:
+            raise VaultError(
+                f"{self.uri(key)} does not hold the bytes whose SHA-256 its name holds",
+                FOREIGN_HINT,
+            )
+        return body
+
+    def _read(self, key: str, version_id: str | None) -> Event:
+        body = self._bytes(key, version_id)
+        try:
+            raw = json.loads(body)
         except ValueError as exc:
             raise VaultError(
                 f"{self.uri(key)} is not JSON ({exc})",
                 FOREIGN_HINT,
             ) from None
         event = Event.from_json(raw, self.uri(key))
-        if key != self.key(event.version, event.writer, event.id) or not _ID.fullmatch(event.id):
+        if key not in self._names(event, body) or not _ID.fullmatch(event.id):
             raise VaultError(
                 f"{self.uri(key)} holds event {event.id!r} of v{event.version} by the "
                 f"{event.writer} job, which belongs elsewhere",
@@ -470,3 +541,39 @@ class Ledger:
                 FOREIGN_HINT,
             )
         return event
+
+    def _names(self, event: Event, body: bytes) -> tuple[str, str]:
+        """The keys an event stored as ``body`` may have: with its digest, or from before."""
+        key = self.key(event.version, event.writer, event.id, body)
+        return key, f"{key.rsplit('.', 2)[0]}.json"
+
+
+def batches(wanted: list[str], folders: list[str], floor: int,
+            spare: int = BATCH_SPARE) -> list[str]:
+    """Prefixes to list that cover the ``wanted`` folders (sorted): neighbours share one
+    (longer than ``floor``) when at most ``spare`` other known ``folders`` (sorted, from
+    the last listing) lie under it, else each folder is its own."""
+    groups: list[tuple[str, int]] = []  # (prefix, wanted folders under it)
+    for name in wanted:
+        if groups and folders:
+            prefix, count = groups[-1]
+            shared = _shared(prefix, name)
+            under = (bisect.bisect_left(folders, shared + "\uffff")
+                     - bisect.bisect_left(folders, shared))
+            if len(shared) > floor and under - count - 1 <= spare:
+                groups[-1] = (shared, count + 1)
+                continue
+        groups.append((name, 1))
+    return [prefix for prefix, _ in groups]
+
+
+def _shared(one: str, other: str) -> str:
+    """The longest prefix of both."""
+    size = min(len(one), len(other))
+    return one[:next((i for i in range(size) if one[i] != other[i]), size)]
+
+
+def _digest(key: str) -> str | None:
+    """The SHA-256 (hex) an event key names, or None for a key from before digests."""
+    found = _NAME.fullmatch(key.rsplit("/", 1)[-1])
+    return found["digest"] if found else None

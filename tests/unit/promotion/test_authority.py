@@ -150,10 +150,11 @@ def test_an_unproven_kill_does_not_lock_a_version_out(writers: Writers, s3: Any)
     honest = writers.job(environment="qa").record("1.0.0", "deployed", "qa", ctx())
     forged = {**honest.to_json(), "event": "smoke_failed", "proof": None,
               "id": honest.id[:-1] + ("0" if honest.id[-1] != "0" else "1")}
-    key = Ledger(s3, writers.bucket).key("1.0.0", forged["writer"], forged["id"])
     import json
 
-    s3.put_object(Bucket=writers.bucket, Key=key, Body=json.dumps(forged).encode())
+    body = json.dumps(forged).encode()
+    key = Ledger(s3, writers.bucket).key("1.0.0", forged["writer"], forged["id"], body)
+    s3.put_object(Bucket=writers.bucket, Key=key, Body=body)
     assessment = writers.judged()
     assert assessment.journey("1.0.0").alive
     assert [j.problem for j in assessment.refused] == ["it carries no proof of who wrote it"]

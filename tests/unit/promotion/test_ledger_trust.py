@@ -71,8 +71,9 @@ class Shop:
 
     def put(self, body: dict[str, Any]) -> str:
         """A plain S3 put_object of an event-shaped JSON (what any role with ledger/ write can do)."""
-        key = f"ledger/v{body['version']}/{body['writer']}/{body['id']}.json"
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(body).encode())
+        raw = json.dumps(body).encode()
+        key = Ledger(self.s3, self.bucket).key(body["version"], body["writer"], body["id"], raw)
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=raw)
         return key
 
 

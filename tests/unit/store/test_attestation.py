@@ -41,7 +41,7 @@ def test_an_event_written_in_a_job_carries_a_token_bound_to_its_digest(
     ledger = Ledger(s3, vault_bucket, attestor=OidcAttestor(job))
     event = ledger.record("1.0.0", "smoke_passed", "qa", job_context())
 
-    body = stored(s3, vault_bucket, ledger.key("1.0.0", "qa", event.id))
+    body = stored(s3, vault_bucket, ledger.event_key(event))
     assert body["proof"]["kind"] == "github-oidc"
     assert issuer.issued[-1]["audience"] == attestation.audience(body)
     assert attestation.audience(body) == "vault-actions:sha256:" + attestation.digest(body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import make_vault_bucket, store_manifest
+from tests.ledger_seed import Requests
 from tests.oidc_issuer import HonestJobs, Issuer
 from vault_actions import config
 from vault_actions.context import RunContext
@@ -175,7 +177,9 @@ def test_record_writes_one_checksummed_object_per_event(ledger: Ledger) -> None:
     assert event.who == "qa-lead" and event.actor == "octocat"
     assert event.commit == "c0ffee" * 6 + "abcd"
     assert event.run_url == "https://github.com/acme/shop/actions/runs/4242"
-    key = f"ledger/v1.0.0/uat/{event.id}.json"
+    key = ledger.event_key(event)
+    digest = hashlib.sha256(ledger.body(event)).hexdigest()
+    assert key == f"ledger/v1.0.0/uat/{event.id}.{digest}.json"
     assert event.id.startswith("20260301T100000000000Z-")
     head = ledger.s3.head_object(Bucket=ledger.bucket, Key=key, ChecksumMode="ENABLED")
     assert head["ChecksumSHA256"]
@@ -200,12 +204,14 @@ def test_an_event_key_is_written_once_and_never_replaced(
     again = ledger.record("1.0.0", "rejected", "uat", context(), details={"reason": "first"})
     assert again == first  # a retry of the same event is recognised
 
-    with pytest.raises(VaultError, match="already holds another event"):
-        ledger.record("1.0.0", "approved", "uat", context(), details={"reason": "second"})
+    assert len(ledger.s3.list_object_versions(Bucket=ledger.bucket, Prefix="ledger/")["Versions"]) == 1
 
-    assert ledger.events() == [first]
+    # Other bytes under the same id land at their own key (it names their SHA-256).
+    second = ledger.record("1.0.0", "approved", "uat", context(), details={"reason": "second"})
+    assert ledger.events() == [first, second]
     versions = ledger.s3.list_object_versions(Bucket=ledger.bucket, Prefix="ledger/")
-    assert len(versions["Versions"]) == 1
+    assert sorted(v["Key"] for v in versions["Versions"]) == sorted(
+        map(ledger.event_key, (first, second)))
 
 
 def test_concurrent_writers_never_lose_an_event(s3: Any) -> None:
@@ -498,7 +504,7 @@ def test_rewriting_a_smoke_failed_event_does_not_bring_the_version_back(ledger: 
     its key, which put-once never makes) changes nothing: reads take the first version."""
     ledger.record("1.0.0", "deployed", "qa", context())
     death = ledger.record("1.0.0", "smoke_failed", "qa", context(), details={"reason": "500"})
-    key = ledger.key("1.0.0", "qa", death.id)
+    key = ledger.event_key(death)
     forged = {**death.to_json(), "event": "smoke_passed", "details": {}}
     ledger.s3.put_object(Bucket=ledger.bucket, Key=key, Body=json.dumps(forged).encode())
 
@@ -508,6 +514,69 @@ def test_rewriting_a_smoke_failed_event_does_not_bring_the_version_back(ledger: 
     assert Vault(ledger.s3, ledger.bucket).rewritten("ledger/v1.0.0/") == {key: 2}
 
 
+# --- issue 12: a read lists no object versions unless bytes differ ------------------
+
+
+def test_a_version_is_read_with_one_listing_and_no_object_versions(ledger: Ledger) -> None:
+    """Finding (scale): ListObjectVersions costs the whole bucket's versions (10 s per call
+    on moto at 5,000 releases): an event's key names its SHA-256, so a read lists the
+    version's folder with ListObjectsV2 and hashes what it gets."""
+    for event, env in (("deployed", "dev"), ("smoke_passed", "dev"), ("deployed", "qa")):
+        ledger.record("1.0.0", event, env, context())
+    calls = Requests(ledger.s3)
+
+    assert [e.event for e in ledger.events("1.0.0")] == ["deployed", "smoke_passed", "deployed"]
+    assert not [c for c in calls.calls if "versions" in c]
+    assert len([c for c in calls.calls if "list-type=2" in c]) == 1
+
+
+def test_bytes_that_differ_from_their_keys_digest_send_the_read_to_the_first_version(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An overwrite behind put-once's back is found by its hash: only that key's versions
+    are listed, and its first version counts."""
+    death = ledger.record("1.0.0", "smoke_failed", "qa", context(), details={"reason": "500"})
+    key = ledger.event_key(death)
+    ledger.s3.put_object(Bucket=ledger.bucket, Key=key, Body=b'{"event": "smoke_passed"}')
+    calls = Requests(ledger.s3)
+
+    assert ledger.events("1.0.0") == [death]
+    assert [c for c in calls.calls if "versions" in c] == [
+        f"GET {ledger.s3.meta.endpoint_url}/{ledger.bucket}?versions&prefix="
+        + key.replace("/", "%2F") + "&encoding-type=url"]
+    assert "has more than one S3 version: only its first counts" in caplog.text
+
+
+def test_a_key_whose_digest_no_version_matches_is_not_an_event(ledger: Ledger) -> None:
+    """A forger who names a digest must hold those bytes: another body at that name is
+    skipped, never read as the event the name claims."""
+    event = ledger.record("1.0.0", "deployed", "qa", context())
+    forged = json.dumps({**event.to_json(), "event": "smoke_passed"}).encode()
+    wrong = ledger.event_key(event).replace(f"/qa/{event.id}.", f"/qa/{event.id[:-1]}f.")
+    ledger.s3.put_object(Bucket=ledger.bucket, Key=wrong, Body=forged)
+
+    scan = ledger.scan("1.0.0")
+    assert scan.events == [event]
+    assert [s.key for s in scan.skipped] == [wrong]
+    assert "does not hold the bytes whose SHA-256 its name holds" in scan.skipped[0].problem
+
+
+def test_events_written_before_digests_are_read_by_their_first_version(ledger: Ledger) -> None:
+    """A ledger from before this layout (``<id>.json``) still reads whole: its folders'
+    versions are listed, and an overwrite of such a key still changes nothing."""
+    event = ledger.record("1.0.0", "smoke_failed", "qa", context())
+    old = f"ledger/v1.0.0/qa/{event.id}.json"
+    newer = ledger.record("1.0.0", "approved", "qa", context(), details={"by": "qa-lead"})
+    for key in (old, ledger.event_key(newer)):
+        body = ledger.s3.get_object(Bucket=ledger.bucket, Key=ledger.event_key(
+            event if key == old else newer))["Body"].read()
+        ledger.s3.put_object(Bucket=ledger.bucket, Key=key, Body=body)
+    ledger.s3.put_object(Bucket=ledger.bucket, Key=old, Body=json.dumps(
+        {**event.to_json(), "event": "smoke_passed"}).encode())
+
+    assert ledger.events("1.0.0") == [event, newer]  # the copy of each counts once
+
+
 def test_events_live_in_their_writers_folder(ledger: Ledger) -> None:
     """Finding 3's second wall: each job writes under ledger/vX/<job>/ (IAM scopes its
     role to that folder); what a folder's job never records is not an event."""
@@ -515,7 +584,7 @@ def test_events_live_in_their_writers_folder(ledger: Ledger) -> None:
              "qa": ledger.record("1.0.0", "smoke_passed", "qa", context()),
              "build": ledger.record("1.0.0", "cancelled", "uat", context(), writer="build")}
     for writer, event in store.items():
-        assert ledger.s3.head_object(Bucket=ledger.bucket, Key=ledger.key("1.0.0", writer, event.id))
+        assert ledger.s3.head_object(Bucket=ledger.bucket, Key=ledger.event_key(event))
     with pytest.raises(ValueError, match="the dev job does not record approved in prod"):
         ledger.record("1.0.0", "approved", "prod", context(), writer="dev")
 
@@ -525,8 +594,9 @@ def test_events_live_in_their_writers_folder(ledger: Ledger) -> None:
     forged = Event(id=f"{at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}", version="1.0.0",
                    event="approved", environment="prod", at=at.isoformat(), actor="dev-bot",
                    commit=None, run_url=None, details={"by": "manager"}, writer="dev")
-    ledger.s3.put_object(Bucket=ledger.bucket, Key=ledger.key("1.0.0", "dev", forged.id),
-                         Body=json.dumps(forged.to_json()).encode())
+    body = json.dumps(forged.to_json()).encode()
+    ledger.s3.put_object(Bucket=ledger.bucket, Key=ledger.key("1.0.0", "dev", forged.id, body),
+                         Body=body)
     scan = ledger.scan("1.0.0")
     assert forged.id not in {e.id for e in scan.events}
     [skipped] = scan.skipped
