@@ -1,12 +1,14 @@
 """Benchmark (run by hand): the ledger's reads at 100, 1,000 and 5,000 releases × 8 events.
 
 Starts its own moto server, seeds each ledger straight to S3 in parallel (pre-made event
-bodies with a local proof, the bytes ``Ledger.record`` writes, and their live pointers:
-``tests/ledger_seed.py``), then times each command's ledger reads and counts their S3
-requests (a botocore ``before-send`` hook) against the full scan every one of them did
-before the live index (``authority.read`` of the whole ledger + ``overview``), in the same
-run, with ratios. Targets at 5,000: status ≤ 1 s, status --version ≤ 0.5 s, a deploy's
-reads ≤ its version's events + 5 requests.
+bodies with a local proof, the bytes ``Ledger.record`` writes, their live pointers and
+feed entries: ``tests/ledger_seed.py``), has the record job's code write a summary, then
+records one more release through ``Ledger.record`` (what the feed holds since). It times
+each command's ledger reads and counts their S3 requests (a botocore ``before-send`` hook)
+against the full scan every one of them did before the live index (``authority.read`` of
+the whole ledger + ``overview``), and status without a summary (the version folders), in
+the same run, with ratios. Targets at 5,000: status ≤ 1 s, status --version ≤ 0.5 s, a
+deploy's reads ≤ its version's events + 5 requests.
 
     python bench/ledger_bench.py [--sizes 100,1000,5000] [--scan-up-to 1000]
 """
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.ledger_seed import JOURNEY, seed, version
 
 from vault_actions import cli, config
+from vault_actions.context import RunContext
 from vault_actions.demo.emulator import EmbeddedAws
 from vault_actions.integrations import aws
 from vault_actions.store.ledger import EVENTS, Ledger
@@ -47,7 +50,7 @@ VAULT_YML = {
         {"name": "dr", "mirror-of": "prod", "region": "us-west-2", "bucket": "bench-dr",
          "functions": {"api": "api-dr"}},
     ],
-    "ledger": {"allow-local": list(EVENTS), "repository": "acme/shop"},
+    "ledger": {"allow-local": [*EVENTS, "summary"], "repository": "acme/shop"},
 }
 
 
@@ -87,6 +90,8 @@ def commands(path: str, cfg: config.Config, releases: int) -> dict[str, Callable
 
     newest, middle = version(releases - 1), version(releases // 2)
     return {
+        "status's reads without a summary (the folders)": lambda: Reader(cfg, ledger()).recent(
+            20),
         "status (default limit 20)": lambda: cli.main(["status", "--config", path, "--json"]),
         f"status --version {middle}": lambda: cli.main(
             ["status", "--config", path, "--json", "--version", middle]),
@@ -96,7 +101,28 @@ def commands(path: str, cfg: config.Config, releases: int) -> dict[str, Callable
         "smoke's require-live": lambda: require_live(Reader(cfg, ledger()), newest, "prod"),
         "dr-sync's plan": lambda: dr.plan(cfg, cfg.environment("dr"),
                                           Reader(cfg, ledger()), None),
+        "the record job's summary (from the last)": lambda: Reader(
+            cfg, ledger(), summary=True).summarise(CONTEXT),
     }
+
+
+CONTEXT = RunContext(actor="bench", repository="acme/shop", run_id="1",
+                     run_url="https://github.com/acme/shop/actions/runs/1", sha="c0ffee",
+                     server_url="https://github.com", api_url="https://api.github.com")
+
+
+def since_summary(cfg: config.Config, book: Ledger, releases: int) -> float:
+    """The record job's first summary (from the folders), then one release recorded
+    through the ledger (what the feed holds since); returns the summary's wall time."""
+    from vault_actions.promotion.live import Reader
+
+    start = time.perf_counter()
+    Reader(cfg, book).summarise(CONTEXT)
+    took = time.perf_counter() - start
+    new = version(releases)
+    for name, env in JOURNEY:
+        book.record(new, name, env, CONTEXT)
+    return took
 
 
 def require_live(reader: Any, version: str, env: str) -> None:
@@ -140,9 +166,11 @@ def bench(size: int, counter: Counter, root: Path, *, scan: bool) -> list[str]:
     path.write_text(yaml.safe_dump(raw))
     cfg = config.load(path)
     scan_s, scan_n = measure(counter, full_scan(cfg)) if scan else (float("nan"), 0)
+    first = since_summary(cfg, Ledger(s3, bucket), size)
     rows = [f"\n{size:,} releases × {len(JOURNEY)} events ({written:,} objects seeded in "
             f"{seeded:.1f} s); full scan (the old path): "
             + (f"{scan_s:.2f} s, {scan_n:,} requests" if scan else "not run (--scan-up-to)"),
+            f"the first summary (from the folders): {first:.2f} s; then one release recorded",
             listing_cost(s3, bucket),
             "| command | requests | wall | scan ÷ it (time) | scan ÷ it (requests) |",
             "|---|---:|---:|---:|---:|"]

@@ -1,6 +1,6 @@
 """A seeded ledger for request-count tests and bench/ledger_bench.py: releases × 8 events
 written straight to S3 in parallel (pre-made bodies with a local proof, the exact bytes
-``Ledger.record`` writes, and their live pointers unless ``index=False``)."""
+``Ledger.record`` writes, their live pointers and feed entries unless ``index=False``)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def events(releases: int, major: int = 1) -> Iterator[Event]:
 
 def seed(ledger: Ledger, releases: int, *, index: bool = True, workers: int = 32,
          major: int = 1) -> int:
-    """Write ``releases`` × 8 events (and their pointers); returns the objects written."""
+    """Write ``releases`` × 8 events (and their pointers and feed entries); returns the
+    objects written."""
     writes: list[tuple[str, bytes]] = []
     for event in events(releases, major):
         body = ledger.body(event)
@@ -49,6 +50,8 @@ def seed(ledger: Ledger, releases: int, *, index: bool = True, workers: int = 32
         pointer = ledger.pointer_key(event)
         if index and pointer is not None:
             writes.append((pointer, body))
+        if index:
+            writes.append((ledger.entry_key(event), b""))
 
     def put(item: tuple[str, bytes]) -> Any:
         return ledger.s3.put_object(Bucket=ledger.bucket, Key=item[0], Body=item[1])

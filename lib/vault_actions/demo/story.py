@@ -449,7 +449,7 @@ def config_document(urls: Mapping[str, str]) -> dict[str, Any]:
         "notifications": {"slack-webhook-env": "VAULT_DEMO_SLACK_WEBHOOK_URL"},
         # Break-glass: the demo runs outside GitHub Actions, so no event carries an OIDC
         # token; each one records the AWS identity that wrote it and is flagged local.
-        "ledger": {"allow-local": list(EVENTS)},
+        "ledger": {"allow-local": [*EVENTS, "summary"]},
     }
 
 

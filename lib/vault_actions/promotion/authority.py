@@ -15,7 +15,9 @@ config.SUITE_WORKFLOWS by default):
 - the other kills and failures (``smoke_failed``, ``deploy_failed``, ``rolled_back``,
   ``withdrawn``): any proven job of the repository (fail closed);
 - a local event (written outside Actions) only where ``ledger.allow-local`` lists it
-  (break-glass: its STS identity is a claim that whoever may write the ledger can make).
+  (break-glass: its STS identity is a claim that whoever may write the ledger can make);
+- a ledger summary (``promotion.summary``): the record workflow, or locally where
+  ``ledger.allow-local`` lists ``summary``.
 
 Everything else (no proof, a proof that does not verify, the wrong writer) never counts
 and is listed as such by status, graveyard, doctor and ``vault verify``.
@@ -181,6 +183,17 @@ def authority_problem(cfg: Config, event: Event, writer: Writer) -> str | None:
     if env is None:
         return f"{event.environment!r} is not an environment of vault.yml"
     return _in_environment_problem(cfg, event, writer, env)
+
+
+def summary_problem(cfg: Config, writer: Writer) -> str | None:
+    """Why ``writer`` may not write a ledger summary (``promotion.summary``): only the
+    record workflow may, or a local identity where ``ledger.allow-local`` lists it."""
+    if writer.local:
+        if "summary" in cfg.ledger.allow_local:
+            return None
+        return (f"it was written outside GitHub Actions ({writer.identity}) and vault.yml's "
+                "ledger.allow-local does not list summary")
+    return _workflow_problem(cfg, writer, "record")
 
 
 def _in_environment_problem(

@@ -14,21 +14,24 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import semver
 
 from vault_actions.errors import VersionError
 from vault_actions.promotion import authority
+from vault_actions.promotion import summary as summaries
 from vault_actions.promotion.journey import Journey, Overview, dr_lags, journeys, live_versions
+from vault_actions.store.attestation import LocalAttestor
 from vault_actions.store.index import Pointer
-from vault_actions.store.ledger import LIVE_EVENTS, Event, Ledger, order
+from vault_actions.store.ledger import LIVE_EVENTS, Event, Ledger, Scan, Skipped, order
 from vault_actions.store.manifest import validate_version
 
 if TYPE_CHECKING:
     from vault_actions.config import Config
+    from vault_actions.context import RunContext
     from vault_actions.store.attestation import Verifier
 
 log = logging.getLogger(__name__)
@@ -68,13 +71,44 @@ class Reader:
     """Reads journeys (from the events that count, ``promotion.authority``) and what is
     live, each version's events once."""
 
-    def __init__(self, cfg: Config, ledger: Ledger, verifier: Verifier | None = None) -> None:
+    def __init__(self, cfg: Config, ledger: Ledger, verifier: Verifier | None = None, *,
+                 summary: bool = False) -> None:
         self.cfg = cfg
         self.ledger = ledger
         self.verifier = verifier or authority.verifier_for(cfg)
         self.assessments: dict[str, authority.Assessment] = {}
         self._added: dict[str, list[Event]] = {}
         self._all: authority.Assessment | None = None
+        self._summary = summary  # reports may start from a summary; decisions never do
+        self._began = datetime.now(UTC)
+        self._state: summaries.State | None = None
+        self._since = authority.Assessment([])
+        self._read_state = False
+
+    def state(self) -> summaries.State | None:
+        """The newest summary that holds and the events since (read once), for a reader
+        that may use one; its versions' events count as read (a version already read
+        keeps what its folder said: events are never overruled by a summary)."""
+        if not self._summary or self._read_state:
+            return self._state
+        self._read_state = True
+        self._state = summaries.current(self.cfg, self.ledger, self.verifier)
+        if self._state is not None:
+            for version, scan in self._state.held.items():
+                self.assessments.setdefault(
+                    version, authority.assess(self.cfg, scan, self.verifier))
+            self._since = authority.assess(self.cfg, Scan(self._state.since, []), self.verifier)
+            self.ledger.know(self._state.versions)
+        return self._state
+
+    def versions(self) -> tuple[list[str], list[Skipped]]:
+        """Every version, newest first, and what lies beside their folders: from the
+        summary when there is one (which lists no strays), else one listing."""
+        state = self.state()
+        if state is not None:
+            return state.versions, []
+        listing = self.ledger.listing()
+        return listing.versions, listing.strays
 
     def assessment(self, version: str) -> authority.Assessment:
         """Every event of ``version`` judged (read the first time only)."""
@@ -114,8 +148,7 @@ class Reader:
         one at or after ``since``; only their events (and what is live) are read. Versions
         are walked newest first by semver and the walk stops at the first one older than
         ``since``."""
-        listing = self.ledger.listing()
-        versions = listing.versions
+        versions, strays = self.versions()
         shown: list[str] = []
         batch = min(limit or BATCH, BATCH)
         for start in range(0, len(versions), batch):
@@ -135,14 +168,14 @@ class Reader:
         position = {v: n for n, v in enumerate(versions)}
         attempts = {v: len(versions) - position[v] for v in shown}
         judged = self.judged(shown)
-        judged.skipped[:0] = listing.strays
+        judged.skipped[:0] = strays
         return Shown(self.overview(shown), attempts, len(versions), judged)
 
     def overview(self, versions: Iterable[str]) -> Overview:
         """The journeys of ``versions`` (in that order), what is live in every environment
         and DR lag: their events and the live index, not the whole ledger."""
         shown = {v: self.journey(v) for v in versions}
-        live = self.live_map(e.name for e in self.cfg.environments)
+        live = self.live_now()
         known = {**{v: self.journey(v) for v in set(live.values())}, **shown}
         return Overview(shown, live, dr_lags(self.cfg, known, live))
 
@@ -165,6 +198,46 @@ class Reader:
                                  if p is not None and semver.Version.is_valid(p.version))
         found = [*versions, *(v for v in also if v not in versions)]
         return {j.version: j for j in self.prefetch(found) if j.events}
+
+    def live_now(self) -> dict[str, str]:
+        """Per environment, the version live there: derived from the summary's versions
+        (it holds every live one) and the events since, or from the live index for an
+        environment with a rollback since (or when there is no summary)."""
+        names = [e.name for e in self.cfg.environments]
+        if self.state() is None:
+            return self.live_map(names)
+        events = [e for v in self.assessments for e in self.journey(v).events]
+        events += [e for e in self._since.events if e.version not in self.assessments]
+        rolled = {e.environment for e in self._since.events if e.event == "rolled_back"}
+        derived = live_versions(events)
+        found = {env: self.live(env).version if env in rolled else derived.get(env)
+                 for env in names}
+        return {env: version for env, version in found.items() if version is not None}
+
+    def scan_of(self, version: str) -> Scan:
+        """Every event of ``version`` read (judged or not) and recorded here, and what in
+        its folder is not an event."""
+        assessment = self.assessment(version)
+        events = [j.event for j in assessment.judged] + self._added.get(version, [])
+        return Scan(sorted(events, key=order), list(assessment.skipped))
+
+    def summarise(self, ctx: RunContext) -> str | None:
+        """Write a summary (``promotion.summary``) of the ``KEEP`` newest versions and of
+        every live one, as of when this reader began (or when its summary was read); its
+        key, or None outside Actions unless ``ledger.allow-local`` lists ``summary`` (no
+        reader would believe it)."""
+        if isinstance(self.ledger.attestor, LocalAttestor) and (
+                "summary" not in self.cfg.ledger.allow_local):
+            log.info("ledger: no summary written: it would be local, and vault.yml's "
+                     "ledger.allow-local does not list summary")
+            return None
+        state = self.state()
+        versions, _ = self.versions()
+        keep = summaries.unique([*versions[:summaries.KEEP], *self.live_now().values()])
+        self.prefetch(keep)
+        as_of = state.as_of if state is not None else self._began
+        return summaries.write(self.ledger, ctx, versions, {v: self.scan_of(v) for v in keep},
+                               as_of=as_of)
 
     def live_map(self, environments: Iterable[str]) -> dict[str, str]:
         """Per environment (of ``environments``, in order), the version live there."""
@@ -239,21 +312,28 @@ class Reader:
 
 @dataclass(frozen=True)
 class IndexCheck:
-    """The live index against the events: pointers missing for events that put a version
-    live, and pointers that name no such event (forged, or of an event that does not count)."""
+    """The derived objects against the events: live pointers missing for events that put a
+    version live, pointers that name no such event (forged, or of an event that does not
+    count), events without their feed entry, and what the newest summary left out or
+    holds beyond the events."""
 
     missing: list[tuple[str, Event]]
     unfounded: list[str]
+    unfed: list[tuple[str, Event]] = field(default_factory=list)
+    summary: summaries.Comparison | None = None
 
     @property
     def ok(self) -> bool:
-        """True when every live event that counts has its pointer and every pointer its event."""
-        return not self.missing and not self.unfounded
+        """True when nothing derived is missing and no summary disagrees with the events."""
+        return not self.missing and not self.unfounded and not self.unfed and (
+            self.summary is None or self.summary.ok)
 
     def describe(self) -> str:
-        """``the live index holds a pointer for each of the 12 live events`` or what is wrong."""
+        """``the live index holds a pointer for each …`` or what is wrong."""
         if self.ok:
-            return "the live index holds a pointer for every event that put a version live"
+            return ("the live index holds a pointer for every event that put a version live, "
+                    "the feed names every event" + (f", and {self.summary.describe()}"
+                                                    if self.summary else ""))
         problems = []
         if self.missing:
             problems.append(f"{len(self.missing)} live event(s) have no pointer (e.g. v"
@@ -261,16 +341,25 @@ class IndexCheck:
         if self.unfounded:
             problems.append(f"{len(self.unfounded)} pointer(s) name no event that counts "
                             f"(e.g. {self.unfounded[0]}); readers walk past them")
+        if self.unfed:
+            problems.append(f"{len(self.unfed)} event(s) have no feed entry (e.g. v"
+                            f"{self.unfed[0][1].version} {self.unfed[0][1].describe()}): a "
+                            "summary's readers would not see them")
+        if self.summary is not None and not self.summary.ok:
+            problems.append(self.summary.describe())
         return "; ".join(problems)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for ``--json``."""
         return {"ok": self.ok, "missing": [k for k, _ in self.missing],
-                "unfounded": self.unfounded}
+                "unfounded": self.unfounded, "unfed": [k for k, _ in self.unfed],
+                "summary": self.summary.to_json() if self.summary else None}
 
 
-def check_index(ledger: Ledger, assessment: authority.Assessment) -> IndexCheck:
-    """Compare every pointer with the events of ``assessment`` (the whole ledger, judged)."""
+def check_index(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
+                verifier: Verifier | None = None) -> IndexCheck:
+    """Compare every pointer, feed entry and the newest summary with the events of
+    ``assessment`` (the whole ledger, judged)."""
     expected = {}
     for event in assessment.events:
         key = ledger.pointer_key(event)
@@ -278,14 +367,23 @@ def check_index(ledger: Ledger, assessment: authority.Assessment) -> IndexCheck:
             expected[key] = event
     present = set(ledger.index.keys())
     missing = [(k, e) for k, e in expected.items() if k not in present]
-    return IndexCheck(missing, sorted(present - set(expected)))
+    fed = set(ledger.feed.keys())
+    unfed = [(k, e) for e in assessment.events if (k := ledger.entry_key(e)) not in fed]
+    compared = summaries.compare(cfg, ledger, assessment,
+                                 verifier or authority.verifier_for(cfg))
+    return IndexCheck(missing, sorted(present - set(expected)), unfed, compared)
 
 
-def reindex(ledger: Ledger, assessment: authority.Assessment) -> IndexCheck:
-    """Add the pointers the index lacks (put-once: rerunning adds nothing); returns what
-    was found before (``missing`` is what was added)."""
-    found = check_index(ledger, assessment)
+def reindex(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
+            ctx: RunContext) -> IndexCheck:
+    """Add the pointers and feed entries the index lacks (put-once: rerunning adds
+    nothing) and write a summary from the folders; returns what was found before."""
+    found = check_index(cfg, ledger, assessment)
     for key, event in found.missing:
         ledger.index.put(key, ledger.body(event))
         log.info("ledger index: added %s", ledger.uri(key))
+    for key, _ in found.unfed:
+        ledger.feed.put(key, b"")
+        log.info("ledger feed: added %s", ledger.uri(key))
+    Reader(cfg, ledger).summarise(ctx)
     return found

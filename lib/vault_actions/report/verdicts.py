@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vault_actions import context
 from vault_actions.config import BUILD_JOB, Config, Environment
-from vault_actions.errors import ConfigError, GitHubError
+from vault_actions.errors import ConfigError, GitHubError, VaultError
 from vault_actions.promotion import gates
 from vault_actions.promotion.journey import Journey
 from vault_actions.promotion.live import Reader
@@ -71,7 +71,9 @@ def conclude(
 
     A version that died gets the notice in its GitHub Release notes (best effort).
     """
-    reader = Reader(cfg, ledger)  # this version's events, the newest versions', the live index
+    # this version's own events first (a summary never overrules them), then the newest
+    # versions' from the summary and the feed (or their folders), and the live index
+    reader = Reader(cfg, ledger, summary=True)
     before = reader.journey(version)
     try:
         found = verdicts(cfg, before, stages, _reviews(ctx, token))
@@ -89,6 +91,11 @@ def conclude(
     if journey.death is not None:
         _bury_release(ctx, token, journey.death, runner)
     events = [e for j in journeys.values() for e in j.events]
+    try:
+        reader.summarise(ctx)
+    except VaultError as exc:
+        runner.warning(f"{exc.message}; status and the graveyard read the folders instead "
+                       f"({exc.hint})", "Ledger summary")
     return Conclusion(version, state, stages, recorded, events, journey, journeys, live,
                       shown.first)
 

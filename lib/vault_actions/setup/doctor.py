@@ -176,7 +176,7 @@ def ledger_items(cfg: Config, s3: Any) -> list[Item]:
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
     try:
         found = authority.read(cfg, ledger)
-        index = live.check_index(ledger, found)
+        index = live.check_index(cfg, ledger, found)
     except VaultActionsError as exc:
         return [Item(f"{ledger.uri()}: readable", False, exc.message, exc.hint or "")]
     skipped = "; ".join(f"{s.key} ({s.problem})" for s in found.skipped)

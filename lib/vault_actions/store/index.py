@@ -37,6 +37,11 @@ def inverted(moment: datetime) -> str:
     return f"{_INVERT - micros:017d}"
 
 
+def uninverted(stamp: str) -> datetime:
+    """The moment 17 :func:`inverted` digits stand for."""
+    return _EPOCH + (_INVERT - int(stamp)) * _EPOCH.resolution
+
+
 @dataclass(frozen=True)
 class Pointer:
     """A pointer's name: which event of which version it claims put that version live."""

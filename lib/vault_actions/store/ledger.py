@@ -41,7 +41,9 @@ import semver
 
 from vault_actions.config import BUILD_JOB, GATE_JOB, NAME
 from vault_actions.errors import VaultError, VersionError
+from vault_actions.integrations import aws
 from vault_actions.store import attestation
+from vault_actions.store.feed import Feed
 from vault_actions.store.index import INDEX, LiveIndex
 from vault_actions.store.manifest import validate_version, version_prefix
 from vault_actions.store.vault import Vault, b64_sha256
@@ -263,6 +265,7 @@ class Ledger:
         self._clock = clock
         self._attestor = attestor
         self.index = LiveIndex(s3, bucket, self.prefix)
+        self.feed = Feed(s3, bucket, self.prefix)
         self._listed: list[str] = []  # every folder the last listing() found, sorted
 
     @property
@@ -280,8 +283,12 @@ class Ledger:
     def key(self, version: str, writer: str, event_id: str, body: bytes) -> str:
         """Where the event stored as ``body`` lives (``<sha256>``: of ``body``, hex):
         ``ledger/v1.2.3/<writer>/<id>.<sha256>.json``."""
-        folder = f"{self.prefix}{version_prefix(version)}{writer}/"
-        return f"{folder}{event_id}.{hashlib.sha256(body).hexdigest()}.json"
+        return self.key_named(version, writer, event_id, hashlib.sha256(body).hexdigest())
+
+    def key_named(self, version: str, writer: str, event_id: str, digest: str) -> str:
+        """Where the event whose bytes have SHA-256 ``digest`` (hex) lives."""
+        folder = f"{self.prefix}{version_prefix(validate_version(version))}{writer}/"
+        return f"{folder}{event_id}.{digest}.json"
 
     def event_key(self, event: Event) -> str:
         """Where ``event`` is stored."""
@@ -322,12 +329,18 @@ class Ledger:
         )
         recorded = replace(recorded, proof=self.attestor.prove(recorded.to_json()))
         body = self.body(recorded)
+        self.feed.put(self.entry_key(recorded), b"")  # first: no event lacks its entry
         pointer = self.pointer_key(recorded)
         if pointer is not None:  # first: a live event never lacks its pointer
             self.index.put(pointer, body)
         self._put(self.key(recorded.version, writer, recorded.id, body), body)
         log.info("ledger: v%s %s", recorded.version, recorded.describe())
         return recorded
+
+    def entry_key(self, event: Event) -> str:
+        """The feed entry that names ``event``."""
+        digest = hashlib.sha256(self.body(event)).hexdigest()
+        return self.feed.event_key(event.time, event.version, event.writer, event.id, digest)
 
     def pointer_key(self, event: Event) -> str | None:
         """Where the live index points to ``event`` (None: it puts nothing live)."""
@@ -370,6 +383,11 @@ class Ledger:
             log.warning("ledger: skipped %s: %s", self.uri(item.key), item.problem)
         self._listed = sorted(folders)
         return Listing(sorted(versions, key=semver.Version.parse, reverse=True), strays)
+
+    def know(self, versions: list[str]) -> None:
+        """Take ``versions`` as every version's (from a summary): :meth:`scan_versions`
+        lists neighbours together as after a :meth:`listing`."""
+        self._listed = sorted(self.prefix + version_prefix(v) for v in versions)
 
     def scan_versions(self, versions: list[str]) -> dict[str, Scan]:
         """The events of each of ``versions``, read in parallel. Versions whose folders
@@ -419,6 +437,11 @@ class Ledger:
         job's ``built``), ordered by (at, id): one listing of that folder only."""
         prefix = f"{self.prefix}{version_prefix(validate_version(version))}{writer}/"
         return self._read_all(self._keys(prefix)).events
+
+    def read_keys(self, keys: list[str]) -> Scan:
+        """The events at ``keys`` (named with their digest), read in parallel; a key that
+        holds no event (or nothing) is skipped."""
+        return self._read_all(dict.fromkeys(keys))
 
     def _read_all(self, keys: dict[str, str | None]) -> Scan:
         if not keys:
@@ -497,6 +520,8 @@ class Ledger:
             )
             body: bytes = response["Body"].read()
         except ClientError as exc:
+            if aws.error_code(exc) in ("NoSuchKey", "404"):
+                raise VaultError(f"{self.uri(key)} holds nothing", FOREIGN_HINT) from None
             raise self._store.explain(exc, "reading", key) from None
         return body
 

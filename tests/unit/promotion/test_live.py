@@ -17,6 +17,7 @@ from tests.conftest import make_vault_bucket
 from tests.ledger_seed import JOURNEY, START, Requests, seed, version
 from tests.unit.store.test_ledger import STORY, VAULT_YML, Clock, context
 from vault_actions import cli, config
+from vault_actions.promotion import summary
 from vault_actions.promotion.journey import live_versions
 from vault_actions.promotion.live import Reader
 from vault_actions.store.ledger import EVENTS, Ledger, batches
@@ -269,9 +270,33 @@ def test_status_lists_neighbouring_versions_together(
         version(n) for n in range(RELEASES - 20, RELEASES)}
     listings = [u for u in counted.urls if "list-type=2" in u or "?versions" in u]
     assert not [u for u in listings if "?versions" in u]
-    # the folders; v1.0. (v1.0.40-59, and 40 others: within BATCH_SPARE); one per
-    # environment's live pointers
-    assert len(listings) == 1 + 1 + 5, listings
+    # the feed's three newest months (no summary there); the folders; v1.0. (v1.0.40-59,
+    # and 40 others: within BATCH_SPARE); one per environment's live pointers
+    assert len(listings) == summary.MONTHS + 1 + 1 + 5, listings
+
+
+def test_status_from_a_summary_costs_two_requests_whatever_the_history(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Finding (scale, done when): status read 20 versions' folders (one listing each on
+    moto costs the whole bucket) and 160 events; from the record job's summary it lists
+    the feed's month and reads the summary, whatever the history (here 45 releases, more
+    than the 40 versions a summary holds), and shows the same."""
+    book = Ledger(s3, make_vault_bucket(s3, f"summed-{uuid.uuid4().hex[:12]}"))
+    seed(book, 45)
+    path = seeded_config(tmp_path, book)
+    raw = yaml.safe_load(Path(path).read_text())
+    raw["ledger"]["allow-local"].append("summary")
+    Path(path).write_text(yaml.safe_dump(raw))
+    before = run_json(capsys, "status", "--config", path, "--limit", "30")
+    Reader(config.load(path), book).summarise(context())
+
+    counted = Counted(monkeypatch)
+    after = run_json(capsys, "status", "--config", path, "--limit", "30")
+    assert after == before
+    assert len(counted.urls) == 2, counted.urls  # the feed's month, the summary
+    graveyard = run_json(capsys, "graveyard", "--config", path, "--format", "json")
+    assert len(graveyard["versions"]) == 20 and len(counted.urls) == 4
 
 
 def test_a_batch_prefix_covers_only_neighbours_with_few_others() -> None:
@@ -280,7 +305,7 @@ def test_a_batch_prefix_covers_only_neighbours_with_few_others() -> None:
     assert batches(wanted, folders, len("ledger/")) == ["ledger/v1.0.18", "ledger/v1.0.19"]
     assert batches(wanted, folders, len("ledger/"), spare=5) == wanted  # v1.0.18 holds 11
     assert batches(wanted, [], len("ledger/")) == wanted  # nothing listed: one by one
-    assert batches(["ledger/v1.0.0/", "ledger/v2.0.0/"], folders + ["ledger/v2.0.0/"],
+    assert batches(["ledger/v1.0.0/", "ledger/v2.0.0/"], [*folders, "ledger/v2.0.0/"],
                    len("ledger/")) == ["ledger/v1.0.0/", "ledger/v2.0.0/"]
 
 

@@ -391,6 +391,8 @@ def test_each_role_writes_events_only_in_its_own_ledger_folder(
     assert may_put("v1.0.1/manifest.json") == (who == "build")
     for env in ENVIRONMENTS:  # the live index: a deployer points only at its own deploys
         assert may_put(f"ledger/_index/live/{env}/x_1.0.1_y.json") == (env == who), (who, env)
+    # the feed: every writer names its events there (names only, never believed)
+    assert may_put("ledger/_index/feed/202612/98203869089862797_e_1.0.1_dev_x.ab")
 
 
 def _role_statements(iam: Any, role_name: str) -> list[dict[str, Any]]:
@@ -539,6 +541,7 @@ def test_finding_2_the_vault_grants_exactly_the_listed_stage_roles_their_reads_a
             for key in (f"ledger/v1.0.0/{other}/e.json", f"ledger/_index/live/{other}/p.json"):
                 assert allowed(policy, role, "s3:PutObject", key, bucket) == (other == env), (
                     env, other)
+        assert allowed(policy, role, "s3:PutObject", "ledger/_index/feed/202612/x", bucket)
     assert not any(a.startswith("s3:Delete") or a == "s3:*"
                    for s in grants(policy) for a in as_list(s["Action"]))
 
@@ -603,7 +606,8 @@ def test_finding_2_the_stage_template_makes_an_accounts_deploy_role(aws_env: Mot
     puts = {r for s in statements if "s3:PutObject" in as_list(s["Action"])
             for r in as_list(s["Resource"])}
     assert puts == {"arn:aws:s3:::acme-shop-vault/ledger/v*/dev/*",
-                    "arn:aws:s3:::acme-shop-vault/ledger/_index/live/dev/*"}
+                    "arn:aws:s3:::acme-shop-vault/ledger/_index/live/dev/*",
+                    "arn:aws:s3:::acme-shop-vault/ledger/_index/feed/*"}
     reads = {r for s in statements if "s3:GetObjectVersion" in as_list(s["Action"])
              for r in as_list(s["Resource"])}
     assert reads == {"arn:aws:s3:::acme-shop-vault/v*", "arn:aws:s3:::acme-shop-vault/ledger/*"}

@@ -204,12 +204,12 @@ def test_an_event_key_is_written_once_and_never_replaced(
     again = ledger.record("1.0.0", "rejected", "uat", context(), details={"reason": "first"})
     assert again == first  # a retry of the same event is recognised
 
-    assert len(ledger.s3.list_object_versions(Bucket=ledger.bucket, Prefix="ledger/")["Versions"]) == 1
+    assert len(ledger.s3.list_object_versions(Bucket=ledger.bucket, Prefix="ledger/v")["Versions"]) == 1
 
     # Other bytes under the same id land at their own key (it names their SHA-256).
     second = ledger.record("1.0.0", "approved", "uat", context(), details={"reason": "second"})
     assert ledger.events() == [first, second]
-    versions = ledger.s3.list_object_versions(Bucket=ledger.bucket, Prefix="ledger/")
+    versions = ledger.s3.list_object_versions(Bucket=ledger.bucket, Prefix="ledger/v")
     assert sorted(v["Key"] for v in versions["Versions"]) == sorted(
         map(ledger.event_key, (first, second)))
 
@@ -584,7 +584,9 @@ def test_events_live_in_their_writers_folder(ledger: Ledger) -> None:
              "qa": ledger.record("1.0.0", "smoke_passed", "qa", context()),
              "build": ledger.record("1.0.0", "cancelled", "uat", context(), writer="build")}
     for writer, event in store.items():
-        assert ledger.s3.head_object(Bucket=ledger.bucket, Key=ledger.event_key(event))
+        key = ledger.event_key(event)
+        assert key.startswith(f"ledger/v1.0.0/{writer}/")
+        assert ledger.s3.head_object(Bucket=ledger.bucket, Key=key)
     with pytest.raises(ValueError, match="the dev job does not record approved in prod"):
         ledger.record("1.0.0", "approved", "prod", context(), writer="dev")
 

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> Result:
     from vault_actions.report import graveyard
 
     cfg = config.load(args.config)
-    shown = Reader(cfg, open_ledger(cfg)).recent(args.limit or None, args.since)
+    shown = Reader(cfg, open_ledger(cfg), summary=True).recent(args.limit or None, args.since)
     seen, assessment, first = shown.overview, shown.judged, shown.first
     journeys, live, lags = seen.journeys, seen.live, seen.lags
     data = {**graveyard.graveyard_data(cfg, journeys, live, lags, first=first),

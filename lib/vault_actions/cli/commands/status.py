@@ -25,15 +25,15 @@ def run(args: argparse.Namespace) -> Result:
 
     cfg = config.load(args.config)
     book = open_ledger(cfg)
-    reader = Reader(cfg, book)
+    reader = Reader(cfg, book, summary=True)
     if args.version:
         version = validate_version(args.version)
-        if not reader.assessment(version).judged:
+        if not reader.assessment(version).judged:  # its own events, before any summary
             raise VaultError(
                 f"the ledger has no event for v{version} ({book.uri()}v{version}/ is empty)",
                 "check the version; `vault status` without --version lists the releases",
             )
-        versions = book.versions()  # listed, not read: for the attempt number
+        versions, _ = reader.versions()  # for the attempt number
         seen = reader.overview([version])
         attempts = {version: len(versions) - versions.index(version)}
         assessment = reader.judged([version])

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> Result:
     found = Verification(assessment, repository, cfg.ledger.issuer)
     data, text = found.to_json(), found.text()
     if not args.version:  # the index summarises the whole ledger: checked against all of it
-        index = live.check_index(book, assessment)
+        index = live.check_index(cfg, book, assessment)
         data["index"] = index.to_json()
         text += f"\nlive index: {index.describe()}" + (
             "" if index.ok else " (run `vault ledger reindex`)")
