@@ -47,10 +47,12 @@ from tests.e2e.act_harness import (
     run_act,
 )
 from tests.oidc_issuer import Issuer
+from vault_actions import config
 from vault_actions.cli.main import main
 from vault_actions.demo.emulator import FunctionServer
 from vault_actions.integrations import aws
 from vault_actions.promotion.journey import journey_of, live_versions
+from vault_actions.promotion.live import Reader
 from vault_actions.store.ledger import Ledger, order
 from vault_actions.store.vault import Vault
 
@@ -347,6 +349,21 @@ def test_every_event_of_the_runs_is_proven(consumer: Consumer, capsys: pytest.Ca
     assert report["proven"] == report["events"] > 15
     writers = {(j["event"], j["writer"]["environment"]) for j in report["judged"]}
     assert {("built", None), ("smoke_failed", "staging"), ("approved", "prod"), ("dr_synced", "dr")} <= writers
+
+
+def test_the_record_job_summarises_the_ledger_for_status(consumer: Consumer) -> None:
+    """Issue 12: after each run the record job wrote a summary with its own token; status
+    believes it (no doubt) and shows what the version folders show."""
+    cfg = config.load(consumer.repo / "vault.yml")
+    reader = Reader(cfg, consumer.ledger(), summary=True)
+    shown = reader.recent(20)
+    state = reader.state()
+    assert state is not None and not state.doubts, state
+    assert "_s_" in state.summary
+    folders = Reader(cfg, consumer.ledger()).recent(20)
+    assert {v: [e.id for e in j.events] for v, j in shown.overview.journeys.items()} == {
+        v: [e.id for e in j.events] for v, j in folders.overview.journeys.items()}
+    assert shown.overview.live == folders.overview.live and shown.attempts == folders.attempts
 
 
 def test_v1_1_0_reaches_prod_as_a_canary(consumer: Consumer) -> None:
