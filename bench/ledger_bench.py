@@ -88,7 +88,7 @@ def commands(path: str, cfg: config.Config, releases: int) -> dict[str, Callable
     def ledger() -> Ledger:
         return Ledger(aws.client("s3", "us-east-1"), cfg.vault.bucket)
 
-    newest, middle = version(releases - 1), version(releases // 2)
+    newest, middle = version(releases), version(releases // 2)  # newest: recorded since
     return {
         "status's reads without a summary (the folders)": lambda: Reader(cfg, ledger()).recent(
             20),

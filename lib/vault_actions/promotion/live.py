@@ -7,6 +7,8 @@ version's events hold the very event the pointer copies and the version was not 
 back there since; otherwise it walks to the next pointer. When no pointer holds (an
 empty, stale or forged index), it reads the whole ledger and says so: the index is never
 believed over the events. Journeys read here are kept, so each version is read once.
+A reader for a report (status, graveyard) may start from the newest ledger summary and
+the events since (``promotion.summary``); a decision's reader never does.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -102,11 +104,11 @@ class Reader:
         return self._state
 
     def versions(self) -> tuple[list[str], list[Skipped]]:
-        """Every version, newest first, and what lies beside their folders: from the
-        summary when there is one (which lists no strays), else one listing."""
+        """Every version, newest first, and what lies beside their folders (and in the
+        feed) that is not believed: from the summary when there is one, else one listing."""
         state = self.state()
         if state is not None:
-            return state.versions, []
+            return state.versions, [*state.strays, *state.doubts]
         listing = self.ledger.listing()
         return listing.versions, listing.strays
 
@@ -222,22 +224,25 @@ class Reader:
         return Scan(sorted(events, key=order), list(assessment.skipped))
 
     def summarise(self, ctx: RunContext) -> str | None:
-        """Write a summary (``promotion.summary``) of the ``KEEP`` newest versions and of
-        every live one, as of when this reader began (or when its summary was read); its
-        key, or None outside Actions unless ``ledger.allow-local`` lists ``summary`` (no
-        reader would believe it)."""
+        """Write a summary (``promotion.summary``) from the folders, never from an earlier
+        summary: every version listed, the events of the ``KEEP`` newest and of every one
+        live (the live index), as of when this reader began. Its key, or None outside
+        Actions unless ``ledger.allow-local`` lists ``summary`` (no reader would believe
+        it)."""
+        if self._summary:
+            raise ValueError("a summary is written from the folders: read without one")
         if isinstance(self.ledger.attestor, LocalAttestor) and (
                 "summary" not in self.cfg.ledger.allow_local):
             log.info("ledger: no summary written: it would be local, and vault.yml's "
                      "ledger.allow-local does not list summary")
             return None
-        state = self.state()
-        versions, _ = self.versions()
-        keep = summaries.unique([*versions[:summaries.KEEP], *self.live_now().values()])
+        listing = self.ledger.listing()
+        live = self.live_map(e.name for e in self.cfg.environments)
+        keep = list(dict.fromkeys([*listing.versions[:summaries.KEEP], *live.values()]))
         self.prefetch(keep)
-        as_of = state.as_of if state is not None else self._began
-        return summaries.write(self.ledger, ctx, versions, {v: self.scan_of(v) for v in keep},
-                               as_of=as_of)
+        return summaries.write(self.ledger, ctx, listing.versions,
+                               {v: self.scan_of(v) for v in keep}, as_of=self._began,
+                               strays=listing.strays)
 
     def live_map(self, environments: Iterable[str]) -> dict[str, str]:
         """Per environment (of ``environments``, in order), the version live there."""
@@ -319,8 +324,8 @@ class IndexCheck:
 
     missing: list[tuple[str, Event]]
     unfounded: list[str]
-    unfed: list[tuple[str, Event]] = field(default_factory=list)
-    summary: summaries.Comparison | None = None
+    unfed: list[tuple[str, Event]]
+    summary: summaries.Comparison | None
 
     @property
     def ok(self) -> bool:
@@ -331,9 +336,9 @@ class IndexCheck:
     def describe(self) -> str:
         """``the live index holds a pointer for each …`` or what is wrong."""
         if self.ok:
-            return ("the live index holds a pointer for every event that put a version live, "
-                    "the feed names every event" + (f", and {self.summary.describe()}"
-                                                    if self.summary else ""))
+            return ("the live index holds a pointer for every event that put a version live"
+                    + (f", the feed names every event since the newest summary, and "
+                       f"{self.summary.describe()}" if self.summary else ""))
         problems = []
         if self.missing:
             problems.append(f"{len(self.missing)} live event(s) have no pointer (e.g. v"
@@ -342,9 +347,9 @@ class IndexCheck:
             problems.append(f"{len(self.unfounded)} pointer(s) name no event that counts "
                             f"(e.g. {self.unfounded[0]}); readers walk past them")
         if self.unfed:
-            problems.append(f"{len(self.unfed)} event(s) have no feed entry (e.g. v"
-                            f"{self.unfed[0][1].version} {self.unfed[0][1].describe()}): a "
-                            "summary's readers would not see them")
+            problems.append(f"{len(self.unfed)} event(s) since the newest summary have no feed "
+                            f"entry (e.g. v{self.unfed[0][1].version} "
+                            f"{self.unfed[0][1].describe()}): its readers do not see them")
         if self.summary is not None and not self.summary.ok:
             problems.append(self.summary.describe())
         return "; ".join(problems)
@@ -367,17 +372,21 @@ def check_index(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
             expected[key] = event
     present = set(ledger.index.keys())
     missing = [(k, e) for k, e in expected.items() if k not in present]
-    fed = set(ledger.feed.keys())
-    unfed = [(k, e) for e in assessment.events if (k := ledger.entry_key(e)) not in fed]
     compared = summaries.compare(cfg, ledger, assessment,
                                  verifier or authority.verifier_for(cfg))
+    unfed = []
+    if compared is not None:  # a summary's readers read the events since it from the feed
+        fed = set(ledger.feed.keys())
+        unfed = [(k, e) for e in assessment.events
+                 if e.time >= compared.since and (k := ledger.entry_key(e)) not in fed]
     return IndexCheck(missing, sorted(present - set(expected)), unfed, compared)
 
 
 def reindex(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
-            ctx: RunContext) -> IndexCheck:
+            ctx: RunContext) -> tuple[IndexCheck, str | None]:
     """Add the pointers and feed entries the index lacks (put-once: rerunning adds
-    nothing) and write a summary from the folders; returns what was found before."""
+    nothing) and write a summary from the folders (when one may be written: see
+    ``Reader.summarise``); returns what was found before, and the summary's key."""
     found = check_index(cfg, ledger, assessment)
     for key, event in found.missing:
         ledger.index.put(key, ledger.body(event))
@@ -385,5 +394,4 @@ def reindex(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
     for key, _ in found.unfed:
         ledger.feed.put(key, b"")
         log.info("ledger feed: added %s", ledger.uri(key))
-    Reader(cfg, ledger).summarise(ctx)
-    return found
+    return found, Reader(cfg, ledger).summarise(ctx)

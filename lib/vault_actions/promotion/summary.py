@@ -1,19 +1,22 @@
 """The ledger summary: what status and the graveyard show, in one object.
 
 The record job writes one after every run (``report.verdicts.conclude``) and ``vault
-ledger reindex`` one from the folders: put-once into the feed (``store.feed``), it holds
-every version's name (newest first), the events of the newest ``KEEP`` versions and of
-every version live somewhere (each event's stored JSON with its own proof), and its own
-proof (its writer's OIDC token bound to its digest, as an event's).
+ledger reindex`` one, each from the folders (never from an earlier summary, so a miss is
+healed by the next one): put-once into the feed (``store.feed``), it holds every
+version's name (newest first), the events of the newest ``KEEP`` versions and of every
+version live somewhere (each event's stored JSON with its own proof), what beside the
+folders is not an event, and its own proof (its writer's OIDC token bound to its digest,
+as an event's).
 
-A reader believes a summary only when its bytes match the digest its name holds and its
-proof shows the record workflow wrote it (``authority.summary_problem``), and only as of
-its time: every event written since is a newer feed entry, read from the event's own key
-and judged like any event; each copied event is judged again. A summary that does not
-hold is walked past; with none in the ``MONTHS`` newest months of the feed, or more than
-``MAX_SINCE`` entries since, the reader reads the version folders as before. Decisions
-never read a summary: deploy, smoke, approve and dr-sync read the version's own folder
-and the live index.
+A reader believes a summary only when its bytes match the digest its name holds, its
+name's time and id are its own (a copy under a newer name is not it), and its proof
+shows the record workflow wrote it (``authority.summary_problem``); and only as of its
+time: every event written since is a newer feed entry, read from the event's own key,
+checked to be of the entry's time, and judged like any event; each copied event is
+judged again. A summary that does not hold is walked past; with none in the ``MONTHS``
+newest months of the feed, or more than ``MAX_SINCE`` entries before one, the reader
+reads the version folders as before. Decisions never read a summary: deploy, smoke,
+approve and dr-sync read the version's own folder and the live index.
 
 What a summary cannot show is that it left nothing out: a record job that omits an event
 hides it from status and the graveyard until the next summary, never from a decision;
@@ -35,6 +38,8 @@ import semver
 
 from vault_actions.errors import AttestationError, VaultError, VersionError
 from vault_actions.promotion import authority
+from vault_actions.promotion.journey import live_versions
+from vault_actions.store.attestation import MAX_SKEW_SECONDS
 from vault_actions.store.feed import EVENT, SUMMARY, Entry
 from vault_actions.store.ledger import Event, Ledger, Scan, Skipped, may_write
 from vault_actions.store.manifest import validate_version
@@ -49,8 +54,11 @@ log = logging.getLogger(__name__)
 SCHEMA = 1
 KEEP = 40       # versions whose events a summary holds (twice what status shows by default)
 MONTHS = 3      # feed months walked for a summary that holds
-MAX_SINCE = 500  # feed entries since a summary, beyond which the folders are read instead
-MARGIN = timedelta(minutes=10)  # runners' clocks may differ: entries this much older are read
+MAX_SINCE = 500  # feed entries walked before a summary, beyond which the folders are read
+# A proof allows its token and its event MAX_SKEW_SECONDS apart; the event's runner and the
+# record job's may each be that far off: entries this much older than a summary are read.
+MARGIN = timedelta(seconds=2 * MAX_SKEW_SECONDS)
+LATEST = timedelta(hours=1)  # a summary is written within this of the time it is as of
 
 
 @dataclass(frozen=True)
@@ -61,8 +69,9 @@ class State:
     held: dict[str, Scan]      # versions whose every event is here, with their events
     since: list[Event]         # every event written since the summary (of any version)
     summary: str               # the key of that summary
-    as_of: datetime            # when this state was read (a summary of it is as of then)
-    doubts: list[str] = field(default_factory=list)
+    as_of: datetime            # when this state was read
+    doubts: list[Skipped] = field(default_factory=list)  # what in the feed was not believed
+    strays: list[Skipped] = field(default_factory=list)  # the summary's: beside the folders
 
 
 def current(cfg: Config, ledger: Ledger, verifier: Verifier,
@@ -95,7 +104,8 @@ class _Walk:
         self.found: tuple[str, dict[str, Any]] | None = None
         self.oldest = datetime.max.replace(tzinfo=UTC)  # read entries back to this
         self.since: list[Entry] = []
-        self.doubts: list[str] = []
+        self.doubts: list[Skipped] = []
+        self.walked = 0  # entries walked before a summary that holds
         self.too_many = False
 
     def take(self, key: str) -> bool:
@@ -105,10 +115,11 @@ class _Walk:
             return True
         if self.found is not None and entry.moment < self.oldest:
             return False
+        self.walked += self.found is None
         if self.found is None and entry.kind == SUMMARY:
             raw, doubt = believe(self.cfg, self.ledger, self.verifier, entry)
             if raw is None:
-                self.doubts.append(f"{self.ledger.uri(key)} {doubt}")
+                self.doubts.append(Skipped(key, f"a summary that is not believed: it {doubt}"))
                 log.warning("ledger summary: %s is not believed: %s", self.ledger.uri(key),
                             doubt)
             else:
@@ -116,7 +127,7 @@ class _Walk:
             return True
         if entry.kind == EVENT:
             self.since.append(entry)
-        self.too_many = self.found is None and len(self.since) > MAX_SINCE
+        self.too_many = self.found is None and self.walked > MAX_SINCE
         return not self.too_many
 
 
@@ -124,7 +135,7 @@ def believe(cfg: Config, ledger: Ledger, verifier: Verifier,
             entry: Entry) -> tuple[dict[str, Any] | None, str | None]:
     """A summary's JSON, or why it is not believed."""
     try:
-        raw = _parsed(ledger.feed.body(entry.key), entry.digest)
+        raw = _parsed(ledger.feed.body(entry.key), entry)
         problem = authority.summary_problem(cfg, verifier.writer(raw))
     except ValueError as exc:
         return None, str(exc)
@@ -133,47 +144,61 @@ def believe(cfg: Config, ledger: Ledger, verifier: Verifier,
     return (None, problem) if problem else (raw, None)
 
 
-def _parsed(body: bytes, digest: str) -> dict[str, Any]:
-    """A summary's JSON; ValueError saying why ``body`` is not one."""
-    if hashlib.sha256(body).hexdigest() != digest:
+def _parsed(body: bytes, entry: Entry) -> dict[str, Any]:
+    """The JSON of the summary ``entry`` names; ValueError saying why it is not one."""
+    if hashlib.sha256(body).hexdigest() != entry.digest:
         raise ValueError("does not hold the bytes whose SHA-256 its name holds")
     raw = json.loads(body)
     if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
         raise ValueError("is not a ledger summary")
     try:
-        _time(raw["as_of"])
+        at, as_of = _time(raw["at"]), _time(raw["as_of"])
         for version in (*raw["versions"], *raw["held"]):
             validate_version(version)
     except (KeyError, TypeError, VersionError) as exc:
         raise ValueError(f"is not a ledger summary ({exc})") from None
+    if (at, raw.get("id")) != (entry.moment, entry.event_id):
+        raise ValueError(f"is the summary {raw.get('id')} of {raw['at']} under another name")
+    if not as_of <= at <= as_of + LATEST:
+        raise ValueError(f"was written at {raw['at']}, not soon after {raw['as_of']}")
     return raw
 
 
 def _state(ledger: Ledger, found: tuple[str, dict[str, Any]], entries: list[Entry],
-           now: datetime, doubts: list[str]) -> State:
+           now: datetime, doubts: list[Skipped]) -> State:
     key, raw = found
     held: dict[str, Scan] = {v: Scan([], []) for v in raw["held"]}
     copied = _copies(ledger, raw, held)
-    keys = []
+    named: dict[str, Entry] = {}
     for entry in entries:
         try:
             name = ledger.key_named(entry.version, entry.writer, entry.event_id, entry.digest)
         except VersionError:
             continue
         if name not in copied:
-            keys.append(name)
-    read = ledger.read_keys(keys)
-    for item in read.skipped:
-        doubts.append(f"a feed entry names {item.key}: {item.problem}")
-    built = {e.version for e in read.events if e.event == "built"}
-    for event in read.events:
-        if event.version in built and event.version not in held:
-            held[event.version] = Scan([], [])
+            named[name] = entry
+    read = ledger.read_each(list(named))
+    doubts += [Skipped(named[k].key, f"a feed entry that names {k}: {item.problem}")
+               for k, item in read.items() if isinstance(item, Skipped)]
+    since = []
+    for key_, event in read.items():
+        if isinstance(event, Skipped):
+            continue
+        if named[key_].moment != event.time:  # an old event named anew is not news
+            doubts.append(Skipped(named[key_].key, f"a feed entry of another time than the "
+                                  f"event it names ({key_}, of {event.at})"))
+        elif ledger.event_key(event) not in copied:  # another copy of one held is not new
+            since.append(event)
+    for event in since:
+        if event.event == "built" and event.version not in raw["versions"]:
+            held.setdefault(event.version, Scan([], []))  # every event of it is since
+    for event in since:
         if event.version in held:
             held[event.version].events.append(event)
-    versions = sorted({*raw["versions"], *(e.version for e in read.events)},
+    versions = sorted({*raw["versions"], *(e.version for e in since)},
                       key=semver.Version.parse, reverse=True)
-    return State(versions, held, read.events, key, now, doubts)
+    strays = [Skipped(str(s.get("key")), str(s.get("problem"))) for s in raw.get("strays", ())]
+    return State(versions, held, since, key, now, doubts, strays)
 
 
 def _copies(ledger: Ledger, raw: dict[str, Any], held: dict[str, Scan]) -> set[str]:
@@ -195,7 +220,7 @@ def _copies(ledger: Ledger, raw: dict[str, Any], held: dict[str, Scan]) -> set[s
 
 
 def write(ledger: Ledger, ctx: RunContext, versions: list[str], scans: dict[str, Scan], *,
-          as_of: datetime, now: datetime | None = None) -> str:
+          as_of: datetime, strays: Iterable[Skipped] = (), now: datetime | None = None) -> str:
     """Put a summary of ``scans`` (each version's events, all of them) put-once into the
     feed, proven by this process's attestor; returns its key."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -208,6 +233,7 @@ def write(ledger: Ledger, ctx: RunContext, versions: list[str], scans: dict[str,
         "events": [e.to_json() for scan in scans.values() for e in scan.events],
         "skipped": [{**s.to_json(), "version": v} for v, scan in scans.items()
                     for s in scan.skipped],
+        "strays": [s.to_json() for s in strays],
     }
     body["proof"] = ledger.attestor.prove(body)
     data = json.dumps(body, sort_keys=True).encode()
@@ -219,30 +245,35 @@ def write(ledger: Ledger, ctx: RunContext, versions: list[str], scans: dict[str,
 
 @dataclass(frozen=True)
 class Comparison:
-    """The newest summary that holds against the events: what it left out (events of
-    the versions it holds, written before it) and what it holds that is not there."""
+    """The newest summary that holds against the events written before it (less the
+    clocks' margin): events of its versions it left out, events it holds that are not
+    there, versions it does not name, and live versions it does not hold."""
 
     key: str
+    since: datetime  # events from then on need a feed entry: readers of it read them so
     omitted: list[str]
     phantom: list[str]
+    unlisted: list[str]
+    unheld: list[str]
 
     @property
     def ok(self) -> bool:
-        """True when the summary holds exactly its versions' events."""
-        return not self.omitted and not self.phantom
+        """True when the summary says what the events said at its time."""
+        return not (self.omitted or self.phantom or self.unlisted or self.unheld)
 
     def describe(self) -> str:
-        """``the newest summary … holds its versions' events`` or what it does not."""
+        """``the newest summary … agrees with the events`` or where it does not."""
         if self.ok:
-            return f"the newest summary ({self.key}) holds exactly its versions' events"
+            return f"the newest summary ({self.key}) agrees with the events"
         return (f"the newest summary ({self.key}) leaves out {len(self.omitted)} event(s) "
-                f"and holds {len(self.phantom)} that are not in the ledger; `vault ledger "
-                "reindex` writes a new one (check who wrote this one)")
+                f"and {len(self.unlisted)} version(s), holds {len(self.phantom)} event(s) "
+                f"that are not in the ledger and lacks {len(self.unheld)} live version(s); "
+                "`vault ledger reindex` writes a new one (check who wrote this one)")
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for ``--json``."""
         return {"key": self.key, "ok": self.ok, "omitted": self.omitted,
-                "phantom": self.phantom}
+                "phantom": self.phantom, "unlisted": self.unlisted, "unheld": self.unheld}
 
 
 def compare(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
@@ -258,8 +289,14 @@ def compare(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
         before = _time(raw["as_of"]) - MARGIN
         actual = {ledger.event_key(j.event): j.event for j in assessment.judged
                   if j.event.version in held}
-        omitted = sorted(k for k, e in actual.items() if e.time < before and k not in copied)
-        return Comparison(entry.key, omitted, sorted(copied - set(actual)))
+        older = [e for e in assessment.events if e.time < before]
+        return Comparison(
+            entry.key, before,
+            omitted=sorted(k for k, e in actual.items() if e.time < before and k not in copied),
+            phantom=sorted(copied - set(actual)),
+            unlisted=sorted({e.version for e in older} - set(raw["versions"])),
+            unheld=sorted(set(live_versions(older).values()) - set(held)),
+        )
     return None
 
 
@@ -270,11 +307,6 @@ def _summaries(ledger: Ledger, now: datetime) -> Iterator[Entry]:
             entry = ledger.feed.parse(key)
             if entry is not None and entry.kind == SUMMARY:
                 yield entry
-
-
-def unique(versions: Iterable[str]) -> list[str]:
-    """``versions`` once each, in order."""
-    return list(dict.fromkeys(versions))
 
 
 def _time(raw: Any) -> datetime:

@@ -71,9 +71,7 @@ def conclude(
 
     A version that died gets the notice in its GitHub Release notes (best effort).
     """
-    # this version's own events first (a summary never overrules them), then the newest
-    # versions' from the summary and the feed (or their folders), and the live index
-    reader = Reader(cfg, ledger, summary=True)
+    reader = Reader(cfg, ledger)  # this version's, the newest versions', the live index
     before = reader.journey(version)
     try:
         found = verdicts(cfg, before, stages, _reviews(ctx, token))
@@ -92,7 +90,7 @@ def conclude(
         _bury_release(ctx, token, journey.death, runner)
     events = [e for j in journeys.values() for e in j.events]
     try:
-        reader.summarise(ctx)
+        reader.summarise(ctx)  # from what it read: the folders, never a summary
     except VaultError as exc:
         runner.warning(f"{exc.message}; status and the graveyard read the folders instead "
                        f"({exc.hint})", "Ledger summary")

@@ -30,7 +30,8 @@ _NAME = re.compile(
 
 @dataclass(frozen=True)
 class Entry:
-    """One feed entry: when, and the event (version, writer, id, digest) or summary it names."""
+    """One feed entry: when, and the event (version, writer, id, digest) or the summary
+    (id, digest) it names."""
 
     key: str
     moment: datetime
@@ -75,11 +76,13 @@ class Feed:
         rest = key.removeprefix(self.prefix)
         folder, _, name = rest.partition("/")
         found = _NAME.fullmatch(name)
-        if rest == key or found is None or not re.fullmatch(r"\d{6}", folder):
+        if rest == key or found is None:
             return None
         moment = uninverted(found["stamp"])
+        if folder != month(moment):  # an entry lies in its own month's folder
+            return None
         if found["uuid"]:
-            return Entry(key, moment, SUMMARY, found["sdigest"])
+            return Entry(key, moment, SUMMARY, found["sdigest"], event_id=found["uuid"])
         return Entry(key, moment, EVENT, found["digest"], found["version"], found["writer"],
                      found["id"])
 
@@ -92,8 +95,8 @@ class Feed:
         return folders
 
     def listed(self, folder: str) -> Iterator[str]:
-        """Every key in one month's folder, newest first: one listing per 1,000 keys,
-        asked for only as the caller walks on."""
+        """Every key under ``folder`` (a month's: newest first): one listing per 1,000
+        keys, asked for only as the caller walks on."""
         from botocore.exceptions import ClientError
 
         try:
@@ -104,15 +107,8 @@ class Feed:
             raise self._store.explain(exc, "listing", folder) from None
 
     def keys(self) -> Iterator[str]:
-        """Every entry's key (and every summary's), month by month, newest first."""
-        from botocore.exceptions import ClientError
-
-        try:
-            for page in self.s3.get_paginator("list_objects_v2").paginate(
-                    Bucket=self.bucket, Prefix=self.prefix):
-                yield from (o["Key"] for o in page.get("Contents", ()))
-        except ClientError as exc:
-            raise self._store.explain(exc, "listing", self.prefix) from None
+        """Every entry's key (and every summary's), month by month."""
+        return self.listed(self.prefix)
 
     def body(self, key: str) -> bytes:
         """A summary's stored bytes."""

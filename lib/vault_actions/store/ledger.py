@@ -1,23 +1,23 @@
 """The ledger: an append-only record of every release's journey (event I/O only).
 
 Each event is its own put-once JSON object,
-``ledger/v<version>/<writer>/<time>-<uuid>.<sha256>.json`` in the vault bucket, so concurrent
-writers never lose one and nothing is ever modified or deleted. ``<writer>`` is the job
-that wrote it: ``build`` (the publish and record jobs), ``gate`` (the approval workflow)
-or the environment whose deploy job it was. Each job's
-IAM role may write only under its own folder (infra/vault.yaml), and an event found in a
-folder whose job never records it is not an event (``may_write``). Each carries the proof
-of who wrote it (``store.attestation``). Only each key's first S3 version counts: put-once
-never makes a second one, so a later version is an overwrite behind the vault's back
-(``Vault.rewritten`` reports it). The key names the SHA-256 of the event's bytes, so a
-read lists with ListObjectsV2 and hashes what it gets; only bytes that differ (an
-overwrite) send it to the key's S3 versions for the first one. Keys written before the
-digest (``<id>.json``) are read as before: their folder's versions are listed. Everything else
-(journeys, what is live where, who may go where) is derived from the events and never
-stored beside them, except the live index under ``ledger/_index/`` (``store.index``): a
-derived copy of each event that put a version live, checked against the events. An object
-under ``ledger/`` that is not an event (anyone who may write there can put one) is skipped
-with a warning naming its key, never fatal.
+``ledger/v<version>/<writer>/<time>-<uuid>.<sha256>.json`` in the vault bucket, so
+concurrent writers never lose one and nothing is ever modified or deleted. ``<writer>`` is
+the job that wrote it: ``build`` (the publish and record jobs), ``gate`` (the approval
+workflow) or the environment whose deploy job it was. Each job's IAM role may write only
+under its own folder (infra/vault.yaml), and an event found in a folder whose job never
+records it is not an event (``may_write``). Each carries the proof of who wrote it
+(``store.attestation``). Only each key's first S3 version counts: put-once never makes a
+second one, so a later version is an overwrite behind the vault's back (``Vault.rewritten``
+reports it). The key names the SHA-256 of the event's bytes, so a read lists with
+ListObjectsV2 and hashes what it gets; only bytes that differ (an overwrite) send it to
+the key's S3 versions for the first one. Keys written before the digest (``<id>.json``)
+are read as before: their folder's versions are listed. Everything else (journeys, what
+is live where, who may go where) is derived from the events; what is stored beside them
+under ``ledger/_index/`` is derived too and never believed over them: the live index
+(``store.index``) and the feed (``store.feed``), each written by ``record`` just before
+its event. An object under ``ledger/`` that is not an event (anyone who may write there
+can put one) is skipped with a warning naming its key, never fatal.
 
 One piece (over 400 lines): the event's shape, its key layout, who may write it and the
 put-once, first-version reads are one contract; split, each part would restate the others.
@@ -329,13 +329,24 @@ class Ledger:
         )
         recorded = replace(recorded, proof=self.attestor.prove(recorded.to_json()))
         body = self.body(recorded)
-        self.feed.put(self.entry_key(recorded), b"")  # first: no event lacks its entry
+        self._name(recorded)
         pointer = self.pointer_key(recorded)
         if pointer is not None:  # first: a live event never lacks its pointer
             self.index.put(pointer, body)
         self._put(self.key(recorded.version, writer, recorded.id, body), body)
         log.info("ledger: v%s %s", recorded.version, recorded.describe())
         return recorded
+
+    def _name(self, event: Event) -> None:
+        """Put ``event``'s feed entry (before the event: none lacks it unless refused). A
+        refusal (a role of an older stack) is a warning, not a lost event: the record
+        job's next summary, read from the folders, holds it."""
+        try:
+            self.feed.put(self.entry_key(event), b"")
+        except VaultError as exc:
+            log.warning("ledger: %s; status sees this event after the next summary (%s)",
+                        exc.message, "update the vault stack: every ledger-writing role may "
+                        "put ledger/_index/feed/*")
 
     def entry_key(self, event: Event) -> str:
         """The feed entry that names ``event``."""
@@ -438,10 +449,14 @@ class Ledger:
         prefix = f"{self.prefix}{version_prefix(validate_version(version))}{writer}/"
         return self._read_all(self._keys(prefix)).events
 
-    def read_keys(self, keys: list[str]) -> Scan:
-        """The events at ``keys`` (named with their digest), read in parallel; a key that
-        holds no event (or nothing) is skipped."""
-        return self._read_all(dict.fromkeys(keys))
+    def read_each(self, keys: list[str]) -> dict[str, Event | Skipped]:
+        """The event at each of ``keys`` (named with their digest), read in parallel, or
+        why the key holds none (or nothing)."""
+        if not keys:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
+            return dict(zip(keys, pool.map(self._try_read, keys, [None] * len(keys)),
+                            strict=True))
 
     def _read_all(self, keys: dict[str, str | None]) -> Scan:
         if not keys:

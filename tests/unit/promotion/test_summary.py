@@ -1,6 +1,6 @@
 """The ledger summary: status and the graveyard from one object and the feed since, and
-never a summary that its writer may not state, that was rewritten, or that is stale
-(a local OIDC issuer, a moto server)."""
+never a summary that its writer may not state, that was rewritten or copied under a new
+name, or that is stale (a local OIDC issuer, a moto server)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from tests.conftest import make_vault_bucket
 from tests.ledger_seed import Requests
 from tests.oidc_issuer import RECORD, STAGE, HonestJobs, Issuer
 from tests.unit.store.test_ledger import STORY, VAULT_YML, context
-from vault_actions import config
-from vault_actions.promotion import live, summary
+from vault_actions import cli, config
+from vault_actions.promotion import authority, live, summary
 from vault_actions.promotion.live import Reader, Shown
-from vault_actions.store.attestation import OidcAttestor, Verifier
-from vault_actions.store.ledger import Ledger
+from vault_actions.store.attestation import LocalAttestor, OidcAttestor
+from vault_actions.store.feed import month
+from vault_actions.store.index import inverted
+from vault_actions.store.ledger import EVENTS, Ledger
 
 
 class Vault:
@@ -32,26 +34,36 @@ class Vault:
         self.s3, self.issuer = s3, issuer
         self.bucket = make_vault_bucket(s3, f"summary-{uuid.uuid4().hex[:12]}")
         raw = yaml.safe_load(VAULT_YML.format(bucket=self.bucket, dr_bucket=f"{self.bucket}-dr"))
-        raw["ledger"] = {"repository": "acme/shop"}
-        path = tmp_path / "vault.yml"
-        path.write_text(yaml.safe_dump(raw))
-        self.cfg = config.load(path)
-        self.verifier = Verifier(issuer.url, "acme/shop")
-        self.ledger = Ledger(s3, self.bucket, attestor=HonestJobs(issuer))
+        raw["ledger"] = {"repository": "acme/shop", "issuer": issuer.url}
+        self.path = tmp_path / "vault.yml"
+        self.path.write_text(yaml.safe_dump(raw))
+        self.cfg = config.load(self.path)
+        self.verifier = authority.verifier_for(self.cfg)
+        self.ledger = self.writer(HonestJobs(issuer))
 
-    def record(self, version: str, event: str, env: str | None, **details: Any) -> None:
+    def writer(self, attestor: Any, **kwargs: Any) -> Ledger:
+        return Ledger(self.s3, self.bucket, attestor=attestor, **kwargs)
+
+    def record(self, version: str, event: str, env: str | None, *, ledger: Ledger | None = None,
+               **details: Any) -> None:
         """As the job entitled to it (an approval: the gate workflow run by its approver)."""
-        self.ledger.record(version, event, env, context(details.get("by", "octocat")),
-                           details=details)
+        (ledger or self.ledger).record(version, event, env, context(details.get("by", "octocat")),
+                                       details=details)
 
-    def summarise(self, workflow: str = RECORD, **claims: Any) -> str:
-        """A summary written by a job of ``workflow`` (the record job's, unless told)."""
-        job = OidcAttestor(self.issuer.job(job_workflow_ref=workflow, **claims))
-        writer = Ledger(self.s3, self.bucket, attestor=job)
-        return Reader(self.cfg, writer, self.verifier, summary=True).summarise(context())
+    def job(self, workflow: str = RECORD, **claims: Any) -> Ledger:
+        return self.writer(OidcAttestor(self.issuer.job(job_workflow_ref=workflow, **claims)))
+
+    def summarise(self) -> str:
+        """A summary written by the record job, from the folders."""
+        key = Reader(self.cfg, self.job(), self.verifier).summarise(context())
+        assert key is not None
+        return key
 
     def reader(self, *, summary: bool = True) -> Reader:
         return Reader(self.cfg, Ledger(self.s3, self.bucket), self.verifier, summary=summary)
+
+    def feed_key(self, moment: datetime, name: str) -> str:
+        return f"ledger/_index/feed/{month(moment)}/{inverted(moment)}_{name}"
 
 
 @pytest.fixture
@@ -68,17 +80,33 @@ def seen(shown: Shown) -> dict[str, Any]:
             "live": shown.overview.live, "attempts": shown.attempts, "total": shown.total}
 
 
+def same_as_the_folders(vault: Vault) -> Reader:
+    """A summary reader that showed what the folders show."""
+    reader = vault.reader()
+    assert seen(reader.recent(20)) == seen(vault.reader(summary=False).recent(20))
+    return reader
+
+
+def doubts(reader: Reader) -> str:
+    state = reader.state()
+    assert state is not None
+    return " | ".join(f"{d.key}: {d.problem}" for d in state.doubts)
+
+
 def test_a_summary_gives_status_what_the_folders_give_from_two_requests(vault: Vault) -> None:
     """Finding (scale): status read every shown version's folder and each environment's
     pointers; from the record job's summary it reads the feed's month and the summary."""
-    folders = seen(vault.reader(summary=False).recent(20))
     vault.summarise()
+    folders = vault.reader(summary=False).recent(20)
     reader = vault.reader()
     calls = Requests(reader.ledger.s3)
+    shown = reader.recent(20)
 
-    assert seen(reader.recent(20)) == folders
-    assert reader.state() is not None and not reader.state().doubts  # type: ignore[union-attr]
-    assert len(calls.calls) == 2, calls.calls  # the feed's month, the summary
+    assert seen(shown) == seen(folders)
+    assert reader.state() is not None and doubts(reader) == ""
+    # the feed's month and the summary (and the month before in a month's first minutes)
+    margin = month(datetime.now(UTC) - summary.MARGIN) != month(datetime.now(UTC))
+    assert len(calls.calls) == 2 + margin, calls.calls
 
 
 def test_what_was_written_since_the_summary_is_read_from_the_feed(vault: Vault) -> None:
@@ -87,18 +115,32 @@ def test_what_was_written_since_the_summary_is_read_from_the_feed(vault: Vault) 
     vault.record("1.0.3", "built", None)
     vault.record("1.0.3", "deployed", "dev")
 
-    shown = vault.reader().recent(20)
-    assert seen(shown) == seen(vault.reader(summary=False).recent(20))
+    shown = same_as_the_folders(vault).recent(20)
     journeys = shown.overview.journeys
     assert journeys["1.0.2"].death is not None and journeys["1.0.2"].death.environment == "uat"
     assert shown.overview.live["dev"] == "1.0.3" and shown.attempts["1.0.3"] == shown.total
 
 
-def test_a_rollback_since_the_summary_asks_the_live_index(vault: Vault) -> None:
+def test_an_event_whose_runner_clock_lags_is_still_read(vault: Vault) -> None:
+    """A proof lets an event's time and its token's be 15 minutes apart: an event whose
+    runner's clock is 14 minutes behind, written after the summary, is still read."""
+    vault.summarise()
+    late = datetime.now(UTC) - timedelta(minutes=14)
+    qa = vault.writer(HonestJobs(vault.issuer), clock=lambda: late)
+    vault.record("1.0.2", "smoke_failed", "uat", ledger=qa)
+    assert same_as_the_folders(vault).recent(20).overview.journeys["1.0.2"].death is not None
+
+
+def test_a_rollback_since_the_summary_asks_the_live_index(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version live before a rolled-back one may be outside the summary: a rollback
+    since it sends that environment to the live index."""
+    monkeypatch.setattr(summary, "KEEP", 1)  # holds 1.0.2 and the live ones only
     vault.summarise()
     vault.record("1.0.2", "rolled_back", "uat")
-    assert vault.reader().recent(20).overview.live == vault.reader(
-        summary=False).recent(20).overview.live
+    reader = same_as_the_folders(vault)
+    assert reader.recent(20).overview.live["uat"] == "1.0.1"
 
 
 def test_a_summary_written_by_a_stage_job_is_not_believed(
@@ -107,18 +149,17 @@ def test_a_summary_written_by_a_stage_job_is_not_believed(
     """A dev job (which may write the feed) summarises the ledger without QA's kill of
     1.0.0, with its own valid token: it is not the record workflow, so it is walked past."""
     vault.summarise()
-    forger = OidcAttestor(vault.issuer.job(job_workflow_ref=STAGE, environment="dev"))
-    book = Ledger(vault.s3, vault.bucket, attestor=forger)
-    reader = Reader(vault.cfg, book, vault.verifier, summary=True)
+    forger = vault.job(STAGE, environment="dev")
+    reader = Reader(vault.cfg, forger, vault.verifier)
     reader.recent(20)
     hidden = reader.scan_of("1.0.0")
     hidden.events[:] = [e for e in hidden.events if e.event != "smoke_failed"]
-    summary.write(book, context(), ["1.0.2", "1.0.1", "1.0.0"], {"1.0.0": hidden},
-                  as_of=reader.state().as_of)  # type: ignore[union-attr]
+    summary.write(forger, context(), ["1.0.2", "1.0.1", "1.0.0"], {"1.0.0": hidden},
+                  as_of=datetime.now(UTC))
 
-    reader = vault.reader()
+    reader = same_as_the_folders(vault)
     assert reader.recent(20).overview.journeys["1.0.0"].death is not None
-    assert reader.state() is not None and "not a trusted record workflow" in reader.state().doubts[0]  # type: ignore[union-attr]
+    assert "not a trusted record workflow" in doubts(reader)
     assert "is not believed" in caplog.text
 
 
@@ -130,51 +171,119 @@ def test_a_rewritten_summary_is_walked_past_to_the_one_before(vault: Vault) -> N
     body["events"] = [e for e in body["events"] if e["event"] != "smoke_failed"]
     vault.s3.put_object(Bucket=vault.bucket, Key=second, Body=json.dumps(body).encode())
 
-    reader = vault.reader()
+    reader = same_as_the_folders(vault)
     assert reader.recent(20).overview.journeys["1.0.2"].death is not None
-    state = reader.state()
-    assert state is not None and state.summary == first
-    assert "does not hold the bytes whose SHA-256 its name holds" in state.doubts[0]
+    assert reader.state() is not None and reader.state().summary == first  # type: ignore[union-attr]
+    assert "does not hold the bytes whose SHA-256 its name holds" in doubts(reader)
+
+
+def test_an_old_summary_copied_under_a_new_name_is_not_believed(vault: Vault) -> None:
+    """Any role may put into the feed: the record job's genuine summary from before a
+    kill, copied byte for byte under a newer name, would hide the kill. Its name's time
+    and id must be its own."""
+    old = vault.summarise()
+    vault.record("1.0.2", "smoke_failed", "uat")
+    vault.summarise()
+    data = vault.s3.get_object(Bucket=vault.bucket, Key=old)["Body"].read()
+    name = old.rsplit("_s_", 1)[1]
+    copy = vault.feed_key(datetime.now(UTC) + timedelta(minutes=1), f"s_{name}")
+    vault.s3.put_object(Bucket=vault.bucket, Key=copy, Body=data)
+
+    reader = same_as_the_folders(vault)
+    assert reader.recent(20).overview.journeys["1.0.2"].death is not None
+    assert "under another name" in doubts(reader)
+
+
+def test_an_old_event_named_anew_in_the_feed_is_not_news(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries naming 1.0.0's built and deploys, stamped now, must not start 1.0.0 (not
+    in the summary) over from those events: it died in QA."""
+    monkeypatch.setattr(summary, "KEEP", 1)
+    monkeypatch.setattr(summary, "MARGIN", timedelta(0))  # the real entries are older
+    vault.summarise()
+    for event in vault.ledger.scan("1.0.0").events[:2] + vault.ledger.scan("1.0.0").events[3:4]:
+        entry = vault.ledger.entry_key(event).rsplit("_e_", 1)[1]
+        vault.s3.put_object(Bucket=vault.bucket, Body=b"",
+                            Key=vault.feed_key(datetime.now(UTC) + timedelta(minutes=1),
+                                               f"e_{entry}"))
+    reader = same_as_the_folders(vault)
+    assert reader.recent(20).overview.journeys["1.0.0"].death is not None
+    assert "a feed entry of another time than the event it names" in doubts(reader)
 
 
 def test_a_feed_entry_that_names_no_event_is_a_doubt(vault: Vault) -> None:
     vault.summarise()
-    # a plain put into this month's folder, as new as can be, naming an event never written
-    name = vault.ledger.feed.event_key(datetime(2099, 1, 1, tzinfo=UTC), "1.0.2", "uat",
-                                       "20990101T000000000000Z-" + "0" * 32, "a" * 64)
-    vault.s3.put_object(Bucket=vault.bucket, Key=name.replace("/209901/", f"/{_month()}/"),
-                        Body=b"")
-    reader = vault.reader()
-    assert seen(reader.recent(20)) == seen(vault.reader(summary=False).recent(20))
-    assert reader.state() is not None and "holds nothing" in " ".join(reader.state().doubts)  # type: ignore[union-attr]
+    name = f"e_1.0.2_uat_20991231T000000000000Z-{'0' * 32}.{'a' * 64}"
+    vault.s3.put_object(Bucket=vault.bucket, Body=b"",
+                        Key=vault.feed_key(datetime.now(UTC) + timedelta(minutes=1), name))
+    assert "holds nothing" in doubts(same_as_the_folders(vault))
 
 
-def _month() -> str:
-    return f"{datetime.now(UTC):%Y%m}"
-
-
-def test_without_a_summary_status_reads_the_folders(vault: Vault) -> None:
-    reader = vault.reader()
-    assert seen(reader.recent(20)) == seen(vault.reader(summary=False).recent(20))
+def test_too_much_since_the_summary_reads_the_folders(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault.summarise()
+    monkeypatch.setattr(summary, "MAX_SINCE", 2)
+    for env in ("dev", "qa", "uat"):
+        vault.record("1.0.2", "smoke_passed", env)
+    reader = same_as_the_folders(vault)
     assert reader.state() is None
 
 
-def test_ledger_check_finds_what_a_summary_leaves_out(vault: Vault) -> None:
+def test_without_a_summary_status_reads_the_folders(vault: Vault) -> None:
+    assert same_as_the_folders(vault).state() is None
+
+
+def test_a_local_summary_is_written_only_where_allow_local_lists_it(
+    vault: Vault, s3: Any, tmp_path: Path
+) -> None:
+    from vault_actions.integrations import aws
+
+    local = vault.writer(LocalAttestor(aws.client("sts")))
+    assert Reader(vault.cfg, local, vault.verifier).summarise(context()) is None
+    raw = yaml.safe_load(vault.path.read_text())
+    raw["ledger"]["allow-local"] = [*EVENTS, "summary"]
+    vault.path.write_text(yaml.safe_dump(raw))
+    vault.cfg = config.load(vault.path)
+    assert Reader(vault.cfg, local, vault.verifier).summarise(context()) is not None
+    assert same_as_the_folders(vault).state() is not None
+
+
+def test_status_of_a_version_the_summary_does_not_name(
+    vault: Vault, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version whose events have no feed entry (an older client wrote them) still
+    answers `vault status --version`: its own folder says, and it is numbered."""
+    vault.summarise()
+    old_client = vault.job(STAGE, environment="dev")
+    old_client.feed.put = lambda key, body: None  # type: ignore[method-assign]
+    vault.record("1.0.9", "deployed", "dev", ledger=old_client)
+    capsys.readouterr()
+    assert cli.main(["status", "--config", str(vault.path), "--version", "1.0.9",
+                     "--json"]) == 0
+    [shown] = json.loads(capsys.readouterr().out)["versions"]
+    assert (shown["version"], shown["attempt"]) == ("1.0.9", 4)
+
+
+def test_ledger_check_finds_what_a_summary_leaves_out(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The record job's summary is believed for what it holds; one that left an event
-    out (a compromised record job) is what `vault ledger check` reports."""
-    writer = Ledger(vault.s3, vault.bucket,
-                    attestor=OidcAttestor(vault.issuer.job(job_workflow_ref=RECORD)))
+    and a version out (a compromised record job) is what `vault ledger check` reports."""
+    monkeypatch.setattr(summary, "MARGIN", timedelta(0))  # every event is older than it
+    writer = vault.job()
     reader = Reader(vault.cfg, writer, vault.verifier)
     reader.recent(20)
     kept = reader.scan_of("1.0.1")
     left_out = next(e for e in kept.events if e.event == "rejected")
     kept.events.remove(left_out)
-    # as of an hour from now: every event is older than its time less the clocks' margin
-    summary.write(writer, context(), ["1.0.2", "1.0.1", "1.0.0"], {"1.0.1": kept},
-                  as_of=datetime.now(UTC) + timedelta(hours=1))
+    summary.write(writer, context(), ["1.0.1", "1.0.0"], {"1.0.1": kept},
+                  as_of=datetime.now(UTC))
 
-    assessment = live.authority.read(vault.cfg, vault.ledger, verifier=vault.verifier)
+    assessment = authority.read(vault.cfg, vault.ledger, verifier=vault.verifier)
     found = live.check_index(vault.cfg, vault.ledger, assessment, vault.verifier)
-    assert found.summary is not None and found.summary.omitted == [
-        vault.ledger.event_key(left_out)]
-    assert not found.ok and "leaves out 1 event(s)" in found.describe()
+    assert found.summary is not None
+    assert found.summary.omitted == [vault.ledger.event_key(left_out)]
+    assert found.summary.unlisted == ["1.0.2"] and "1.0.2" in found.summary.unheld
+    assert not found.ok and "leaves out 1 event(s) and 1 version(s)" in found.describe()

@@ -577,6 +577,24 @@ def test_events_written_before_digests_are_read_by_their_first_version(ledger: L
     assert ledger.events("1.0.0") == [event, newer]  # the copy of each counts once
 
 
+def test_an_event_is_named_in_the_feed_first_and_a_refusal_loses_nothing(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The feed entry goes first (no event lacks it); a role of an older vault stack that
+    may not put it is warned, and its event is still written."""
+    event = ledger.record("1.0.0", "deployed", "qa", context())
+    entry = ledger.s3.head_object(Bucket=ledger.bucket, Key=ledger.entry_key(event))
+    assert entry["ContentLength"] == 0 and ledger.feed.parse(ledger.entry_key(event))
+
+    def refused(key: str, body: bytes) -> None:
+        raise VaultError(f"access denied: writing s3://{ledger.bucket}/{key}", "grant it")
+
+    monkeypatch.setattr(ledger.feed, "put", refused)
+    later = ledger.record("1.0.0", "smoke_passed", "qa", context())
+    assert ledger.events("1.0.0") == [event, later]
+    assert "status sees this event after the next summary" in caplog.text
+
+
 def test_events_live_in_their_writers_folder(ledger: Ledger) -> None:
     """Finding 3's second wall: each job writes under ledger/vX/<job>/ (IAM scopes its
     role to that folder); what a folder's job never records is not an event."""

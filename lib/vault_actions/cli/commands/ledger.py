@@ -29,16 +29,20 @@ def run(args: argparse.Namespace) -> Result:
         found = live.check_index(cfg, book, assessment)
         return Result(found.to_json(), found.describe(),
                       ExitCode.OK if found.ok else ExitCode.CHECK_FAILED)
-    found = live.reindex(cfg, book, assessment, context.RunContext.from_env())
+    found, summary = live.reindex(cfg, book, assessment, context.RunContext.from_env())
     added = [k for k, _ in found.missing]
     fed = [k for k, _ in found.unfed]
     text = [f"added {len(added)} pointer(s) to {book.uri()}_index/live/"]
     text += [f"  {key}" for key in added]
     text.append(f"added {len(fed)} feed entr{'y' if len(fed) == 1 else 'ies'} to "
-                f"{book.uri()}_index/feed/, and wrote a summary")
+                f"{book.uri()}_index/feed/")
+    text.append(f"wrote the summary {summary}" if summary else
+                "wrote no summary: outside Actions one counts only where vault.yml's "
+                "ledger.allow-local lists summary")
     if found.unfounded:
         text.append(f"left alone (readers walk past them): {len(found.unfounded)} pointer(s) "
                     "naming no event that counts")
         text += [f"  {key}" for key in found.unfounded]
-    return Result({"added": added, "fed": fed, "unfounded": found.unfounded},
+    return Result({"added": added, "fed": fed, "summary": summary,
+                   "unfounded": found.unfounded},
                   "\n".join(text))

@@ -18,7 +18,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    """Read the shown versions' events and what is live where (the live index); render."""
+    """Read the shown versions' events (from the newest summary and the feed since, or their
+    folders) and what is live where; render."""
+    import semver
+
     from vault_actions.promotion.live import Reader
     from vault_actions.report import status
     from vault_actions.store.manifest import validate_version
@@ -33,7 +36,8 @@ def run(args: argparse.Namespace) -> Result:
                 f"the ledger has no event for v{version} ({book.uri()}v{version}/ is empty)",
                 "check the version; `vault status` without --version lists the releases",
             )
-        versions, _ = reader.versions()  # for the attempt number
+        listed, _ = reader.versions()  # for the attempt number
+        versions = sorted({*listed, version}, key=semver.Version.parse, reverse=True)
         seen = reader.overview([version])
         attempts = {version: len(versions) - versions.index(version)}
         assessment = reader.judged([version])

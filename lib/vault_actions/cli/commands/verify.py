@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> Result:
     if not args.version:  # the index summarises the whole ledger: checked against all of it
         index = live.check_index(cfg, book, assessment)
         data["index"] = index.to_json()
-        text += f"\nlive index: {index.describe()}" + (
+        text += f"\nderived index: {index.describe()}" + (
             "" if index.ok else " (run `vault ledger reindex`)")
     return Result(data, text, ExitCode.OK if found.ok else ExitCode.CHECK_FAILED)
 
