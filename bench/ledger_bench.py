@@ -101,8 +101,8 @@ def commands(path: str, cfg: config.Config, releases: int) -> dict[str, Callable
         "smoke's require-live": lambda: require_live(Reader(cfg, ledger()), newest, "prod"),
         "dr-sync's plan": lambda: dr.plan(cfg, cfg.environment("dr"),
                                           Reader(cfg, ledger()), None),
-        "the record job's summary (from the last)": lambda: Reader(
-            cfg, ledger(), summary=True).summarise(CONTEXT),
+        "the record job's summary (from the folders)": lambda: Reader(
+            cfg, ledger()).summarise(CONTEXT),
     }
 
 

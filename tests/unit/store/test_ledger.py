@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -187,6 +188,11 @@ def test_record_writes_one_checksummed_object_per_event(ledger: Ledger) -> None:
     assert stored == {**event.to_json(), "schema": 2} and stored["writer"] == "uat"
     assert ledger.events() == [event]
     assert ledger.events("1.0.0") == [event]
+
+
+def test_an_events_stored_form_is_every_field_and_the_schema(ledger: Ledger) -> None:
+    event = ledger.record("1.0.0", "approved", "uat", context(), details={"by": "qa-lead"})
+    assert event.to_json() == {"schema": 2, **dataclasses.asdict(event)}
 
 
 def test_commit_argument_wins_over_the_run_sha(ledger: Ledger) -> None:
