@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import semver
 
@@ -102,6 +103,16 @@ class Reader:
             self._since = authority.assess(self.cfg, Scan(self._state.since, []), self.verifier)
             self.ledger.know(self._state.versions)
         return self._state
+
+    def own_events(self, version: str) -> authority.Assessment:
+        """``version``'s events from its own folder, read while the summary and the feed
+        since are (their copy of it never counts over these)."""
+        version = validate_version(version)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            own = pool.submit(self.ledger.scan, version)
+            self.state()
+            self.assessments[version] = authority.assess(self.cfg, own.result(), self.verifier)
+        return self.assessments[version]
 
     def versions(self) -> tuple[list[str], list[Skipped]]:
         """Every version, newest first, and what lies beside their folders (and in the
@@ -313,85 +324,3 @@ class Reader:
         journey = self.journey(event.version)
         return any(e.event == "rolled_back" and order(e) > order(event)
                    for e in journey.in_environment(str(event.environment)))
-
-
-@dataclass(frozen=True)
-class IndexCheck:
-    """The derived objects against the events: live pointers missing for events that put a
-    version live, pointers that name no such event (forged, or of an event that does not
-    count), events without their feed entry, and what the newest summary left out or
-    holds beyond the events."""
-
-    missing: list[tuple[str, Event]]
-    unfounded: list[str]
-    unfed: list[tuple[str, Event]]
-    summary: summaries.Comparison | None
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing derived is missing and no summary disagrees with the events."""
-        return not self.missing and not self.unfounded and not self.unfed and (
-            self.summary is None or self.summary.ok)
-
-    def describe(self) -> str:
-        """``the live index holds a pointer for each …`` or what is wrong."""
-        if self.ok:
-            return ("the live index holds a pointer for every event that put a version live"
-                    + (f", the feed names every event since the newest summary, and "
-                       f"{self.summary.describe()}" if self.summary else ""))
-        problems = []
-        if self.missing:
-            problems.append(f"{len(self.missing)} live event(s) have no pointer (e.g. v"
-                            f"{self.missing[0][1].version} {self.missing[0][1].describe()})")
-        if self.unfounded:
-            problems.append(f"{len(self.unfounded)} pointer(s) name no event that counts "
-                            f"(e.g. {self.unfounded[0]}); readers walk past them")
-        if self.unfed:
-            problems.append(f"{len(self.unfed)} event(s) since the newest summary have no feed "
-                            f"entry (e.g. v{self.unfed[0][1].version} "
-                            f"{self.unfed[0][1].describe()}): its readers do not see them")
-        if self.summary is not None and not self.summary.ok:
-            problems.append(self.summary.describe())
-        return "; ".join(problems)
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain data for ``--json``."""
-        return {"ok": self.ok, "missing": [k for k, _ in self.missing],
-                "unfounded": self.unfounded, "unfed": [k for k, _ in self.unfed],
-                "summary": self.summary.to_json() if self.summary else None}
-
-
-def check_index(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
-                verifier: Verifier | None = None) -> IndexCheck:
-    """Compare every pointer, feed entry and the newest summary with the events of
-    ``assessment`` (the whole ledger, judged)."""
-    expected = {}
-    for event in assessment.events:
-        key = ledger.pointer_key(event)
-        if key is not None:
-            expected[key] = event
-    present = set(ledger.index.keys())
-    missing = [(k, e) for k, e in expected.items() if k not in present]
-    compared = summaries.compare(cfg, ledger, assessment,
-                                 verifier or authority.verifier_for(cfg))
-    unfed = []
-    if compared is not None:  # a summary's readers read the events since it from the feed
-        fed = set(ledger.feed.keys())
-        unfed = [(k, e) for e in assessment.events
-                 if e.time >= compared.since and (k := ledger.entry_key(e)) not in fed]
-    return IndexCheck(missing, sorted(present - set(expected)), unfed, compared)
-
-
-def reindex(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
-            ctx: RunContext) -> tuple[IndexCheck, str | None]:
-    """Add the pointers and feed entries the index lacks (put-once: rerunning adds
-    nothing) and write a summary from the folders (when one may be written: see
-    ``Reader.summarise``); returns what was found before, and the summary's key."""
-    found = check_index(cfg, ledger, assessment)
-    for key, event in found.missing:
-        ledger.index.put(key, ledger.body(event))
-        log.info("ledger index: added %s", ledger.uri(key))
-    for key, _ in found.unfed:
-        ledger.feed.put(key, b"")
-        log.info("ledger feed: added %s", ledger.uri(key))
-    return found, Reader(cfg, ledger).summarise(ctx)

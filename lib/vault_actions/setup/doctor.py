@@ -170,13 +170,13 @@ def _unprovable(item: Item) -> Item:
 def ledger_items(cfg: Config, s3: Any) -> list[Item]:
     """Every object under ledger/ is an event, and every event holds (proof and authority)."""
     from vault_actions.errors import VaultActionsError
-    from vault_actions.promotion import authority, live
+    from vault_actions.promotion import authority, derived
     from vault_actions.store.ledger import Ledger
 
     ledger = Ledger(s3, cfg.vault.bucket, cfg.vault.ledger_prefix)
     try:
         found = authority.read(cfg, ledger)
-        index = live.check_index(cfg, ledger, found)
+        index = derived.check_index(cfg, ledger, found)
     except VaultActionsError as exc:
         return [Item(f"{ledger.uri()}: readable", False, exc.message, exc.hint or "")]
     skipped = "; ".join(f"{s.key} ({s.problem})" for s in found.skipped)

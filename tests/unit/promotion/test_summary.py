@@ -18,7 +18,7 @@ from tests.ledger_seed import Requests
 from tests.oidc_issuer import RECORD, STAGE, HonestJobs, Issuer
 from tests.unit.store.test_ledger import STORY, VAULT_YML, context
 from vault_actions import cli, config
-from vault_actions.promotion import authority, live, summary
+from vault_actions.promotion import authority, derived, summary
 from vault_actions.promotion.live import Reader, Shown
 from vault_actions.store.attestation import LocalAttestor, OidcAttestor
 from vault_actions.store.feed import month
@@ -282,7 +282,7 @@ def test_ledger_check_finds_what_a_summary_leaves_out(
                   as_of=datetime.now(UTC))
 
     assessment = authority.read(vault.cfg, vault.ledger, verifier=vault.verifier)
-    found = live.check_index(vault.cfg, vault.ledger, assessment, vault.verifier)
+    found = derived.check_index(vault.cfg, vault.ledger, assessment, vault.verifier)
     assert found.summary is not None
     assert found.summary.omitted == [vault.ledger.event_key(left_out)]
     assert found.summary.unlisted == ["1.0.2"] and "1.0.2" in found.summary.unheld

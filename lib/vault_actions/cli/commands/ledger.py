@@ -20,16 +20,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Result:
     """Read the whole ledger (judged), compare the index with it, add what is missing."""
-    from vault_actions.promotion import authority, live
+    from vault_actions.promotion import authority, derived
 
     cfg = config.load(args.config)
     book = open_ledger(cfg)
     assessment = authority.read(cfg, book)
     if args.action == "check":
-        found = live.check_index(cfg, book, assessment)
+        found = derived.check_index(cfg, book, assessment)
         return Result(found.to_json(), found.describe(),
                       ExitCode.OK if found.ok else ExitCode.CHECK_FAILED)
-    found, summary = live.reindex(cfg, book, assessment, context.RunContext.from_env())
+    found, summary = derived.reindex(cfg, book, assessment, context.RunContext.from_env())
     added = [k for k, _ in found.missing]
     fed = [k for k, _ in found.unfed]
     text = [f"added {len(added)} pointer(s) to {book.uri()}_index/live/"]

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> Result:
     reader = Reader(cfg, book, summary=True)
     if args.version:
         version = validate_version(args.version)
-        if not reader.assessment(version).judged:  # its own events, before any summary
+        if not reader.own_events(version).judged:
             raise VaultError(
                 f"the ledger has no event for v{version} ({book.uri()}v{version}/ is empty)",
                 "check the version; `vault status` without --version lists the releases",

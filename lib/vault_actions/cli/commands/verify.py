@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Result:
     """Judge every event; exit 4 (a check failed) unless every event holds."""
     from vault_actions.integrations.oidc import Keys
-    from vault_actions.promotion import authority, live
+    from vault_actions.promotion import authority, derived
     from vault_actions.report.verification import Verification
     from vault_actions.store.attestation import Verifier
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> Result:
     found = Verification(assessment, repository, cfg.ledger.issuer)
     data, text = found.to_json(), found.text()
     if not args.version:  # the index summarises the whole ledger: checked against all of it
-        index = live.check_index(cfg, book, assessment)
+        index = derived.check_index(cfg, book, assessment)
         data["index"] = index.to_json()
         text += f"\nderived index: {index.describe()}" + (
             "" if index.ok else " (run `vault ledger reindex`)")
