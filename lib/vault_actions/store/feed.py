@@ -97,14 +97,7 @@ class Feed:
     def listed(self, folder: str) -> Iterator[str]:
         """Every key under ``folder`` (a month's: newest first): one listing per 1,000
         keys, asked for only as the caller walks on."""
-        from botocore.exceptions import ClientError
-
-        try:
-            for page in self.s3.get_paginator("list_objects_v2").paginate(
-                    Bucket=self.bucket, Prefix=folder):
-                yield from (o["Key"] for o in page.get("Contents", ()))
-        except ClientError as exc:
-            raise self._store.explain(exc, "listing", folder) from None
+        return self._store.keys(folder)
 
     def keys(self) -> Iterator[str]:
         """Every entry's key (and every summary's), month by month."""

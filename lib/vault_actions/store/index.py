@@ -94,15 +94,7 @@ class LiveIndex:
 
     def keys(self) -> Iterator[str]:
         """Every pointer's key, environment by environment, newest first."""
-        from botocore.exceptions import ClientError
-
-        try:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix)
-            for page in pages:
-                yield from (o["Key"] for o in page.get("Contents", ()))
-        except ClientError as exc:
-            raise self._store.explain(exc, "listing", self.prefix) from None
+        return self._store.keys(self.prefix)
 
     def body(self, key: str) -> Any:
         """A pointer's stored JSON (None when it is not JSON)."""

@@ -456,17 +456,18 @@ class Ledger:
     def read_each(self, keys: list[str]) -> dict[str, Event | Skipped]:
         """The event at each of ``keys`` (named with their digest), read in parallel, or
         why the key holds none (or nothing)."""
+        return self._each(dict.fromkeys(keys))
+
+    def _each(self, keys: dict[str, str | None]) -> dict[str, Event | Skipped]:
+        """key -> its event (at that S3 VersionId, None: the latest) or why it holds none."""
         if not keys:
             return {}
         with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
-            return dict(zip(keys, pool.map(self._try_read, keys, [None] * len(keys)),
+            return dict(zip(keys, pool.map(self._try_read, *zip(*keys.items(), strict=True)),
                             strict=True))
 
     def _read_all(self, keys: dict[str, str | None]) -> Scan:
-        if not keys:
-            return Scan([], [])
-        with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
-            found = list(pool.map(self._try_read, *zip(*keys.items(), strict=True)))
+        found = list(self._each(keys).values())
         unique = {self.body(e): e for e in found if isinstance(e, Event)}  # a copy counts once
         events = sorted(unique.values(), key=order)
         skipped = [s for s in found if isinstance(s, Skipped)]
@@ -486,17 +487,9 @@ class Ledger:
         """key -> the S3 VersionId to read, for every event key under ``prefix``: None (the
         latest, checked against the digest its name holds) unless the key predates digests,
         then its first version's (the folder's versions are listed only for those)."""
-        from botocore.exceptions import ClientError
-
-        keys: dict[str, str | None] = {}
         index = self.prefix + INDEX
-        try:
-            for page in self.s3.get_paginator("list_objects_v2").paginate(
-                    Bucket=self.bucket, Prefix=prefix):
-                keys.update((o["Key"], None) for o in page.get("Contents", ())
-                            if o["Key"].endswith(".json") and not o["Key"].startswith(index))
-        except ClientError as exc:
-            raise self._store.explain(exc, "listing", prefix) from None
+        keys: dict[str, str | None] = {k: None for k in self._store.keys(prefix)
+                                       if k.endswith(".json") and not k.startswith(index)}
         if any(_digest(key) is None for key in keys):
             firsts = self._first_versions(prefix)
             keys.update((k, firsts.get(k)) for k in keys if _digest(k) is None)

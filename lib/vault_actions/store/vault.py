@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -189,6 +189,18 @@ class Vault:
             raise taken
         log.info("%s already holds these exact bytes (an earlier attempt landed)", self.uri(key))
         return str(existing.get("VersionId") or "")
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix``, in key order: one ListObjectsV2 per 1,000 keys,
+        asked for only as the caller walks on; VaultError saying what to grant."""
+        from botocore.exceptions import ClientError
+
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=prefix):
+                yield from (o["Key"] for o in page.get("Contents", ()))
+        except ClientError as exc:
+            raise self.explain(exc, "listing", prefix) from None
 
     def head(self, key: str, version_id: str | None = None) -> dict[str, Any]:
         """HeadObject with checksums; VaultError when it cannot be read."""
