@@ -2,8 +2,9 @@
 
 Starts its own moto server, seeds each ledger straight to S3 in parallel (pre-made event
 bodies with a local proof, the bytes ``Ledger.record`` writes, their live pointers and
-feed entries: ``tests/ledger_seed.py``), has the record job's code write a summary, then
-records one more release through ``Ledger.record`` (what the feed holds since). It times
+feed entries: ``tests/ledger_seed.py``), has the record job's code write the first summary
+(from every folder, as ``vault ledger reindex`` does), then records one more release
+through ``Ledger.record`` (what the feed holds since). It times
 each command's ledger reads and counts their S3 requests (a botocore ``before-send`` hook)
 against the full scan every one of them did before the live index (``authority.read`` of
 the whole ledger + ``overview``), and status without a summary (the version folders), in
@@ -101,7 +102,7 @@ def commands(path: str, cfg: config.Config, releases: int) -> dict[str, Callable
         "smoke's require-live": lambda: require_live(Reader(cfg, ledger()), newest, "prod"),
         "dr-sync's plan": lambda: dr.plan(cfg, cfg.environment("dr"),
                                           Reader(cfg, ledger()), None),
-        "the record job's summary (from the folders)": lambda: Reader(
+        "the record job's summary (extends the newest)": lambda: Reader(
             cfg, ledger()).summarise(CONTEXT),
     }
 
@@ -112,8 +113,9 @@ CONTEXT = RunContext(actor="bench", repository="acme/shop", run_id="1",
 
 
 def since_summary(cfg: config.Config, book: Ledger, releases: int) -> float:
-    """The record job's first summary (from the folders), then one release recorded
-    through the ledger (what the feed holds since); returns the summary's wall time."""
+    """The record job's first summary (from every folder: there is none to extend), then
+    one release recorded through the ledger (what the feed holds since); returns the
+    summary's wall time."""
     from vault_actions.promotion.live import Reader
 
     start = time.perf_counter()
@@ -170,7 +172,8 @@ def bench(size: int, counter: Counter, root: Path, *, scan: bool) -> list[str]:
     rows = [f"\n{size:,} releases × {len(JOURNEY)} events ({written:,} objects seeded in "
             f"{seeded:.1f} s); full scan (the old path): "
             + (f"{scan_s:.2f} s, {scan_n:,} requests" if scan else "not run (--scan-up-to)"),
-            f"the first summary (from the folders): {first:.2f} s; then one release recorded",
+            f"the first summary (from every folder, as reindex): {first:.2f} s; then one "
+            "release recorded",
             listing_cost(s3, bucket),
             "| command | requests | wall | scan ÷ it (time) | scan ÷ it (requests) |",
             "|---|---:|---:|---:|---:|"]

@@ -95,7 +95,7 @@ def check_index(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
 def reindex(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
             ctx: RunContext) -> tuple[IndexCheck, str | None]:
     """Add the pointers and feed entries the index lacks (put-once: rerunning adds
-    nothing) and write a summary from the folders (when one may be written: see
+    nothing) and write a summary from every folder (when one may be written: see
     ``Reader.summarise``); returns what was found before, and the summary's key."""
     found = check_index(cfg, ledger, assessment)
     for key, event in found.missing:
@@ -104,4 +104,4 @@ def reindex(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
     for key, _ in found.unfed:
         ledger.feed.put(key, b"")
         log.info("ledger feed: added %s", ledger.uri(key))
-    return found, Reader(cfg, ledger).summarise(ctx)
+    return found, Reader(cfg, ledger).summarise(ctx, whole=True)

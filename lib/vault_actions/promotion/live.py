@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -105,13 +104,23 @@ class Reader:
         return self._state
 
     def own_events(self, version: str) -> authority.Assessment:
-        """``version``'s events from its own folder, read while the summary and the feed
-        since are (their copy of it never counts over these)."""
+        """``version``'s events, each read from its own key (a summary's copy never counts
+        over them): the keys the summary's catalogue names and the feed's since, else
+        those its folder lists."""
         version = validate_version(version)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            own = pool.submit(self.ledger.scan, version)
-            self.state()
-            self.assessments[version] = authority.assess(self.cfg, own.result(), self.verifier)
+        state = self.state()
+        keys = state.keys(self.ledger, version, state.block(self.ledger, version)) if (
+            state is not None) else None
+        if state is None or keys is None:
+            scan = self.ledger.scan(version)
+        else:
+            since = {self.ledger.event_key(e): e for e in state.since if e.version == version}
+            read = self.ledger.read_each([k for k in keys if k not in since])
+            found = [*since.values(), *(e for e in read.values() if isinstance(e, Event))]
+            unique = {self.ledger.body(e): e for e in found}  # a copy counts once
+            scan = Scan(sorted(unique.values(), key=order),
+                        [s for s in read.values() if isinstance(s, Skipped)])
+        self.assessments[version] = authority.assess(self.cfg, scan, self.verifier)
         return self.assessments[version]
 
     def versions(self) -> tuple[list[str], list[Skipped]]:
@@ -234,26 +243,42 @@ class Reader:
         events = [j.event for j in assessment.judged] + self._added.get(version, [])
         return Scan(sorted(events, key=order), list(assessment.skipped))
 
-    def summarise(self, ctx: RunContext) -> str | None:
-        """Write a summary (``promotion.summary``) from the folders, never from an earlier
-        summary: every version listed, the events of the ``KEEP`` newest and of every one
-        live (the live index), as of when this reader began. Its key, or None outside
-        Actions unless ``ledger.allow-local`` lists ``summary`` (no reader would believe
-        it)."""
+    def summarise(self, ctx: RunContext, *, whole: bool = False) -> str | None:
+        """Write a summary (``promotion.summary``) as of when this reader began: every
+        version, the events of the ``KEEP`` newest and of every one live, the catalogue.
+        It extends the newest summary that holds with the events since (a constant number
+        of requests); ``whole`` (or with none to extend) builds it from every folder.
+        Its key, or None outside Actions unless ``ledger.allow-local`` lists ``summary``
+        (no reader would believe it)."""
         if self._summary:
-            raise ValueError("a summary is written from the folders: read without one")
+            raise ValueError("a summary is written by a reader of the folders")
         if isinstance(self.ledger.attestor, LocalAttestor) and (
                 "summary" not in self.cfg.ledger.allow_local):
             log.info("ledger: no summary written: it would be local, and vault.yml's "
                      "ledger.allow-local does not list summary")
             return None
+        reports = Reader(self.cfg, self.ledger, self.verifier, summary=True)
+        state = None if whole else reports.state()
+        catalogue = None if state is None else summaries.extended(self.ledger, state)
+        if state is None or catalogue is None:
+            return self._summarise_folders(ctx)
+        live = reports.live_now()
+        keep = list(dict.fromkeys([*state.versions[:summaries.KEEP], *live.values()]))
+        reports.prefetch(keep)
+        return summaries.write(self.ledger, ctx, state.versions,
+                               {v: reports.scan_of(v) for v in keep}, as_of=self._began,
+                               strays=state.strays, catalogue=catalogue)
+
+    def _summarise_folders(self, ctx: RunContext) -> str:
+        """A summary from every folder (their listing and the live index)."""
         listing = self.ledger.listing()
+        catalogue = summaries.catalogue(self.ledger, self.ledger.catalogued())
         live = self.live_map(e.name for e in self.cfg.environments)
         keep = list(dict.fromkeys([*listing.versions[:summaries.KEEP], *live.values()]))
         self.prefetch(keep)
         return summaries.write(self.ledger, ctx, listing.versions,
                                {v: self.scan_of(v) for v in keep}, as_of=self._began,
-                               strays=listing.strays)
+                               strays=listing.strays, catalogue=catalogue)
 
     def live_map(self, environments: Iterable[str]) -> dict[str, str]:
         """Per environment (of ``environments``, in order), the version live there."""

@@ -1,12 +1,13 @@
 """The ledger summary: what status and the graveyard show, in one object.
 
-The record job writes one after every run (``report.verdicts.conclude``) and ``vault
-ledger reindex`` one, each from the folders (never from an earlier summary, so a miss is
-healed by the next one): put-once into the feed (``store.feed``), it holds every
-version's name (newest first), the events of the newest ``KEEP`` versions and of every
-version live somewhere (each event's stored JSON with its own proof), what beside the
-folders is not an event, and its own proof (its writer's OIDC token bound to its digest,
-as an event's).
+The record job writes one after every run (``report.verdicts.conclude``), extending the
+newest that holds with the feed since (:func:`extended`); ``vault ledger reindex`` (or a
+record job with none to extend) writes one from every folder. Put-once into the feed
+(``store.feed``), it holds every version's name (newest first), the events of the newest
+``KEEP`` versions and of every version live somewhere (each event's stored JSON with its
+own proof), what beside the folders is not an event, the digest of each catalogue block
+(``store.catalogue``: every version's event keys), and its own proof (its writer's OIDC
+token bound to its digest, as an event's).
 
 A reader believes a summary only when its bytes match the digest its name holds, its
 name's time and id are its own (a copy under a newer name is not it), and its proof
@@ -19,8 +20,9 @@ reads the version folders as before. Decisions never read a summary: deploy, smo
 approve and dr-sync read the version's own folder and the live index.
 
 What a summary cannot show is that it left nothing out: a record job that omits an event
-hides it from status and the graveyard until the next summary, never from a decision;
-``vault ledger check`` compares the newest summary with the events.
+(or an event whose feed entry was never written) is hidden from status and the
+graveyard until a reindex, never from a decision; ``vault ledger check`` compares the
+newest summary and its catalogue with the events.
 """
 
 from __future__ import annotations
@@ -29,20 +31,19 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-import semver
 
 from vault_actions.errors import AttestationError, VaultError, VersionError
 from vault_actions.promotion import authority
 from vault_actions.promotion.journey import live_versions
 from vault_actions.store.attestation import MAX_SKEW_SECONDS
+from vault_actions.store.catalogue import Names, block, names
 from vault_actions.store.feed import EVENT, SUMMARY, Entry
 from vault_actions.store.ledger import Event, Ledger, Scan, Skipped, may_write
-from vault_actions.store.manifest import validate_version
+from vault_actions.store.manifest import precedence, validate_version, version_prefix
 
 if TYPE_CHECKING:
     from vault_actions.config import Config
@@ -72,6 +73,27 @@ class State:
     as_of: datetime            # when this state was read
     doubts: list[Skipped] = field(default_factory=list)  # what in the feed was not believed
     strays: list[Skipped] = field(default_factory=list)  # the summary's: beside the folders
+    summarised: frozenset[str] = frozenset()  # the versions the summary names
+    catalogue: dict[str, str] = field(default_factory=dict)  # block -> its digest
+
+    def block(self, ledger: Ledger, version: str) -> dict[str, Names] | None:
+        """The catalogue block ``version`` lies in (None: none, or not believed)."""
+        digest = self.catalogue.get(block(version))
+        return ledger.catalogue.read(digest) if digest else None
+
+    def keys(self, ledger: Ledger, version: str,
+             content: Mapping[str, Names] | None) -> list[str] | None:
+        """The key of every event of ``version``: those its catalogue block (``content``)
+        names and those written since; None when that is not known (list its folder)."""
+        since = {ledger.event_key(e) for e in self.since if e.version == version}
+        if version in self.summarised:
+            below = (content or {}).get(version)
+            if below is None:
+                return None
+            return sorted({*ledger.named(version, below), *since})
+        if any(e.event == "built" for e in self.since if e.version == version):
+            return sorted(since)  # built since: every event of it is since
+        return None
 
 
 def current(cfg: Config, ledger: Ledger, verifier: Verifier,
@@ -155,7 +177,9 @@ def _parsed(body: bytes, entry: Entry) -> dict[str, Any]:
         at, as_of = _time(raw["at"]), _time(raw["as_of"])
         for version in (*raw["versions"], *raw["held"]):
             validate_version(version)
-    except (KeyError, TypeError, VersionError) as exc:
+        if not all(isinstance(d, str) for d in dict(raw.get("catalogue", {})).values()):
+            raise TypeError("a catalogue block's digest is not text")
+    except (KeyError, TypeError, ValueError, VersionError) as exc:
         raise ValueError(f"is not a ledger summary ({exc})") from None
     if (at, raw.get("id")) != (entry.moment, entry.event_id):
         raise ValueError(f"is the summary {raw.get('id')} of {raw['at']} under another name")
@@ -196,9 +220,10 @@ def _state(ledger: Ledger, found: tuple[str, dict[str, Any]], entries: list[Entr
         if event.version in held:
             held[event.version].events.append(event)
     versions = sorted({*raw["versions"], *(e.version for e in since)},
-                      key=semver.Version.parse, reverse=True)
+                      key=precedence, reverse=True)
     strays = [Skipped(str(s.get("key")), str(s.get("problem"))) for s in raw.get("strays", ())]
-    return State(versions, held, since, key, now, doubts, strays)
+    return State(versions, held, since, key, now, doubts, strays, frozenset(raw["versions"]),
+                 dict(raw.get("catalogue", {})))
 
 
 def _copies(ledger: Ledger, raw: dict[str, Any], held: dict[str, Scan]) -> set[str]:
@@ -219,10 +244,45 @@ def _copies(ledger: Ledger, raw: dict[str, Any], held: dict[str, Scan]) -> set[s
     return keys
 
 
+def catalogue(ledger: Ledger, versions: Mapping[str, Names]) -> dict[str, str]:
+    """Put the catalogue blocks of ``versions`` (each one's names); block -> digest."""
+    blocks: dict[str, dict[str, Names]] = {}
+    for version, below in versions.items():
+        blocks.setdefault(block(version), {})[version] = below
+    return {name: ledger.catalogue.put(content) for name, content in sorted(blocks.items())}
+
+
+def extended(ledger: Ledger, state: State) -> dict[str, str] | None:
+    """The state's catalogue with the events since added (only the blocks they touch are
+    read and written again); None when one of those is not believed, or the summary has
+    no catalogue (it is from before catalogues)."""
+    if state.summarised and not state.catalogue:
+        return None
+    touched: dict[str, set[str]] = {}
+    for event in state.since:
+        touched.setdefault(block(event.version), set()).add(event.version)
+    found = dict(state.catalogue)
+    for name, versions in sorted(touched.items()):
+        content: dict[str, Names] = {}
+        if name in state.catalogue:
+            read = ledger.catalogue.read(state.catalogue[name])
+            if read is None:
+                return None
+            content = read
+        for version in versions:
+            keys = state.keys(ledger, version, content)
+            folder = f"{ledger.prefix}{version_prefix(version)}"
+            content[version] = None if keys is None else names(folder, keys)
+        found[name] = ledger.catalogue.put(content)
+    return found
+
+
 def write(ledger: Ledger, ctx: RunContext, versions: list[str], scans: dict[str, Scan], *,
-          as_of: datetime, strays: Iterable[Skipped] = (), now: datetime | None = None) -> str:
-    """Put a summary of ``scans`` (each version's events, all of them) put-once into the
-    feed, proven by this process's attestor; returns its key."""
+          as_of: datetime, strays: Iterable[Skipped] = (),
+          catalogue: Mapping[str, str] | None = None, now: datetime | None = None) -> str:
+    """Put a summary of ``scans`` (each version's events, all of them) and the catalogue
+    (block -> digest) put-once into the feed, proven by this process's attestor; returns
+    its key."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     body: dict[str, Any] = {
         "schema": SCHEMA, "kind": "summary", "id": uuid.uuid4().hex,
@@ -234,6 +294,7 @@ def write(ledger: Ledger, ctx: RunContext, versions: list[str], scans: dict[str,
         "skipped": [{**s.to_json(), "version": v} for v, scan in scans.items()
                     for s in scan.skipped],
         "strays": [s.to_json() for s in strays],
+        "catalogue": dict(catalogue or {}),
     }
     body["proof"] = ledger.attestor.prove(body)
     data = json.dumps(body, sort_keys=True).encode()
@@ -247,7 +308,8 @@ def write(ledger: Ledger, ctx: RunContext, versions: list[str], scans: dict[str,
 class Comparison:
     """The newest summary that holds against the events written before it (less the
     clocks' margin): events of its versions it left out, events it holds that are not
-    there, versions it does not name, and live versions it does not hold."""
+    there, versions it does not name, live versions it does not hold, and event keys its
+    catalogue leaves out of a version or names beyond the events."""
 
     key: str
     since: datetime  # events from then on need a feed entry: readers of it read them so
@@ -255,11 +317,13 @@ class Comparison:
     phantom: list[str]
     unlisted: list[str]
     unheld: list[str]
+    miscatalogued: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when the summary says what the events said at its time."""
-        return not (self.omitted or self.phantom or self.unlisted or self.unheld)
+        return not (self.omitted or self.phantom or self.unlisted or self.unheld
+                    or self.miscatalogued)
 
     def describe(self) -> str:
         """``the newest summary … agrees with the events`` or where it does not."""
@@ -267,13 +331,15 @@ class Comparison:
             return f"the newest summary ({self.key}) agrees with the events"
         return (f"the newest summary ({self.key}) leaves out {len(self.omitted)} event(s) "
                 f"and {len(self.unlisted)} version(s), holds {len(self.phantom)} event(s) "
-                f"that are not in the ledger and lacks {len(self.unheld)} live version(s); "
+                f"that are not in the ledger, lacks {len(self.unheld)} live version(s) and "
+                f"catalogues {len(self.miscatalogued)} event key(s) wrongly; "
                 "`vault ledger reindex` writes a new one (check who wrote this one)")
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for ``--json``."""
         return {"key": self.key, "ok": self.ok, "omitted": self.omitted,
-                "phantom": self.phantom, "unlisted": self.unlisted, "unheld": self.unheld}
+                "phantom": self.phantom, "unlisted": self.unlisted, "unheld": self.unheld,
+                "miscatalogued": self.miscatalogued}
 
 
 def compare(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
@@ -296,8 +362,26 @@ def compare(cfg: Config, ledger: Ledger, assessment: authority.Assessment,
             phantom=sorted(copied - set(actual)),
             unlisted=sorted({e.version for e in older} - set(raw["versions"])),
             unheld=sorted(set(live_versions(older).values()) - set(held)),
+            miscatalogued=_miscatalogued(ledger, raw, assessment, before),
         )
     return None
+
+
+def _miscatalogued(ledger: Ledger, raw: dict[str, Any], assessment: authority.Assessment,
+                   before: datetime) -> list[str]:
+    """Event keys older than ``before`` a catalogue leaves out, and keys it names beyond."""
+    listed: dict[str, set[str]] = {}
+    for digest in raw.get("catalogue", {}).values():
+        for version, below in (ledger.catalogue.read(digest) or {}).items():
+            try:
+                if below is not None:  # None: its readers list its folder
+                    listed[version] = set(ledger.named(version, below))
+            except VersionError:
+                continue
+    events = {ledger.event_key(j.event): j.event for j in assessment.judged}
+    left_out = {k for k, e in events.items()
+                if e.time < before and k not in listed.get(e.version, {k})}
+    return sorted(left_out | (set().union(*listed.values()) - set(events)))
 
 
 def _summaries(ledger: Ledger, now: datetime) -> Iterator[Entry]:

@@ -90,7 +90,7 @@ def conclude(
         _bury_release(ctx, token, journey.death, runner)
     events = [e for j in journeys.values() for e in j.events]
     try:
-        reader.summarise(ctx)  # from what it read: the folders, never a summary
+        reader.summarise(ctx)  # the newest summary and the events since
     except VaultError as exc:
         runner.warning(f"{exc.message}; status and the graveyard read the folders instead "
                        f"({exc.hint})", "Ledger summary")

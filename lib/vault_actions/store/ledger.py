@@ -37,15 +37,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import semver
-
 from vault_actions.config import BUILD_JOB, GATE_JOB, NAME
 from vault_actions.errors import VaultError, VersionError
 from vault_actions.integrations import aws
 from vault_actions.store import attestation
+from vault_actions.store.catalogue import Catalogue, Names, names
 from vault_actions.store.feed import Feed
 from vault_actions.store.index import INDEX, LiveIndex
-from vault_actions.store.manifest import validate_version, version_prefix
+from vault_actions.store.manifest import is_version, precedence, validate_version, version_prefix
 from vault_actions.store.vault import Vault, b64_sha256
 
 if TYPE_CHECKING:
@@ -270,6 +269,7 @@ class Ledger:
         self._attestor = attestor
         self.index = LiveIndex(s3, bucket, self.prefix)
         self.feed = Feed(s3, bucket, self.prefix)
+        self.catalogue = Catalogue(self.feed)
         self._listed: list[str] = []  # every folder the last listing() found, sorted
 
     @property
@@ -390,14 +390,29 @@ class Ledger:
         versions = []
         for folder in folders:
             name = folder[len(self.prefix):-1]
-            if name.startswith("v") and semver.Version.is_valid(name[1:]):
+            if name.startswith("v") and is_version(name[1:]):
                 versions.append(name[1:])
             elif folder != self.prefix + INDEX:
                 strays.append(Skipped(folder, "a folder that is not a version's"))
         for item in strays:
             log.warning("ledger: skipped %s: %s", self.uri(item.key), item.problem)
         self._listed = sorted(folders)
-        return Listing(sorted(versions, key=semver.Version.parse, reverse=True), strays)
+        return Listing(sorted(versions, key=precedence, reverse=True), strays)
+
+    def catalogued(self) -> dict[str, Names]:
+        """Every version's event keys below its folder (``store.catalogue``), from one
+        listing of every folder (one request per 1,000 keys: for a summary from scratch)."""
+        found: dict[str, list[str]] = {}
+        for key in self._store.keys(f"{self.prefix}v"):
+            found.setdefault(self._folder(key), []).append(key)
+        start = len(self.prefix) + 1
+        return {folder[start:-1]: names(folder, keys) for folder, keys in found.items()
+                if is_version(folder[start:-1])}
+
+    def named(self, version: str, below: list[str]) -> list[str]:
+        """The keys of ``version``'s events a catalogue block names (``below`` its folder)."""
+        return [f"{self.prefix}{version_prefix(validate_version(version))}{name}"
+                for name in below]
 
     def know(self, versions: list[str]) -> None:
         """Take ``versions`` as every version's (from a summary): :meth:`scan_versions`

@@ -37,6 +37,31 @@ def test_client_uses_the_standard_environment_and_standard_retries(
     assert quick.get_caller_identity()["Account"]  # the moto server answers
 
 
+def test_each_client_reads_the_credentials_of_its_moment_sharing_only_the_models(
+    aws_env: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients share the process's model loader (a second client costs ~25 ms, not 150),
+    never credentials: each signs with the environment's, or the keys it is given, of the
+    time it was made (moto puts an assumed role's requests in the role's account)."""
+    def keys(account: str) -> dict[str, str]:
+        creds = aws.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/deploy", RoleSessionName="test")["Credentials"]
+        return {"aws_access_key_id": creds["AccessKeyId"],
+                "aws_secret_access_key": creds["SecretAccessKey"],
+                "aws_session_token": creds["SessionToken"]}
+
+    dev, prod, given = keys("111111111111"), keys("222222222222"), keys("333333333333")
+    made = []
+    for found in (dev, prod):
+        for name, value in found.items():
+            monkeypatch.setenv(name.upper(), value)
+        made.append(aws.client("sts"))
+    made.append(aws.client("sts", credentials=given))
+    accounts = [aws.caller_account(c) for c in made]
+    assert accounts == ["111111111111", "222222222222", "333333333333"]
+    assert aws._loader() is aws._loader()
+
+
 def test_error_code_and_status_of_client_errors_only() -> None:
     exc = client_error("PreconditionFailed", 412)
     assert (aws.error_code(exc), aws.http_status(exc)) == ("PreconditionFailed", 412)

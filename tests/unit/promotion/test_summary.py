@@ -21,6 +21,7 @@ from vault_actions import cli, config
 from vault_actions.promotion import authority, derived, summary
 from vault_actions.promotion.live import Reader, Shown
 from vault_actions.store.attestation import LocalAttestor, OidcAttestor
+from vault_actions.store.catalogue import block
 from vault_actions.store.feed import month
 from vault_actions.store.index import inverted
 from vault_actions.store.ledger import EVENTS, Ledger
@@ -287,3 +288,99 @@ def test_ledger_check_finds_what_a_summary_leaves_out(
     assert found.summary.omitted == [vault.ledger.event_key(left_out)]
     assert found.summary.unlisted == ["1.0.2"] and "1.0.2" in found.summary.unheld
     assert not found.ok and "leaves out 1 event(s) and 1 version(s)" in found.describe()
+
+
+def block_key(vault: Vault, key: str, version: str) -> str:
+    """The catalogue block of ``version`` the summary at ``key`` names."""
+    raw = json.loads(vault.s3.get_object(Bucket=vault.bucket, Key=key)["Body"].read())
+    return f"{vault.ledger.catalogue.prefix}{raw['catalogue'][block(version)]}.json"
+
+
+def test_a_rewritten_catalogue_block_sends_status_version_to_the_folder(
+    vault: Vault, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any role may put into the feed: a catalogue block overwritten to leave 1.0.0's
+    kill out is not the block the summary names, so v1.0.0's folder is listed."""
+    key = block_key(vault, vault.summarise(), "1.0.0")
+    raw = json.loads(vault.s3.get_object(Bucket=vault.bucket, Key=key)["Body"].read())
+    raw["versions"]["1.0.0"] = [n for n in raw["versions"]["1.0.0"] if not n.startswith("qa/")]
+    vault.s3.put_object(Bucket=vault.bucket, Key=key, Body=json.dumps(raw).encode())
+
+    reader = vault.reader()
+    calls = Requests(reader.ledger.s3)
+    events = [j.event.event for j in reader.own_events("1.0.0").judged]
+    assert "smoke_failed" in events and "is not believed" in caplog.text
+    assert any("prefix=ledger%2Fv1.0.0%2F" in c for c in calls.calls), calls.calls
+
+
+def test_a_key_a_catalogue_names_that_holds_no_event_does_not_count(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The block only says where to read: a name whose object holds other bytes than its
+    digest (here planted by the dev role) is skipped, and the ledger check reports it."""
+    monkeypatch.setattr(summary, "MARGIN", timedelta(0))
+    writer = vault.job()
+    keys = writer.catalogued()
+    planted = f"prod/20260101T000000000000Z-{'0' * 32}.{'a' * 64}.json"
+    vault.s3.put_object(Bucket=vault.bucket, Key=f"ledger/v1.0.0/{planted}", Body=b"{}")
+    keys["1.0.0"] = [*(keys["1.0.0"] or []), planted]
+    summary.write(writer, context(), ["1.0.2", "1.0.1", "1.0.0"], {}, as_of=datetime.now(UTC),
+                  catalogue=summary.catalogue(writer, keys))
+
+    assessment = vault.reader().own_events("1.0.0")
+    assert [s.key for s in assessment.skipped] == [f"ledger/v1.0.0/{planted}"]
+    assert "deployed" not in [e.environment for e in assessment.events if e.environment == "prod"]
+    whole = authority.read(vault.cfg, vault.ledger, verifier=vault.verifier)
+    found = derived.check_index(vault.cfg, vault.ledger, whole, vault.verifier)
+    assert found.summary is not None
+    assert found.summary.miscatalogued == [f"ledger/v1.0.0/{planted}"]
+
+
+def test_a_folder_holding_what_is_not_an_event_is_listed_not_catalogued(vault: Vault) -> None:
+    stray = "ledger/v1.0.2/dev/notes.json"
+    vault.s3.put_object(Bucket=vault.bucket, Key=stray, Body=b"hello")
+    vault.summarise()
+    reader = vault.reader()
+    calls = Requests(reader.ledger.s3)
+    assert stray in [s.key for s in reader.own_events("1.0.2").skipped]
+    assert any("prefix=ledger%2Fv1.0.2%2F" in c for c in calls.calls)
+
+
+def test_a_summary_from_before_catalogues_is_followed_by_one_from_every_folder(
+    vault: Vault
+) -> None:
+    writer = vault.job()
+    reader = Reader(vault.cfg, writer, vault.verifier)
+    reader.recent(20)
+    summary.write(writer, context(), ["1.0.2", "1.0.1", "1.0.0"],
+                  {v: reader.scan_of(v) for v in ("1.0.2", "1.0.1", "1.0.0")},
+                  as_of=datetime.now(UTC))
+    key = vault.summarise()
+    raw = json.loads(vault.s3.get_object(Bucket=vault.bucket, Key=block_key(vault, key, "1.0.0"))
+                     ["Body"].read())
+    assert sorted(raw["versions"]) == ["1.0.0", "1.0.1", "1.0.2"]
+
+
+def test_ledger_check_finds_a_catalogue_that_leaves_an_event_key_out(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compromised record job may catalogue 1.0.1 without its rejection (status
+    --version then does not show it, a decision always does): the ledger check says so."""
+    monkeypatch.setattr(summary, "MARGIN", timedelta(0))
+    writer = vault.job()
+    keys = writer.catalogued()
+    [rejection] = [e for e in writer.events("1.0.1") if e.event == "rejected"]
+    left_out = writer.event_key(rejection)
+    keys["1.0.1"] = [n for n in keys["1.0.1"] or [] if not left_out.endswith(n)]
+    reader = Reader(vault.cfg, writer, vault.verifier)
+    reader.recent(20)
+    summary.write(writer, context(), ["1.0.2", "1.0.1", "1.0.0"],
+                  {v: reader.scan_of(v) for v in ("1.0.2", "1.0.1", "1.0.0")},
+                  as_of=datetime.now(UTC), catalogue=summary.catalogue(writer, keys))
+
+    shown = vault.reader().own_events("1.0.1")
+    assert "rejected" not in [j.event.event for j in shown.judged]
+    assessment = authority.read(vault.cfg, vault.ledger, verifier=vault.verifier)
+    found = derived.check_index(vault.cfg, vault.ledger, assessment, vault.verifier)
+    assert found.summary is not None and found.summary.miscatalogued == [left_out]
+    assert "catalogues 1 event key(s) wrongly" in found.describe()

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import semver
 
 from vault_actions.errors import VaultError, VersionError
 from vault_actions.store.manifest import (
@@ -14,6 +15,7 @@ from vault_actions.store.manifest import (
     Manifest,
     artifact_key,
     manifest_key,
+    precedence,
     validate_version,
     version_prefix,
 )
@@ -66,3 +68,13 @@ def test_other_versions_are_refused_with_the_format(raw: str) -> None:
     with pytest.raises(VersionError, match=re.escape(f"version {raw!r} is not allowed")) as caught:
         validate_version(raw)
     assert "MAJOR.MINOR.PATCH" in caught.value.hint
+
+
+def test_versions_sort_in_semver_precedence() -> None:
+    """The cheap sort key (status sorts thousands of names) orders as semver does."""
+    names = ["1.0.0", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
+             "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "0.9.9", "1.0.10", "1.0.2",
+             "2.0.0-0", "2.0.0-1a", "2.0.0-a", "10.0.0", "1.10.0", "1.2.0-rc.1.2", "1.2.0-rc.1"]
+    assert sorted(names, key=precedence) == sorted(names, key=semver.Version.parse)
+    with pytest.raises(VersionError):
+        precedence("1.0.0+build")

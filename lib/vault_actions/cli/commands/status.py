@@ -20,11 +20,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Result:
     """Read the shown versions' events (from the newest summary and the feed since, or their
     folders) and what is live where; render."""
-    import semver
-
     from vault_actions.promotion.live import Reader
     from vault_actions.report import status
-    from vault_actions.store.manifest import validate_version
+    from vault_actions.store.manifest import precedence, validate_version
 
     cfg = config.load(args.config)
     book = open_ledger(cfg)
@@ -37,7 +35,7 @@ def run(args: argparse.Namespace) -> Result:
                 "check the version; `vault status` without --version lists the releases",
             )
         listed, _ = reader.versions()  # for the attempt number
-        versions = sorted({*listed, version}, key=semver.Version.parse, reverse=True)
+        versions = sorted({*listed, version}, key=precedence, reverse=True)
         seen = reader.overview([version])
         attempts = {version: len(versions) - versions.index(version)}
         assessment = reader.judged([version])
