@@ -36,7 +36,7 @@ def client(
     timeout_seconds: float | None = None,
     credentials: Mapping[str, str] | None = None,
 ) -> Any:
-    """A boto3 (botocore) client with standard-mode retries (throttling, 5xx, SlowDown).
+    """A botocore client (what boto3 builds) with standard-mode retries (throttling, 5xx, SlowDown).
 
     Without ``region``, ``AWS_REGION`` (what the AWS SDKs and configure-aws-credentials
     set) or ``AWS_DEFAULT_REGION`` applies. ``attempts`` and ``timeout_seconds`` (connect
@@ -61,17 +61,18 @@ def client(
     session: Any = botocore.session.get_session()
     session.register_component("data_loader", _loader())
     if keys:
-        session.set_credentials(keys["aws_access_key_id"], keys["aws_secret_access_key"],
-                                keys.get("aws_session_token"))
+        session.set_credentials(keys.get("aws_access_key_id"),
+                                keys.get("aws_secret_access_key"), keys.get("aws_session_token"))
     return session.create_client(service, region_name=region, config=config)
 
 
 @functools.cache
 def _loader() -> Any:
-    """The process's botocore data loader (it caches each model it reads; read-only)."""
+    """The process's botocore data loader (it caches each model it reads; read-only),
+    with ``AWS_DATA_PATH``'s models as botocore's own would have."""
     from botocore.loaders import create_loader
 
-    return create_loader()
+    return create_loader(os.environ.get("AWS_DATA_PATH"))
 
 
 def assumed(role_arn: str, session_name: str = "vault-doctor") -> Callable[[str, str], Any]:

@@ -245,13 +245,14 @@ class Reader:
 
     def summarise(self, ctx: RunContext, *, whole: bool = False) -> str | None:
         """Write a summary (``promotion.summary``) as of when this reader began: every
-        version, the events of the ``KEEP`` newest and of every one live, the catalogue.
-        It extends the newest summary that holds with the events since (a constant number
-        of requests); ``whole`` (or with none to extend) builds it from every folder.
+        version, the events of the ``KEEP`` newest and of every one live (read from their
+        folders), the catalogue. It extends the newest summary's versions and catalogue
+        with the events since (a constant number of requests, whatever the history);
+        ``whole`` (or with none to extend) builds it from every folder.
         Its key, or None outside Actions unless ``ledger.allow-local`` lists ``summary``
         (no reader would believe it)."""
         if self._summary:
-            raise ValueError("a summary is written by a reader of the folders")
+            raise ValueError("a summary is written by a reader that does not start from one")
         if isinstance(self.ledger.attestor, LocalAttestor) and (
                 "summary" not in self.cfg.ledger.allow_local):
             log.info("ledger: no summary written: it would be local, and vault.yml's "
@@ -262,20 +263,21 @@ class Reader:
         catalogue = None if state is None else summaries.extended(self.ledger, state)
         if state is None or catalogue is None:
             return self._summarise_folders(ctx)
-        live = reports.live_now()
-        keep = list(dict.fromkeys([*state.versions[:summaries.KEEP], *live.values()]))
-        reports.prefetch(keep)
+        keep = list(dict.fromkeys([*state.versions[:summaries.KEEP],
+                                   *reports.live_now().values()]))
+        self.prefetch(keep)  # from their folders: a miss in a kept version heals now
         return summaries.write(self.ledger, ctx, state.versions,
-                               {v: reports.scan_of(v) for v in keep}, as_of=self._began,
-                               strays=state.strays, catalogue=catalogue)
+                               {v: self.scan_of(v) for v in keep}, as_of=self._began,
+                               strays=state.strays, catalogue=catalogue[0],
+                               rebuilt=catalogue[1])
 
     def _summarise_folders(self, ctx: RunContext) -> str:
         """A summary from every folder (their listing and the live index)."""
         listing = self.ledger.listing()
-        catalogue = summaries.catalogue(self.ledger, self.ledger.catalogued())
         live = self.live_map(e.name for e in self.cfg.environments)
         keep = list(dict.fromkeys([*listing.versions[:summaries.KEEP], *live.values()]))
         self.prefetch(keep)
+        catalogue = summaries.catalogue(self.ledger, self.ledger.catalogued())  # every key read
         return summaries.write(self.ledger, ctx, listing.versions,
                                {v: self.scan_of(v) for v in keep}, as_of=self._began,
                                strays=listing.strays, catalogue=catalogue)

@@ -75,6 +75,7 @@ class State:
     strays: list[Skipped] = field(default_factory=list)  # the summary's: beside the folders
     summarised: frozenset[str] = frozenset()  # the versions the summary names
     catalogue: dict[str, str] = field(default_factory=dict)  # block -> its digest
+    rebuilt: str = ""  # the block the summary's writer rebuilt from its folders
 
     def block(self, ledger: Ledger, version: str) -> dict[str, Names] | None:
         """The catalogue block ``version`` lies in (None: none, or not believed)."""
@@ -86,6 +87,7 @@ class State:
         """The key of every event of ``version``: those its catalogue block (``content``)
         names and those written since; None when that is not known (list its folder)."""
         since = {ledger.event_key(e) for e in self.since if e.version == version}
+        since |= {ledger.event_key(e) for e in self.held.get(version, Scan([], [])).events}
         if version in self.summarised:
             below = (content or {}).get(version)
             if below is None:
@@ -223,7 +225,7 @@ def _state(ledger: Ledger, found: tuple[str, dict[str, Any]], entries: list[Entr
                       key=precedence, reverse=True)
     strays = [Skipped(str(s.get("key")), str(s.get("problem"))) for s in raw.get("strays", ())]
     return State(versions, held, since, key, now, doubts, strays, frozenset(raw["versions"]),
-                 dict(raw.get("catalogue", {})))
+                 dict(raw.get("catalogue", {})), str(raw.get("rebuilt", "")))
 
 
 def _copies(ledger: Ledger, raw: dict[str, Any], held: dict[str, Scan]) -> set[str]:
@@ -252,37 +254,44 @@ def catalogue(ledger: Ledger, versions: Mapping[str, Names]) -> dict[str, str]:
     return {name: ledger.catalogue.put(content) for name, content in sorted(blocks.items())}
 
 
-def extended(ledger: Ledger, state: State) -> dict[str, str] | None:
+def extended(ledger: Ledger, state: State) -> tuple[dict[str, str], str] | None:
     """The state's catalogue with the events since added (only the blocks they touch are
-    read and written again); None when one of those is not believed, or the summary has
-    no catalogue (it is from before catalogues)."""
+    read and written again) and the block after the one rebuilt last time rebuilt from
+    its versions' folders, so that a miss (an event never fed) heals within as many runs
+    as there are blocks; and that block. None when a block to extend is not believed, or
+    the summary has no catalogue (it is from before catalogues)."""
     if state.summarised and not state.catalogue:
         return None
     touched: dict[str, set[str]] = {}
     for event in state.since:
         touched.setdefault(block(event.version), set()).add(event.version)
+    rebuilt = next((b for b in sorted(state.catalogue) if b > state.rebuilt),
+                   min(state.catalogue, default=""))
     found = dict(state.catalogue)
-    for name, versions in sorted(touched.items()):
+    for name in sorted({*touched, rebuilt} - {""}):
         content: dict[str, Names] = {}
-        if name in state.catalogue:
+        if name == rebuilt:
+            content = ledger.catalogued([v for v in state.versions if block(v) == name])
+        elif name in state.catalogue:
             read = ledger.catalogue.read(state.catalogue[name])
             if read is None:
                 return None
             content = read
-        for version in versions:
+        for version in touched.get(name, ()):
             keys = state.keys(ledger, version, content)
             folder = f"{ledger.prefix}{version_prefix(version)}"
             content[version] = None if keys is None else names(folder, keys)
         found[name] = ledger.catalogue.put(content)
-    return found
+    return found, rebuilt
 
 
 def write(ledger: Ledger, ctx: RunContext, versions: list[str], scans: dict[str, Scan], *,
           as_of: datetime, strays: Iterable[Skipped] = (),
-          catalogue: Mapping[str, str] | None = None, now: datetime | None = None) -> str:
+          catalogue: Mapping[str, str] | None = None, rebuilt: str = "",
+          now: datetime | None = None) -> str:
     """Put a summary of ``scans`` (each version's events, all of them) and the catalogue
-    (block -> digest) put-once into the feed, proven by this process's attestor; returns
-    its key."""
+    (block -> digest; ``rebuilt``: the block rebuilt from its folders) put-once into the
+    feed, proven by this process's attestor; returns its key."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     body: dict[str, Any] = {
         "schema": SCHEMA, "kind": "summary", "id": uuid.uuid4().hex,
@@ -294,7 +303,7 @@ def write(ledger: Ledger, ctx: RunContext, versions: list[str], scans: dict[str,
         "skipped": [{**s.to_json(), "version": v} for v, scan in scans.items()
                     for s in scan.skipped],
         "strays": [s.to_json() for s in strays],
-        "catalogue": dict(catalogue or {}),
+        "catalogue": dict(catalogue or {}), "rebuilt": rebuilt,
     }
     body["proof"] = ledger.attestor.prove(body)
     data = json.dumps(body, sort_keys=True).encode()
@@ -381,7 +390,8 @@ def _miscatalogued(ledger: Ledger, raw: dict[str, Any], assessment: authority.As
     events = {ledger.event_key(j.event): j.event for j in assessment.judged}
     left_out = {k for k, e in events.items()
                 if e.time < before and k not in listed.get(e.version, {k})}
-    return sorted(left_out | (set().union(*listed.values()) - set(events)))
+    beyond = set().union(*listed.values()) - set(events) - {s.key for s in assessment.skipped}
+    return sorted(left_out | beyond)
 
 
 def _summaries(ledger: Ledger, now: datetime) -> Iterator[Entry]:

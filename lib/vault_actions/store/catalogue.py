@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,9 +56,10 @@ class Catalogue:
         self.prefix = f"{feed.prefix}catalogue/"
 
     def put(self, versions: Mapping[str, Names]) -> str:
-        """Store one block (put-once: the same block again is success); its digest."""
-        body = json.dumps({"schema": SCHEMA, "versions": dict(versions)},
-                          sort_keys=True).encode()
+        """Store one block put-once; its digest. Its id makes the name unforeseeable: a
+        role that may write the feed cannot take it first with other bytes."""
+        body = json.dumps({"schema": SCHEMA, "id": uuid.uuid4().hex,
+                           "versions": dict(versions)}, sort_keys=True).encode()
         digest = hashlib.sha256(body).hexdigest()
         self.feed.put(f"{self.prefix}{digest}.json", body)
         return digest

@@ -344,11 +344,12 @@ class Ledger:
     def _name(self, event: Event) -> None:
         """Put ``event``'s feed entry (before the event: none lacks it unless refused). A
         refusal (a role of an older stack) is a warning, not a lost event: the record
-        job's next summary, read from the folders, holds it."""
+        job's next summary holds it if its version is kept, else once its catalogue block
+        is rebuilt (or after `vault ledger reindex`)."""
         try:
             self.feed.put(self.entry_key(event), b"")
         except VaultError as exc:
-            log.warning("ledger: %s; status sees this event after the next summary (%s)",
+            log.warning("ledger: %s; status may see this event only after a later summary (%s)",
                         exc.message, "update the vault stack: every ledger-writing role may "
                         "put ledger/_index/feed/*")
 
@@ -399,11 +400,16 @@ class Ledger:
         self._listed = sorted(folders)
         return Listing(sorted(versions, key=precedence, reverse=True), strays)
 
-    def catalogued(self) -> dict[str, Names]:
-        """Every version's event keys below its folder (``store.catalogue``), from one
-        listing of every folder (one request per 1,000 keys: for a summary from scratch)."""
+    def catalogued(self, versions: list[str] | None = None) -> dict[str, Names]:
+        """Each version's event keys below its folder (``store.catalogue``): of
+        ``versions`` (their folders listed as :meth:`scan_versions` does), or of every one
+        (one request per 1,000 keys: for a summary from scratch)."""
         found: dict[str, list[str]] = {}
-        for key in self._store.keys(f"{self.prefix}v"):
+        if versions is None:
+            listed: list[str] = list(self._store.keys(f"{self.prefix}v"))
+        else:
+            listed = list(self._listed_keys(versions))
+        for key in listed:
             found.setdefault(self._folder(key), []).append(key)
         start = len(self.prefix) + 1
         return {folder[start:-1]: names(folder, keys) for folder, keys in found.items()
@@ -426,17 +432,23 @@ class Ledger:
         folders = {self.prefix + version_prefix(validate_version(v)): v for v in versions}
         if not folders:
             return {}
-        prefixes = batches(sorted(folders), self._listed, len(self.prefix) + 1)
-        with ThreadPoolExecutor(max_workers=min(READERS, len(prefixes))) as pool:
-            listed = [k for keys in pool.map(self._keys, prefixes) for k in keys.items()]
-        wanted = {k: v for k, v in listed if self._folder(k) in folders}
-        scan = self._read_all(wanted)
+        scan = self._read_all(self._listed_keys(versions))
         found: dict[str, Scan] = {v: Scan([], []) for v in folders.values()}
         for event in scan.events:
             found[event.version].events.append(event)
         for item in scan.skipped:
             found[folders[self._folder(item.key)]].skipped.append(item)
         return found
+
+    def _listed_keys(self, versions: list[str]) -> dict[str, str | None]:
+        """:meth:`_keys` of the folders of ``versions``, neighbours listed together."""
+        folders = {self.prefix + version_prefix(validate_version(v)) for v in versions}
+        if not folders:
+            return {}
+        prefixes = batches(sorted(folders), self._listed, len(self.prefix) + 1)
+        with ThreadPoolExecutor(max_workers=min(READERS, len(prefixes))) as pool:
+            listed = [k for keys in pool.map(self._keys, prefixes) for k in keys.items()]
+        return {k: v for k, v in listed if self._folder(k) in folders}
 
     def _folder(self, key: str) -> str:
         """The version folder (``ledger/v1.2.3/``) a key lies in."""

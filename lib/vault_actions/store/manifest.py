@@ -14,7 +14,8 @@ from vault_actions.errors import VaultError, VersionError
 SCHEMA = 1
 _ID = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
 # semver.org's grammar without build metadata (a version's name never carries one)
-_VERSION = re.compile(rf"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-({_ID}(?:\.{_ID})*))?")
+_VERSION = re.compile(rf"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-({_ID}(?:\.{_ID})*))?",
+                      re.ASCII)
 Precedence = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
 
 
