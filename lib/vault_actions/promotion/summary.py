@@ -23,6 +23,9 @@ What a summary cannot show is that it left nothing out: a record job that omits 
 (or an event whose feed entry was never written) is hidden from status and the
 graveyard until a reindex, never from a decision; ``vault ledger check`` compares the
 newest summary and its catalogue with the events.
+
+One piece (over 400 lines): how a summary is written, extended, believed and checked is
+one contract over one JSON shape; split, each part would restate the others.
 """
 
 from __future__ import annotations
@@ -79,8 +82,8 @@ class State:
 
     def block(self, ledger: Ledger, version: str) -> dict[str, Names] | None:
         """The catalogue block ``version`` lies in (None: none, or not believed)."""
-        digest = self.catalogue.get(block(version))
-        return ledger.catalogue.read(digest) if digest else None
+        return ledger.catalogue.read(self.catalogue[block(version)]) if (
+            block(version) in self.catalogue) else None
 
     def keys(self, ledger: Ledger, version: str,
              content: Mapping[str, Names] | None) -> list[str] | None:
@@ -255,11 +258,10 @@ def catalogue(ledger: Ledger, versions: Mapping[str, Names]) -> dict[str, str]:
 
 
 def extended(ledger: Ledger, state: State) -> tuple[dict[str, str], str] | None:
-    """The state's catalogue with the events since added (only the blocks they touch are
-    read and written again) and the block after the one rebuilt last time rebuilt from
-    its versions' folders, so that a miss (an event never fed) heals within as many runs
-    as there are blocks; and that block. None when a block to extend is not believed, or
-    the summary has no catalogue (it is from before catalogues)."""
+    """The catalogue with the events since added (the blocks they touch rewritten) and the
+    block after the last one rebuilt, rebuilt from its folders (a miss heals within as
+    many runs as there are blocks); and that block. None when a block to extend is not
+    believed, or the summary is from before catalogues."""
     if state.summarised and not state.catalogue:
         return None
     touched: dict[str, set[str]] = {}
@@ -289,9 +291,8 @@ def write(ledger: Ledger, ctx: RunContext, versions: list[str], scans: dict[str,
           as_of: datetime, strays: Iterable[Skipped] = (),
           catalogue: Mapping[str, str] | None = None, rebuilt: str = "",
           now: datetime | None = None) -> str:
-    """Put a summary of ``scans`` (each version's events, all of them) and the catalogue
-    (block -> digest; ``rebuilt``: the block rebuilt from its folders) put-once into the
-    feed, proven by this process's attestor; returns its key."""
+    """Put a summary of ``scans`` (each version's events) and the catalogue (block ->
+    digest; ``rebuilt``: the block read from its folders) put-once; returns its key."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     body: dict[str, Any] = {
         "schema": SCHEMA, "kind": "summary", "id": uuid.uuid4().hex,

@@ -598,7 +598,7 @@ def test_an_event_is_named_in_the_feed_first_and_a_refusal_loses_nothing(
     monkeypatch.setattr(ledger.feed, "put", refused)
     later = ledger.record("1.0.0", "smoke_passed", "qa", context())
     assert ledger.events("1.0.0") == [event, later]
-    assert "status sees this event after the next summary" in caplog.text
+    assert "status may see this event only after a later summary" in caplog.text
 
 
 def test_events_live_in_their_writers_folder(ledger: Ledger) -> None:
