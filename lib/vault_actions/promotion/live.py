@@ -29,7 +29,7 @@ from vault_actions.promotion.journey import Journey, Overview, dr_lags, journeys
 from vault_actions.store.attestation import LocalAttestor
 from vault_actions.store.index import Pointer
 from vault_actions.store.ledger import LIVE_EVENTS, Event, Ledger, Scan, Skipped, order
-from vault_actions.store.manifest import validate_version
+from vault_actions.store.manifest import is_version, validate_version
 
 if TYPE_CHECKING:
     from vault_actions.config import Config
@@ -115,11 +115,7 @@ class Reader:
             scan = self.ledger.scan(version)
         else:
             since = {self.ledger.event_key(e): e for e in state.since if e.version == version}
-            read = self.ledger.read_each([k for k in keys if k not in since])
-            found = [*since.values(), *(e for e in read.values() if isinstance(e, Event))]
-            unique = {self.ledger.body(e): e for e in found}  # a copy counts once
-            scan = Scan(sorted(unique.values(), key=order),
-                        [s for s in read.values() if isinstance(s, Skipped)])
+            scan = self.ledger.scan_keys([k for k in keys if k not in since], [*since.values()])
         self.assessments[version] = authority.assess(self.cfg, scan, self.verifier)
         return self.assessments[version]
 
@@ -217,7 +213,7 @@ class Reader:
             return journeys(self.everything())
         named = (self.ledger.index.parse(k) for k in keys)
         versions = dict.fromkeys(p.version for p in named
-                                 if p is not None and semver.Version.is_valid(p.version))
+                                 if p is not None and is_version(p.version))
         found = [*versions, *(v for v in also if v not in versions)]
         return {j.version: j for j in self.prefetch(found) if j.events}
 
@@ -314,7 +310,7 @@ class Reader:
         recent pointer names a newer version (or there is no index to list)."""
         keys = self.ledger.index.newest(environment, WALK)
         named = [p.version for p in map(self.ledger.index.parse, keys)
-                 if p is not None and semver.Version.is_valid(p.version)]
+                 if p is not None and is_version(p.version)]
         ours = semver.Version.parse(version)
         if keys and all(semver.Version.parse(v) <= ours for v in named):
             return None

@@ -46,7 +46,7 @@ from vault_actions.store.attestation import MAX_SKEW_SECONDS
 from vault_actions.store.catalogue import Names, block, names
 from vault_actions.store.feed import EVENT, SUMMARY, Entry
 from vault_actions.store.ledger import Event, Ledger, Scan, Skipped, may_write
-from vault_actions.store.manifest import precedence, validate_version, version_prefix
+from vault_actions.store.manifest import precedence, validate_version
 
 if TYPE_CHECKING:
     from vault_actions.config import Config
@@ -281,8 +281,7 @@ def extended(ledger: Ledger, state: State) -> tuple[dict[str, str], str] | None:
             content = read
         for version in touched.get(name, ()):
             keys = state.keys(ledger, version, content)
-            folder = f"{ledger.prefix}{version_prefix(version)}"
-            content[version] = None if keys is None else names(folder, keys)
+            content[version] = None if keys is None else names(ledger.folder(version), keys)
         found[name] = ledger.catalogue.put(content)
     return found, rebuilt
 

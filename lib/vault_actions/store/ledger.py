@@ -284,6 +284,10 @@ class Ledger:
         """``s3://bucket/ledger/…``."""
         return f"s3://{self.bucket}/{key or self.prefix}"
 
+    def folder(self, version: str) -> str:
+        """A version's folder: ``ledger/v1.2.3/``."""
+        return f"{self.prefix}{version_prefix(validate_version(version))}"
+
     def key(self, version: str, writer: str, event_id: str, body: bytes) -> str:
         """Where the event stored as ``body`` lives (``<sha256>``: of ``body``, hex):
         ``ledger/v1.2.3/<writer>/<id>.<sha256>.json``."""
@@ -291,7 +295,7 @@ class Ledger:
 
     def key_named(self, version: str, writer: str, event_id: str, digest: str) -> str:
         """Where the event whose bytes have SHA-256 ``digest`` (hex) lives."""
-        folder = f"{self.prefix}{version_prefix(validate_version(version))}{writer}/"
+        folder = f"{self.folder(version)}{writer}/"
         return f"{folder}{event_id}.{digest}.json"
 
     def event_key(self, event: Event) -> str:
@@ -417,7 +421,7 @@ class Ledger:
 
     def named(self, version: str, below: list[str]) -> list[str]:
         """The keys of ``version``'s events a catalogue block names (``below`` its folder)."""
-        return [f"{self.prefix}{version_prefix(validate_version(version))}{name}"
+        return [f"{self.folder(version)}{name}"
                 for name in below]
 
     def know(self, versions: list[str]) -> None:
@@ -429,7 +433,7 @@ class Ledger:
         """The events of each of ``versions``, read in parallel. Versions whose folders
         share a name prefix are listed together (``v1.4.98`` lists v1.4.98 and
         v1.4.980-989) when the last :meth:`listing` shows few other folders under it."""
-        folders = {self.prefix + version_prefix(validate_version(v)): v for v in versions}
+        folders = {self.folder(v): v for v in versions}
         if not folders:
             return {}
         scan = self._read_all(self._listed_keys(versions))
@@ -442,7 +446,7 @@ class Ledger:
 
     def _listed_keys(self, versions: list[str]) -> dict[str, str | None]:
         """:meth:`_keys` of the folders of ``versions``, neighbours listed together."""
-        folders = {self.prefix + version_prefix(validate_version(v)) for v in versions}
+        folders = {self.folder(v) for v in versions}
         if not folders:
             return {}
         prefixes = batches(sorted(folders), self._listed, len(self.prefix) + 1)
@@ -471,14 +475,19 @@ class Ledger:
     def scan(self, version: str | None = None) -> Scan:
         """Every event (of one version, or of all), ordered by (at, id), and the objects
         that are not events, each logged as a warning with its key."""
-        prefix = self.prefix + (version_prefix(validate_version(version)) if version else "")
+        prefix = self.folder(version) if version else self.prefix
         return self._read_all(self._keys(prefix))
 
     def written_by(self, version: str, writer: str) -> list[Event]:
         """The events of ``version`` in the folder of the job ``writer`` (e.g. the build
         job's ``built``), ordered by (at, id): one listing of that folder only."""
-        prefix = f"{self.prefix}{version_prefix(validate_version(version))}{writer}/"
+        prefix = f"{self.folder(version)}{writer}/"
         return self._read_all(self._keys(prefix)).events
+
+    def scan_keys(self, keys: list[str], known: list[Event]) -> Scan:
+        """The events at ``keys`` (named with their digest) and ``known`` (read before) as
+        :meth:`scan` gives them: ordered, a copy counted once, the rest skipped."""
+        return self._read_all(dict.fromkeys(keys), known)
 
     def read_each(self, keys: list[str]) -> dict[str, Event | Skipped]:
         """The event at each of ``keys`` (named with their digest), read in parallel, or
@@ -493,8 +502,8 @@ class Ledger:
             return dict(zip(keys, pool.map(self._try_read, *zip(*keys.items(), strict=True)),
                             strict=True))
 
-    def _read_all(self, keys: dict[str, str | None]) -> Scan:
-        found = list(self._each(keys).values())
+    def _read_all(self, keys: dict[str, str | None], known: list[Event] | None = None) -> Scan:
+        found = [*(known or ()), *self._each(keys).values()]
         unique = {self.body(e): e for e in found if isinstance(e, Event)}  # a copy counts once
         events = sorted(unique.values(), key=order)
         skipped = [s for s in found if isinstance(s, Skipped)]
