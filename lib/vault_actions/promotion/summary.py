@@ -78,19 +78,23 @@ class State:
     strays: list[Skipped] = field(default_factory=list)  # the summary's: beside the folders
     summarised: frozenset[str] = frozenset()  # the versions the summary names
     catalogue: dict[str, str] = field(default_factory=dict)  # block -> its digest
-    rebuilt: str = ""  # the block the summary's writer rebuilt from its folders
+    rebuilt: str = ""  # the last folder the summary's writer read again (Ledger.window)
 
     def block(self, ledger: Ledger, version: str) -> dict[str, Names] | None:
         """The catalogue block ``version`` lies in (None: none, or not believed)."""
         return ledger.catalogue.read(self.catalogue[block(version)]) if (
             block(version) in self.catalogue) else None
 
+    def read(self, ledger: Ledger, version: str) -> set[str]:
+        """The keys of ``version``'s events read with the summary (held, or since)."""
+        held = self.held.get(version, Scan([], [])).events
+        return {ledger.event_key(e) for e in [*held, *self.since] if e.version == version}
+
     def keys(self, ledger: Ledger, version: str,
              content: Mapping[str, Names] | None) -> list[str] | None:
         """The key of every event of ``version``: those its catalogue block (``content``)
         names and those written since; None when that is not known (list its folder)."""
-        since = {ledger.event_key(e) for e in self.since if e.version == version}
-        since |= {ledger.event_key(e) for e in self.held.get(version, Scan([], [])).events}
+        since = self.read(ledger, version)
         if version in self.summarised:
             below = (content or {}).get(version)
             if below is None:
@@ -258,29 +262,30 @@ def catalogue(ledger: Ledger, versions: Mapping[str, Names]) -> dict[str, str]:
 
 
 def extended(ledger: Ledger, state: State) -> tuple[dict[str, str], str] | None:
-    """The catalogue with the events since added (the blocks they touch rewritten) and the
-    block after the last one rebuilt, rebuilt from its folders (a miss heals within as
-    many runs as there are blocks); and that block. None when a block to extend is not
-    believed, or the summary is from before catalogues."""
+    """The catalogue with the events since added and the folders of one listing page after
+    the last ones read (``Ledger.window``) read again (a miss heals within one run per
+    1,000 event keys); the blocks they touch are rewritten. Returns it and the last folder
+    read; None when a block to extend is not believed, or the summary is from before
+    catalogues."""
     if state.summarised and not state.catalogue:
         return None
+    fresh, rebuilt = ledger.window(state.rebuilt)
     touched: dict[str, set[str]] = {}
-    for event in state.since:
-        touched.setdefault(block(event.version), set()).add(event.version)
-    rebuilt = next((b for b in sorted(state.catalogue) if b > state.rebuilt),
-                   min(state.catalogue, default=""))
+    for version in [*(e.version for e in state.since), *fresh]:
+        touched.setdefault(block(version), set()).add(version)
     found = dict(state.catalogue)
-    for name in sorted({*touched, rebuilt} - {""}):
+    for name, versions in sorted(touched.items()):
         content: dict[str, Names] = {}
-        if name == rebuilt:
-            content = ledger.catalogued([v for v in state.versions if block(v) == name])
-        elif name in state.catalogue:
+        if name in state.catalogue:
             read = ledger.catalogue.read(state.catalogue[name])
             if read is None:
                 return None
             content = read
-        for version in touched.get(name, ()):
-            keys = state.keys(ledger, version, content)
+        for version in versions:
+            keys = state.keys(ledger, version, {**content, **fresh})
+            if version in fresh and fresh[version] is not None:  # as its folder holds it
+                keys = sorted({*ledger.named(version, fresh[version] or []),
+                               *state.read(ledger, version)})
             content[version] = None if keys is None else names(ledger.folder(version), keys)
         found[name] = ledger.catalogue.put(content)
     return found, rebuilt
@@ -291,7 +296,7 @@ def write(ledger: Ledger, ctx: RunContext, versions: list[str], scans: dict[str,
           catalogue: Mapping[str, str] | None = None, rebuilt: str = "",
           now: datetime | None = None) -> str:
     """Put a summary of ``scans`` (each version's events) and the catalogue (block ->
-    digest; ``rebuilt``: the block read from its folders) put-once; returns its key."""
+    digest; ``rebuilt``: the last folder read again) put-once; returns its key."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     body: dict[str, Any] = {
         "schema": SCHEMA, "kind": "summary", "id": uuid.uuid4().hex,

@@ -62,6 +62,7 @@ EVENTS = (
 FATAL = frozenset({"smoke_failed", "rejected", "cancelled", "withdrawn"})
 # Events that put a version's code live in their environment (DR sync deploys to DR).
 LIVE_EVENTS = frozenset({"deployed", "dr_synced"})
+WINDOW = 1000  # event keys a summary's writer reads again per run (Ledger.window)
 READERS = 16
 BATCH_SPARE = 50  # other versions one listing may cover to list neighbours together
 GITHUB_GATE = "github-environment"  # details.source of approvals read from GitHub's gate
@@ -404,16 +405,35 @@ class Ledger:
         self._listed = sorted(folders)
         return Listing(sorted(versions, key=precedence, reverse=True), strays)
 
-    def catalogued(self, versions: list[str] | None = None) -> dict[str, Names]:
-        """Each version's event keys below its folder (``store.catalogue``): of
-        ``versions`` (their folders listed as :meth:`scan_versions` does), or of every one
-        (one request per 1,000 keys: for a summary from scratch)."""
+    def catalogued(self) -> dict[str, Names]:
+        """Every version's event keys below its folder (``store.catalogue``), from one
+        listing of every folder (one request per 1,000 keys: for a summary from scratch)."""
+        return self._named(list(self._store.keys(f"{self.prefix}v")))
+
+    def window(self, after: str) -> tuple[dict[str, Names], str]:
+        """The event keys of the folders (in key order) after the folder ``after`` whose
+        keys one listing page holds whole, and the last of them ("": the page reached the
+        end): a few folders at a time, all of them in turn, at one request per call."""
+        from botocore.exceptions import ClientError
+
+        prefix = f"{self.prefix}v"
+        start = {"StartAfter": f"{after}~"} if after else {}  # after its writers' folders
+        try:
+            page = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=WINDOW,
+                                           **start)
+        except ClientError as exc:
+            raise self._store.explain(exc, "listing", prefix) from None
+        keys = [o["Key"] for o in page.get("Contents", ()) if self._folder(o["Key"]) != after]
+        last = self._folder(keys[-1]) if keys and page.get("IsTruncated") else ""
+        whole = [k for k in keys if not last or self._folder(k) != last]
+        if last and not whole:  # one folder fills the page: its readers list it
+            return {last[len(prefix):-1]: None}, last
+        return self._named(whole), self._folder(whole[-1]) if last else ""
+
+    def _named(self, keys: list[str]) -> dict[str, Names]:
+        """Each version's names (``store.catalogue``) among ``keys``."""
         found: dict[str, list[str]] = {}
-        if versions is None:
-            listed: list[str] = list(self._store.keys(f"{self.prefix}v"))
-        else:
-            listed = list(self._listed_keys(versions))
-        for key in listed:
+        for key in keys:
             found.setdefault(self._folder(key), []).append(key)
         start = len(self.prefix) + 1
         return {folder[start:-1]: names(folder, keys) for folder, keys in found.items()
@@ -436,23 +456,16 @@ class Ledger:
         folders = {self.folder(v): v for v in versions}
         if not folders:
             return {}
-        scan = self._read_all(self._listed_keys(versions))
+        prefixes = batches(sorted(folders), self._listed, len(self.prefix) + 1)
+        with ThreadPoolExecutor(max_workers=min(READERS, len(prefixes))) as pool:
+            listed = [k for keys in pool.map(self._keys, prefixes) for k in keys.items()]
+        scan = self._read_all({k: v for k, v in listed if self._folder(k) in folders})
         found: dict[str, Scan] = {v: Scan([], []) for v in folders.values()}
         for event in scan.events:
             found[event.version].events.append(event)
         for item in scan.skipped:
             found[folders[self._folder(item.key)]].skipped.append(item)
         return found
-
-    def _listed_keys(self, versions: list[str]) -> dict[str, str | None]:
-        """:meth:`_keys` of the folders of ``versions``, neighbours listed together."""
-        folders = {self.folder(v) for v in versions}
-        if not folders:
-            return {}
-        prefixes = batches(sorted(folders), self._listed, len(self.prefix) + 1)
-        with ThreadPoolExecutor(max_workers=min(READERS, len(prefixes))) as pool:
-            listed = [k for keys in pool.map(self._keys, prefixes) for k in keys.items()]
-        return {k: v for k, v in listed if self._folder(k) in folders}
 
     def _folder(self, key: str) -> str:
         """The version folder (``ledger/v1.2.3/``) a key lies in."""

@@ -384,7 +384,7 @@ def test_ledger_check_finds_a_catalogue_that_leaves_an_event_key_out(
 
 def test_an_event_never_fed_is_catalogued_when_its_block_is_rebuilt(vault: Vault) -> None:
     """Finding (review: an extended summary carried a miss forever): each record job
-    rebuilds the next catalogue block from its folders, and reads the kept versions from
+    reads the next page of folders again (here every one) and the kept versions' from
     theirs, so an event an older client wrote without a feed entry is seen again."""
     vault.summarise()
     old_client = vault.job(STAGE, environment="uat")
@@ -394,7 +394,7 @@ def test_an_event_never_fed_is_catalogued_when_its_block_is_rebuilt(vault: Vault
     key = vault.summarise()
 
     state = vault.reader().state()
-    assert state is not None and state.summary == key and state.rebuilt == "1.0.0"
+    assert state is not None and state.summary == key and state.rebuilt == ""  # one page
     keys = state.keys(vault.ledger, "1.0.0", state.block(vault.ledger, "1.0.0"))
     assert keys is not None and vault.ledger.event_key(unfed) in keys
     assert unfed.id in [e.id for e in state.held["1.0.0"].events]

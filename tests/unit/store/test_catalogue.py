@@ -37,3 +37,23 @@ def test_a_block_name_cannot_be_foreseen_and_a_rewritten_block_is_not_believed(
     s3.put_object(Bucket=book.bucket, Key=f"{book.catalogue.prefix}{first}.json", Body=b"{}")
     assert book.catalogue.read(first) is None and "is not believed" in caplog.text
     assert book.catalogue.read("../x") is None
+
+
+def test_each_window_reads_the_next_whole_folders_and_all_in_turn(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record job reads one listing page of folders again per run: only folders the
+    page holds whole, the next run after the last, and from the start once it ends."""
+    from tests.ledger_seed import seed
+    from vault_actions.store import ledger as ledgers
+
+    book = Ledger(s3, make_vault_bucket(s3, f"window-{uuid.uuid4().hex[:12]}"))
+    seed(book, 3, index=False)
+    monkeypatch.setattr(ledgers, "WINDOW", 12)  # a folder and a half of 8 events each
+    seen, after = [], ""
+    for _ in range(3):
+        found, after = book.window(after)
+        seen += [(v, len(n or [])) for v, n in found.items()]
+    assert (seen, after) == ([("1.0.0", 8), ("1.0.1", 8), ("1.0.2", 8)], "")
+    monkeypatch.setattr(ledgers, "WINDOW", 5)  # one folder is more than a page
+    assert book.window("") == ({"1.0.0": None}, "ledger/v1.0.0/")
