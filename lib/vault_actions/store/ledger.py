@@ -349,8 +349,8 @@ class Ledger:
     def _name(self, event: Event) -> None:
         """Put ``event``'s feed entry (before the event: none lacks it unless refused). A
         refusal (a role of an older stack) is a warning, not a lost event: the record
-        job's next summary holds it if its version is kept, else once its catalogue block
-        is rebuilt (or after `vault ledger reindex`)."""
+        job's next summary holds it if its version is kept, else once its folder is read
+        again (``window``) or after `vault ledger reindex`."""
         try:
             self.feed.put(self.entry_key(event), b"")
         except VaultError as exc:
