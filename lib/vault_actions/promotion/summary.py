@@ -21,8 +21,9 @@ approve and dr-sync read the version's own folder and the live index.
 
 What a summary cannot show is that it left nothing out: a record job that omits an event
 (or an event whose feed entry was never written) is hidden from status and the
-graveyard until a reindex, never from a decision; ``vault ledger check`` compares the
-newest summary and its catalogue with the events.
+graveyard until a later record job reads its folder again (kept versions every run, the
+others a page at a time) or a reindex, never from a decision; ``vault ledger check``
+compares the newest summary and its catalogue with the events.
 
 One piece (over 400 lines): how a summary is written, extended, believed and checked is
 one contract over one JSON shape; split, each part would restate the others.
@@ -82,8 +83,8 @@ class State:
 
     def block(self, ledger: Ledger, version: str) -> dict[str, Names] | None:
         """The catalogue block ``version`` lies in (None: none, or not believed)."""
-        return ledger.catalogue.read(self.catalogue[block(version)]) if (
-            block(version) in self.catalogue) else None
+        digest = self.catalogue.get(block(version))
+        return ledger.catalogue.read(digest) if digest else None
 
     def read(self, ledger: Ledger, version: str) -> set[str]:
         """The keys of ``version``'s events read with the summary (held, or since)."""
@@ -282,10 +283,12 @@ def extended(ledger: Ledger, state: State) -> tuple[dict[str, str], str] | None:
                 return None
             content = read
         for version in versions:
-            keys = state.keys(ledger, version, {**content, **fresh})
-            if version in fresh and fresh[version] is not None:  # as its folder holds it
-                keys = sorted({*ledger.named(version, fresh[version] or []),
-                               *state.read(ledger, version)})
+            if version in fresh:  # as its folder holds it now, and what was read since
+                below = fresh[version]
+                keys = None if below is None else sorted(
+                    {*ledger.named(version, below), *state.read(ledger, version)})
+            else:
+                keys = state.keys(ledger, version, content)
             content[version] = None if keys is None else names(ledger.folder(version), keys)
         found[name] = ledger.catalogue.put(content)
     return found, rebuilt

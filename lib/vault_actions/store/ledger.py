@@ -441,8 +441,7 @@ class Ledger:
 
     def named(self, version: str, below: list[str]) -> list[str]:
         """The keys of ``version``'s events a catalogue block names (``below`` its folder)."""
-        return [f"{self.folder(version)}{name}"
-                for name in below]
+        return [f"{self.folder(version)}{name}" for name in below]
 
     def know(self, versions: list[str]) -> None:
         """Take ``versions`` as every version's (from a summary): :meth:`scan_versions`

@@ -128,8 +128,8 @@ def is_version(value: str) -> bool:
 def precedence(version: str) -> Precedence:
     """A sort key in semver precedence (a pre-release before its release; numeric
     identifiers by value, before alphanumeric ones), for names :func:`validate_version`
-    allows; ten times cheaper than sorting ``semver.Version`` objects (thousands of names
-    per status)."""
+    allows: tuples compare without ``semver.Version``'s slow ``__lt__`` (sorting 5,000
+    names took up to 0.3 s with it)."""
     found = _VERSION.fullmatch(version)
     if found is None:
         raise VersionError(f"version {version!r} is not allowed", VERSION_HINT)
